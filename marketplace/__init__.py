@@ -1,0 +1,101 @@
+"""The rural produce marketplace: a Flask application factory."""
+from collections.abc import Mapping
+from pathlib import Path
+
+import flask_swagger_ui
+from flask import Flask, request, send_from_directory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
+from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
+from marketplace.extensions import api, csrf, db, limiter, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+# Request bodies the API understands; anything else is 415 before a view runs.
+API_BODY_TYPES = ("application/json", "multipart/form-data")
+
+
+def create_app(config: type[Config] | Mapping | None = None) -> Flask:
+    """Build the app from a config class, or from the environment's class plus overrides."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    if isinstance(config, type):
+        app.config.from_object(config)
+    else:
+        base = config_from_env()
+        if base is ProductionConfig:
+            base.check()
+        app.config.from_object(base)
+        app.config.update(config or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.ERROR_SCHEMA = ErrorOut
+    api.init_app(app, spec_kwargs={"info": {"description": "Rural produce marketplace: sellers in poverty counties, urban buyers, village service stations."}})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    app.before_request(_require_known_body_type)
+
+
+def _require_known_body_type():
+    if not request.path.startswith("/api/") or request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    if request.content_length in (None, 0) and not request.headers.get("Transfer-Encoding"):
+        return None
+    if request.mimetype not in API_BODY_TYPES:
+        raise UnsupportedMediaType(
+            f"Send the body as {' or '.join(API_BODY_TYPES)}, not {request.mimetype or 'an unnamed type'}."
+        )
+    return None
+
+
+def register_blueprints(app: Flask) -> None:
+    from marketplace import health
+    from marketplace.accounts.routes import bp as accounts_bp
+    from marketplace.geo.routes import bp as geo_bp
+    from marketplace.stations.routes import bp as stations_bp
+    from marketplace.web.routes import bp as web_bp
+
+    for blueprint in (accounts_bp, geo_bp, stations_bp):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
+    app.register_blueprint(health.bp)
+    app.register_blueprint(web_bp)
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def swagger_ui_assets(filename):
+        return send_from_directory(SWAGGER_UI_DIR, filename, max_age=86400)
+
+
+def register_commands(app: Flask) -> None:
+    from marketplace.cli import register
+
+    register(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys and let SQLAlchemy drive transactions (needed for SAVEPOINT)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,80 @@
+"""Account endpoints: register, log in/out, me, and user administration."""
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.accounts import services
+from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
+from marketplace.common.auth import current_token, current_user, requires
+from marketplace.extensions import limiter
+
+bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/auth/register")
+class Register(MethodView):
+    @bp.arguments(RegisterIn)
+    @bp.response(201, UserOut)
+    def post(self, fields):
+        """Create a buyer or seller account"""
+        return services.register_user(**fields)
+
+
+@bp.route("/auth/login")
+class Login(MethodView):
+    decorators = [limiter.limit(_login_limit, methods=["POST"])]
+
+    @bp.arguments(LoginIn)
+    @bp.response(200, TokenOut)
+    def post(self, fields):
+        """Exchange phone/email and password for a bearer token (rate-limited per address)"""
+        plain, token = services.log_in(fields["identifier"], fields["password"])
+        return {"token": plain, "token_type": "Bearer", "expires_at": token.expires_at, "user": token.user}
+
+
+@bp.route("/auth/logout")
+class Logout(MethodView):
+    @requires()
+    @bp.response(204)
+    def post(self):
+        """Revoke the bearer token used for this request"""
+        services.log_out(current_token())
+
+
+@bp.route("/me")
+class Me(MethodView):
+    @requires()
+    @bp.response(200, UserOut)
+    def get(self):
+        """The account behind the bearer token"""
+        return current_user()
+
+
+@bp.route("/users")
+class Users(MethodView):
+    @requires("admin")
+    @bp.arguments(UserListArgs, location="query")
+    @bp.response(200, UserPageOut)
+    def get(self, args):
+        """List accounts (administrators)"""
+        return services.list_users(**args)
+
+
+@bp.route("/users/<int:user_id>")
+class UserDetail(MethodView):
+    @requires("admin")
+    @bp.response(200, UserOut)
+    def get(self, user_id):
+        """One account (administrators)"""
+        return services.get_user(user_id)
+
+    @requires("admin")
+    @bp.arguments(UserUpdateIn)
+    @bp.response(200, UserOut)
+    def patch(self, fields, user_id):
+        """Grant roles, set the county, or (de)activate an account (administrators)"""
+        return services.update_user(user_id, acting_user_id=current_user().id, **fields)

@@ -1,0 +1,77 @@
+"""Input and output schemas for accounts."""
+import marshmallow as ma
+from marshmallow import validate
+
+from marketplace.accounts.models import LOCALES, Role
+from marketplace.common.schemas import PageArgs, UtcDateTime, adcode_field, page_of, phone_field
+
+ROLE_CHOICES = [r.value for r in Role]
+password_field = ma.fields.String(
+    required=True,
+    load_only=True,
+    validate=validate.Length(min=8, max=128, error="Passwords are 8 to 128 characters."),
+)
+display_name_field = ma.fields.String(required=True, validate=validate.Length(min=1, max=60))
+
+
+class RegisterIn(ma.Schema):
+    phone = phone_field(load_default=None)
+    email = ma.fields.Email(load_default=None, validate=validate.Length(max=254))
+    display_name = display_name_field
+    password = password_field
+    roles = ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(["buyer", "seller"])),
+        load_default=lambda: ["buyer"],
+        validate=validate.Length(min=1, max=2),
+        metadata={"description": "buyer and/or seller; sellers need county_adcode"},
+    )
+    county_adcode = adcode_field(load_default=None)
+    locale = ma.fields.String(load_default="zh_CN", validate=validate.OneOf(LOCALES))
+
+    @ma.validates_schema
+    def _phone_or_email(self, data, **kwargs):
+        if not data.get("phone") and not data.get("email"):
+            raise ma.ValidationError("Give a phone number or an email address.", "phone")
+
+
+class LoginIn(ma.Schema):
+    identifier = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Phone number or email address"},
+    )
+    password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+
+
+class UserOut(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    phone = ma.fields.String(allow_none=True)
+    email = ma.fields.String(allow_none=True)
+    display_name = ma.fields.String()
+    roles = ma.fields.List(ma.fields.String(validate=validate.OneOf(ROLE_CHOICES)))
+    locale = ma.fields.String()
+    is_active = ma.fields.Boolean()
+    county_adcode = ma.fields.String(allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+class TokenOut(ma.Schema):
+    token = ma.fields.String(required=True, metadata={"description": "Send as 'Authorization: Bearer <token>'"})
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_at = UtcDateTime(required=True)
+    user = ma.fields.Nested(UserOut, required=True)
+
+
+class UserListArgs(PageArgs):
+    role = ma.fields.String(load_default=None, validate=validate.OneOf(ROLE_CHOICES))
+
+
+UserPageOut = page_of(UserOut, "UserPageOut")
+
+
+class UserUpdateIn(ma.Schema):
+    roles = ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(ROLE_CHOICES)), validate=validate.Length(min=1, max=4)
+    )
+    is_active = ma.fields.Boolean()
+    county_adcode = adcode_field()

@@ -1,0 +1,259 @@
+"""Account use cases: registering, logging in and out, resolving tokens, granting roles."""
+import hashlib
+import secrets
+from functools import lru_cache
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import select
+
+from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, Role, User, UserRole
+from marketplace.common.pagination import Page, paginate
+from marketplace.common.time import as_utc, utcnow
+from marketplace.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from marketplace.extensions import db
+from marketplace.geo import services as geo
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+
+    def __init__(self):
+        super().__init__("The phone/email or password is wrong.")
+
+
+class InvalidToken(NotAuthenticated):
+    code = "invalid_token"
+
+    def __init__(self, reason: str = "The bearer token is not valid."):
+        super().__init__(reason)
+
+
+class TokenExpired(NotAuthenticated):
+    code = "token_expired"
+
+    def __init__(self):
+        super().__init__("The bearer token has expired; log in again.")
+
+
+class AccountDisabled(Forbidden):
+    code = "account_disabled"
+
+    def __init__(self):
+        super().__init__("This account is disabled.")
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+    def __init__(self, user_id: int):
+        super().__init__(f"No user with id {user_id}.", details={"user_id": user_id})
+
+
+@lru_cache(maxsize=4)
+def _hasher(profile_name: str) -> PasswordHasher:
+    return PasswordHasher.from_parameters(getattr(profiles, profile_name))
+
+
+def _password_hasher() -> PasswordHasher:
+    return _hasher(current_app.config["PASSWORD_HASH_PROFILE"])
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher().hash(password)
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _password_hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _find_by_identifier(identifier: str) -> User | None:
+    identifier = identifier.strip()
+    if "@" in identifier:
+        return db.session.scalar(select(User).where(User.email == identifier.lower()))
+    return db.session.scalar(select(User).where(User.phone == identifier))
+
+
+def _check_roles_and_county(roles: set[str], county_adcode: str | None) -> None:
+    needing = sorted(r.value for r in ROLES_NEEDING_COUNTY if r in roles)
+    if needing and not county_adcode:
+        raise InvalidInput(
+            f"Role {', '.join(needing)} needs a county: give county_adcode.",
+            code="county_required",
+            details={"county_adcode": ["Required for sellers and partners."]},
+        )
+    if county_adcode:
+        geo.get_county(county_adcode)
+
+
+def _ensure_unique(phone: str | None, email: str | None, *, except_user_id: int | None = None) -> None:
+    if phone:
+        other = db.session.scalar(select(User.id).where(User.phone == phone))
+        if other is not None and other != except_user_id:
+            raise Conflict("An account with this phone number already exists.", code="phone_taken")
+    if email:
+        other = db.session.scalar(select(User.id).where(User.email == email))
+        if other is not None and other != except_user_id:
+            raise Conflict("An account with this email already exists.", code="email_taken")
+
+
+def _new_user(*, phone, email, display_name, password, roles, county_adcode, locale) -> User:
+    email = email.strip().lower() if email else None
+    if not phone and not email:
+        raise InvalidInput("Give a phone number or an email address.", code="phone_or_email_required")
+    roles = {Role(r) for r in roles}
+    _check_roles_and_county(roles, county_adcode)
+    _ensure_unique(phone, email)
+    user = User(
+        phone=phone or None,
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=hash_password(password),
+        locale=locale,
+        county_adcode=county_adcode or None,
+        role_rows=[UserRole(role=r.value) for r in sorted(roles)],
+    )
+    db.session.add(user)
+    return user
+
+
+def register_user(
+    *,
+    display_name: str,
+    password: str,
+    phone: str | None = None,
+    email: str | None = None,
+    roles: list[str] = ("buyer",),
+    county_adcode: str | None = None,
+    locale: str = "zh_CN",
+) -> User:
+    """Self-registration: buyers and sellers only; partner and admin roles are granted by admins."""
+    if not set(roles) <= {Role.BUYER, Role.SELLER}:
+        raise Forbidden("Only buyer and seller accounts can be registered; ask an administrator for other roles.",
+                        code="role_not_self_service")
+    user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
+                     roles=roles, county_adcode=county_adcode, locale=locale)
+    db.session.commit()
+    return user
+
+
+def create_account(
+    *,
+    display_name: str,
+    password: str,
+    roles: list[str],
+    phone: str | None = None,
+    email: str | None = None,
+    county_adcode: str | None = None,
+    locale: str = "zh_CN",
+) -> User:
+    """Create an account with any roles (command line, seeding and administrators)."""
+    user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
+                     roles=roles, county_adcode=county_adcode, locale=locale)
+    db.session.commit()
+    return user
+
+
+def log_in(identifier: str, password: str) -> tuple[str, ApiToken]:
+    """Check the password and issue a new bearer token; the plain token is returned once."""
+    user = _find_by_identifier(identifier)
+    if user is None:
+        hash_password(password)  # spend the same time as a real check
+        raise InvalidCredentials()
+    if not _password_matches(user.password_hash, password):
+        raise InvalidCredentials()
+    if not user.is_active:
+        raise AccountDisabled()
+    plain = secrets.token_urlsafe(32)
+    token = ApiToken(user=user, token_digest=_digest(plain), expires_at=utcnow() + current_app.config["TOKEN_TTL"])
+    db.session.add(token)
+    db.session.commit()
+    return plain, token
+
+
+def authenticate_password(identifier: str, password: str) -> User:
+    """For browser sessions: the user behind a phone/email and password, or an error."""
+    user = _find_by_identifier(identifier)
+    if user is None or not _password_matches(user.password_hash, password):
+        raise InvalidCredentials()
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
+
+
+def token_for(plain: str) -> ApiToken:
+    """The live token behind a bearer string; raises if unknown, revoked, expired or disabled."""
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_digest == _digest(plain)))
+    if token is None or token.revoked_at is not None:
+        raise InvalidToken()
+    if as_utc(token.expires_at) <= utcnow():
+        raise TokenExpired()
+    if not token.user.is_active:
+        raise AccountDisabled()
+    return token
+
+
+def log_out(token: ApiToken) -> None:
+    token.revoked_at = utcnow()
+    db.session.commit()
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+def list_users(*, role: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+    query = select(User).order_by(User.id)
+    if role:
+        query = query.where(User.role_rows.any(UserRole.role == role))
+    return paginate(query, page, per_page)
+
+
+def update_user(
+    user_id: int,
+    *,
+    roles: list[str] | None = None,
+    is_active: bool | None = None,
+    county_adcode: str | None = None,
+    acting_user_id: int,
+) -> User:
+    """Administrators grant roles, set the county and (de)activate accounts."""
+    user = get_user(user_id)
+    new_roles = {Role(r) for r in roles} if roles is not None else {Role(r) for r in user.roles}
+    new_county = county_adcode if county_adcode is not None else user.county_adcode
+    if user.id == acting_user_id and (Role.ADMIN not in new_roles or is_active is False):
+        raise Conflict("Administrators cannot remove their own admin role or disable themselves.",
+                       code="cannot_demote_self")
+    if not new_roles:
+        raise InvalidInput("A user needs at least one role.", code="roles_required")
+    _check_roles_and_county(new_roles, new_county)
+    if roles is not None:
+        current = {row.role: row for row in user.role_rows}
+        user.role_rows = [current.get(r.value) or UserRole(role=r.value) for r in sorted(new_roles)]
+    user.county_adcode = new_county
+    if is_active is not None:
+        user.is_active = is_active
+        if not is_active:
+            revoke_all_tokens(user)
+    db.session.commit()
+    return user
+
+
+def revoke_all_tokens(user: User) -> None:
+    now = utcnow()
+    for token in db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
+

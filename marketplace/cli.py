@@ -1,0 +1,97 @@
+"""flask commands: users, counties import, demo seed."""
+import getpass
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from marketplace.accounts import services as accounts
+from marketplace.errors import AppError
+from marketplace.geo import county_import
+
+users_cli = AppGroup("users", help="Manage accounts.")
+counties_cli = AppGroup("counties", help="The county registry.")
+seed_cli = AppGroup("seed", help="Reference and demo data.")
+
+
+def _fail(error: AppError) -> None:
+    raise click.ClickException(f"{error.message} [{error.code}]")
+
+
+@users_cli.command("create-admin")
+@click.option("--phone", default=None, help="Mainland mobile number (11 digits).")
+@click.option("--email", default=None)
+@click.option("--name", "display_name", default="管理员", show_default=True)
+@click.option("--password", envvar="ADMIN_PASSWORD", default=None,
+              help="Read from ADMIN_PASSWORD, or asked for when not given.")
+def create_admin(phone, email, display_name, password):
+    """Create an administrator account."""
+    from marketplace.accounts.schemas import RegisterIn
+
+    problems = RegisterIn().validate({"phone": phone, "email": email, "display_name": display_name,
+                                      "password": password or "x" * 8})
+    if problems:
+        raise click.ClickException(f"Invalid input: {problems}")
+    if not password:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise click.ClickException("The passwords differ.")
+    if not 8 <= len(password) <= 128:
+        raise click.ClickException("Passwords are 8 to 128 characters.")
+    try:
+        user = accounts.create_account(display_name=display_name, password=password, roles=["admin"],
+                                       phone=phone, email=email)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"Created administrator {user.id} ({user.phone or user.email}).")
+
+
+@counties_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--poverty-list", "kind", flag_value="poverty", help="The file lists national poverty counties (adcode, exit_year).")
+@click.option("--demonstration-list", "kind", flag_value="demonstration", help="The file lists e-commerce demonstration counties (adcode).")
+@click.option("--all-counties", "kind", flag_value="all", default=True, help="The file lists all counties (default).")
+@click.option("--skip-bad-rows", is_flag=True, help="Apply the good rows even if some rows are bad.")
+def import_counties(file: Path, kind: str, skip_bad_rows: bool):
+    """Import an official county list (UTF-8 CSV, with or without BOM)."""
+    try:
+        report = county_import.import_counties(file.read_bytes(), kind, skip_bad_rows=skip_bad_rows, progress=click.echo)
+    except county_import.ImportHasBadRows as error:
+        for row in error.report.bad_rows:
+            click.echo(f"line {row.line}: {row.reason}", err=True)
+        raise click.ClickException(
+            f"{len(error.report.bad_rows)} bad row(s); nothing was imported. Fix them or pass --skip-bad-rows."
+        ) from None
+    except AppError as error:
+        _fail(error)
+    for row in report.bad_rows:
+        click.echo(f"skipped line {row.line}: {row.reason}", err=True)
+    click.echo(
+        f"{file.name}: {report.rows} rows; created {report.created}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, skipped {report.skipped}, repeated codes {report.repeated}"
+    )
+
+
+@seed_cli.command("demo")
+@click.option("--seed", default=2026, show_default=True, help="Faker seed; the same seed gives the same data.")
+@click.option("--sellers", default=12, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--buyers", default=30, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--stations", "stations_count", default=5, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
+def seed_demo(seed, sellers, buyers, stations_count, if_empty):
+    """Load the reference counties and deterministic demo accounts, villages and stations."""
+    from seed import demo
+
+    if if_empty and not demo.is_empty():
+        click.echo("The database already has data; not seeding.")
+        return
+    summary = demo.seed_demo(seed=seed, sellers=sellers, buyers=buyers, stations_count=stations_count, say=click.echo)
+    created = ", ".join(f"{kind} {count}" for kind, count in summary.created.items())
+    click.echo(f"Created: {created}.")
+    click.echo(f"Demo administrator: phone {demo.DEMO_ADMIN_PHONE}, password {demo.DEMO_PASSWORD}")
+
+
+def register(app: Flask) -> None:
+    for group in (users_cli, counties_cli, seed_cli):
+        app.cli.add_command(group)

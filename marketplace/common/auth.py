@@ -1,0 +1,56 @@
+"""Who is calling: bearer tokens for the API, and the role check every endpoint declares."""
+from functools import wraps
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import ApiToken, User
+from marketplace.errors import Forbidden, NotAuthenticated
+
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Token from POST /api/v1/auth/login"}
+
+
+def _bearer_token() -> ApiToken:
+    header = request.headers.get("Authorization", "")
+    scheme, _, plain = header.partition(" ")
+    if not header:
+        raise NotAuthenticated("Log in and send 'Authorization: Bearer <token>'.")
+    if scheme.lower() != "bearer" or not plain.strip():
+        raise accounts.InvalidToken("The Authorization header must be 'Bearer <token>'.")
+    return accounts.token_for(plain.strip())
+
+
+def current_user() -> User:
+    return g.current_token.user
+
+
+def current_token() -> ApiToken:
+    return g.current_token
+
+
+def requires(*roles: str):
+    """Require a valid bearer token and, if roles are given, one of them.
+
+    Also documents the bearer security requirement and the roles in OpenAPI.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = _bearer_token()
+            if roles and not token.user.has_role(*roles):
+                raise Forbidden(f"This needs the role {' or '.join(roles)}.", details={"required_roles": list(roles)})
+            g.current_token = token
+            return view(*args, **kwargs)
+
+        return Blueprint.doc(security=[{"bearerAuth": []}], **{"x-required-roles": list(roles) or ["any"]})(wrapper)
+
+    return decorator
+
+
+def optional_user() -> User | None:
+    """The caller if an Authorization header was sent (it must then be valid), else None."""
+    if not request.headers.get("Authorization"):
+        return None
+    return _bearer_token().user

@@ -1,0 +1,1 @@
+"""Village service stations run by partners."""

@@ -1,0 +1,42 @@
+"""Service station endpoints."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.common.auth import optional_user, requires
+from marketplace.stations import services
+from marketplace.stations.schemas import StationIn, StationListArgs, StationOut, StationPageOut, StationUpdateIn
+
+bp = Blueprint("stations", __name__, url_prefix="/api/v1", description="Village service stations")
+
+
+@bp.route("/stations")
+class Stations(MethodView):
+    @bp.arguments(StationListArgs, location="query")
+    @bp.response(200, StationPageOut)
+    def get(self, args):
+        """List active service stations (administrators may include inactive ones)"""
+        user = optional_user()
+        args["include_inactive"] = bool(args["include_inactive"] and user and user.has_role("admin"))
+        return services.list_stations(**args)
+
+    @requires("admin")
+    @bp.arguments(StationIn)
+    @bp.response(201, StationOut)
+    def post(self, fields):
+        """Open a service station and assign its partner (administrators)"""
+        return services.open_station(**fields)
+
+
+@bp.route("/stations/<int:station_id>")
+class StationDetail(MethodView):
+    @bp.response(200, StationOut)
+    def get(self, station_id):
+        """One active service station"""
+        return services.get_station(station_id)
+
+    @requires("admin")
+    @bp.arguments(StationUpdateIn)
+    @bp.response(200, StationOut)
+    def patch(self, fields, station_id):
+        """Change a station, reassign its partner or close it (administrators)"""
+        return services.update_station(station_id, **fields)

@@ -1,0 +1,45 @@
+"""Input and output schemas for service stations."""
+import marshmallow as ma
+from marshmallow import validate
+
+from marketplace.common.schemas import PageArgs, UtcDateTime, adcode_field, page_of
+
+PHONE = validate.Regexp(r"^[0-9+\-() ]{5,20}$", error="A phone number of 5 to 20 digits, spaces, +, - or brackets.")
+
+
+class StationIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=80))
+    village_id = ma.fields.Integer(required=True, validate=validate.Range(min=1))
+    partner_user_id = ma.fields.Integer(required=True, validate=validate.Range(min=1))
+    address = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phone = ma.fields.String(required=True, validate=PHONE)
+
+
+class StationUpdateIn(ma.Schema):
+    name = ma.fields.String(validate=validate.Length(min=1, max=80))
+    partner_user_id = ma.fields.Integer(validate=validate.Range(min=1))
+    address = ma.fields.String(validate=validate.Length(min=1, max=200))
+    phone = ma.fields.String(validate=PHONE)
+    is_active = ma.fields.Boolean()
+
+
+class StationListArgs(PageArgs):
+    county = adcode_field(load_default=None)
+    include_inactive = ma.fields.Boolean(load_default=False, metadata={"description": "Administrators only"})
+
+
+class StationOut(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    name = ma.fields.String(required=True)
+    village_id = ma.fields.Integer(required=True)
+    village_name = ma.fields.String(required=True, attribute="village.name")
+    county_adcode = ma.fields.String(required=True, attribute="village.county_adcode")
+    partner_user_id = ma.fields.Integer(required=True)
+    partner_name = ma.fields.String(required=True, attribute="partner.display_name")
+    address = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True)
+    is_active = ma.fields.Boolean(required=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+StationPageOut = page_of(StationOut, "StationPageOut")

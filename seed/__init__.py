@@ -1,0 +1,1 @@
+"""Reference counties named in the project brief and the Faker demo-data generator."""
