@@ -7,6 +7,7 @@ from flask import Flask, request, send_from_directory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from marketplace.common.converters import IdConverter
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
 from marketplace.extensions import api, csrf, db, limiter, migrate
@@ -20,6 +21,7 @@ API_BODY_TYPES = ("application/json", "multipart/form-data")
 def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app.url_map.converters["id"] = IdConverter
     if isinstance(config, type):
         app.config.from_object(config)
     else:
@@ -46,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     api.ERROR_SCHEMA = ErrorOut
     api.init_app(app, spec_kwargs={"info": {"description": "Rural produce marketplace: sellers in poverty counties, urban buyers, village service stations."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.register_converter(IdConverter, IdConverter.openapi_schema)
     app.before_request(_require_known_body_type)
 
 

@@ -64,7 +64,7 @@ class Users(MethodView):
         return services.list_users(**args)
 
 
-@bp.route("/users/<int:user_id>")
+@bp.route("/users/<id:user_id>")
 class UserDetail(MethodView):
     @requires("admin")
     @bp.response(200, UserOut)

@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.accounts.models import LOCALES, Role
-from marketplace.common.schemas import PageArgs, UtcDateTime, adcode_field, page_of, phone_field
+from marketplace.common.schemas import Schema, PageArgs, UtcDateTime, adcode_field, page_of, phone_field
 
 ROLE_CHOICES = [r.value for r in Role]
 password_field = ma.fields.String(
@@ -14,7 +14,7 @@ password_field = ma.fields.String(
 display_name_field = ma.fields.String(required=True, validate=validate.Length(min=1, max=60))
 
 
-class RegisterIn(ma.Schema):
+class RegisterIn(Schema):
     phone = phone_field(load_default=None)
     email = ma.fields.Email(load_default=None, validate=validate.Length(max=254))
     display_name = display_name_field
@@ -34,7 +34,7 @@ class RegisterIn(ma.Schema):
             raise ma.ValidationError("Give a phone number or an email address.", "phone")
 
 
-class LoginIn(ma.Schema):
+class LoginIn(Schema):
     identifier = ma.fields.String(
         required=True,
         validate=validate.Length(min=1, max=254),
@@ -43,7 +43,7 @@ class LoginIn(ma.Schema):
     password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
 
 
-class UserOut(ma.Schema):
+class UserOut(Schema):
     id = ma.fields.Integer(dump_only=True)
     phone = ma.fields.String(allow_none=True)
     email = ma.fields.String(allow_none=True)
@@ -55,7 +55,7 @@ class UserOut(ma.Schema):
     created_at = UtcDateTime(dump_only=True)
 
 
-class TokenOut(ma.Schema):
+class TokenOut(Schema):
     token = ma.fields.String(required=True, metadata={"description": "Send as 'Authorization: Bearer <token>'"})
     token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
     expires_at = UtcDateTime(required=True)
@@ -69,7 +69,7 @@ class UserListArgs(PageArgs):
 UserPageOut = page_of(UserOut, "UserPageOut")
 
 
-class UserUpdateIn(ma.Schema):
+class UserUpdateIn(Schema):
     roles = ma.fields.List(
         ma.fields.String(validate=validate.OneOf(ROLE_CHOICES)), validate=validate.Length(min=1, max=4)
     )

@@ -1,4 +1,6 @@
 """Schema building blocks shared by every package."""
+from collections.abc import Mapping
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -6,6 +8,39 @@ from marketplace.common.time import as_utc
 
 MAINLAND_MOBILE = r"^1[3-9]\d{9}$"
 ADCODE = r"^\d{6}$"
+# Ids are PostgreSQL integers; anything larger cannot exist and must not reach the database.
+ID_MAX = 2_147_483_647
+
+
+def _unstorable_text(value) -> bool:
+    """NUL characters and lone surrogates cannot be stored as PostgreSQL text."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, Mapping):
+        return any(_unstorable_text(k) or _unstorable_text(value[k]) for k in value)
+    if isinstance(value, (list, tuple)):
+        return any(_unstorable_text(v) for v in value)
+    return False
+
+
+class Schema(ma.Schema):
+    """Base for every input and output schema: rejects text that no database can store."""
+
+    @ma.pre_load(pass_collection=True)
+    def _reject_unstorable_text(self, data, **kwargs):
+        if _unstorable_text(data):
+            raise ma.ValidationError("Text must not contain NUL characters or unpaired surrogates.", "_schema")
+        return data
+
+
+def id_field(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(validate=validate.Range(min=1, max=ID_MAX), strict=True, **kwargs)
 
 
 class UtcDateTime(ma.fields.AwareDateTime):
@@ -31,14 +66,14 @@ def adcode_field(**kwargs) -> ma.fields.String:
     )
 
 
-class PageArgs(ma.Schema):
+class PageArgs(Schema):
     """Page-number pagination for list endpoints."""
 
     page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-class PageMeta(ma.Schema):
+class PageMeta(Schema):
     page = ma.fields.Integer(required=True)
     per_page = ma.fields.Integer(required=True)
     total = ma.fields.Integer(required=True)

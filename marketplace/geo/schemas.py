@@ -2,7 +2,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import PageArgs, UtcDateTime, page_of
+from marketplace.common.schemas import Schema, PageArgs, UtcDateTime, page_of
 from marketplace.geo.county_import import LIST_KINDS
 
 
@@ -17,7 +17,7 @@ class CountyListArgs(PageArgs):
     q = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=40), metadata={"description": "Part of the county or prefecture name"})
 
 
-class CountyOut(ma.Schema):
+class CountyOut(Schema):
     adcode = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     province_adcode = ma.fields.String(required=True)
@@ -31,27 +31,27 @@ class CountyOut(ma.Schema):
 CountyPageOut = page_of(CountyOut, "CountyPageOut")
 
 
-class ProvinceOut(ma.Schema):
+class ProvinceOut(Schema):
     adcode = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
 
 
-class CountyImportIn(ma.Schema):
+class CountyImportIn(Schema):
     kind = ma.fields.String(load_default="all", validate=validate.OneOf(LIST_KINDS))
     skip_bad_rows = ma.fields.Boolean(load_default=False)
 
 
-class CountyImportFile(ma.Schema):
+class CountyImportFile(Schema):
     file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
-class BadRowOut(ma.Schema):
+class BadRowOut(Schema):
     line = ma.fields.Integer(required=True)
     adcode = ma.fields.String(required=True)
     reason = ma.fields.String(required=True)
 
 
-class CountyImportOut(ma.Schema):
+class CountyImportOut(Schema):
     kind = ma.fields.String(required=True)
     rows = ma.fields.Integer(required=True)
     created = ma.fields.Integer(required=True)
@@ -63,11 +63,11 @@ class CountyImportOut(ma.Schema):
     bad_rows = ma.fields.List(ma.fields.Nested(BadRowOut), required=True)
 
 
-class VillageIn(ma.Schema):
+class VillageIn(Schema):
     name = ma.fields.String(required=True, validate=validate.Length(min=1, max=80))
 
 
-class VillageOut(ma.Schema):
+class VillageOut(Schema):
     id = ma.fields.Integer(dump_only=True)
     county_adcode = ma.fields.String(required=True)
     name = ma.fields.String(required=True)

@@ -27,7 +27,7 @@ class Stations(MethodView):
         return services.open_station(**fields)
 
 
-@bp.route("/stations/<int:station_id>")
+@bp.route("/stations/<id:station_id>")
 class StationDetail(MethodView):
     @bp.response(200, StationOut)
     def get(self, station_id):

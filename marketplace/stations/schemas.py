@@ -2,22 +2,22 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import PageArgs, UtcDateTime, adcode_field, page_of
+from marketplace.common.schemas import Schema, id_field, PageArgs, UtcDateTime, adcode_field, page_of
 
 PHONE = validate.Regexp(r"^[0-9+\-() ]{5,20}$", error="A phone number of 5 to 20 digits, spaces, +, - or brackets.")
 
 
-class StationIn(ma.Schema):
+class StationIn(Schema):
     name = ma.fields.String(required=True, validate=validate.Length(min=1, max=80))
-    village_id = ma.fields.Integer(required=True, validate=validate.Range(min=1))
-    partner_user_id = ma.fields.Integer(required=True, validate=validate.Range(min=1))
+    village_id = id_field(required=True)
+    partner_user_id = id_field(required=True)
     address = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
     phone = ma.fields.String(required=True, validate=PHONE)
 
 
-class StationUpdateIn(ma.Schema):
+class StationUpdateIn(Schema):
     name = ma.fields.String(validate=validate.Length(min=1, max=80))
-    partner_user_id = ma.fields.Integer(validate=validate.Range(min=1))
+    partner_user_id = id_field()
     address = ma.fields.String(validate=validate.Length(min=1, max=200))
     phone = ma.fields.String(validate=PHONE)
     is_active = ma.fields.Boolean()
@@ -28,7 +28,7 @@ class StationListArgs(PageArgs):
     include_inactive = ma.fields.Boolean(load_default=False, metadata={"description": "Administrators only"})
 
 
-class StationOut(ma.Schema):
+class StationOut(Schema):
     id = ma.fields.Integer(dump_only=True)
     name = ma.fields.String(required=True)
     village_id = ma.fields.Integer(required=True)

@@ -1,0 +1,49 @@
+"""Property-based fuzzing of every operation in the published OpenAPI document.
+
+Each operation is called with generated valid and invalid input, anonymously and as an
+administrator; no response may be a 5xx, and every response must match the documented status
+codes, content type and schema. New endpoints are covered as soon as they are in the spec.
+"""
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+@pytest.fixture
+def api_schema(app):
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+@pytest.fixture
+def admin_headers(build):
+    return build.headers("admin")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_anonymous_calls_conform_to_the_spec(case):
+    case.call_and_validate(checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_admin_calls_conform_to_the_spec(case, admin_headers):
+    case.call_and_validate(headers=admin_headers, checks=CHECKS)

@@ -1,0 +1,90 @@
+"""Shared fixtures: one migrated database per run, one rolled-back transaction per test.
+
+The database is TEST_DATABASE_URL (PostgreSQL in CI) or, when unset, a fresh SQLite file.
+"""
+import os
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from marketplace import create_app
+from marketplace.config import TestConfig
+from marketplace.extensions import db, limiter
+from tests.builders import Builders
+
+SHARED_COUNTIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "counties"
+
+
+def _database_url(tmp_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_dir / 'test.sqlite3'}"
+
+
+def _reset_postgres(url: str) -> None:
+    """Start from an empty schema so the migrations themselves are exercised every run."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The URL of the database this run tests against."""
+    url = _database_url(tmp_path_factory.mktemp("db"))
+    if url.startswith("postgresql"):
+        _reset_postgres(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    """The application, configured for tests, with its database migrated to head."""
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database_url
+
+    application = create_app(Config)
+    with application.app_context():
+        upgrade()
+    return application
+
+
+@pytest.fixture(autouse=True)
+def session(app):
+    """Every test runs inside a transaction that is rolled back; service commits become savepoints."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        limiter.reset()
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the API and pages."""
+    return app.test_client()
+
+
+@pytest.fixture
+def build(session, app) -> Builders:
+    """Faker-backed builders for users, counties, villages, stations and tokens."""
+    return Builders(app)
+
+
+@pytest.fixture
+def is_postgres(database_url) -> bool:
+    return database_url.startswith("postgresql")
