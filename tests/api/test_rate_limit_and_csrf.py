@@ -1,0 +1,95 @@
+"""Login is rate-limited; browser forms need their CSRF token; the session cookie is locked down."""
+import re
+
+import pytest
+from limits import parse as parse_limit
+
+from tests.builders import PASSWORD
+
+
+def _attempts_allowed(app) -> int:
+    return parse_limit(app.config["LOGIN_RATE_LIMIT"]).amount
+
+
+def _csrf_token(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no csrf_token field on {path}"
+    return match.group(1)
+
+
+def _session_cookie(response) -> str:
+    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert len(cookies) == 1, response.headers
+    return cookies[0]
+
+
+@pytest.fixture
+def signed_in(client, build):
+    """A client with a browser session for a new user; returns the user."""
+    # Set directly rather than through the form: test requests share the test's app context,
+    # so flask-wtf's per-request token cache in `g` would outlive the session the login clears.
+    user = build.user(display_name="赵六")
+    with client.session_transaction() as browser_session:
+        browser_session["user_id"] = user.id
+    return user
+
+
+def test_api_login_beyond_the_rate_limit_is_refused(app, client):
+    body = {"identifier": "13900000000", "password": "wrong-password"}
+    for _ in range(_attempts_allowed(app)):
+        assert client.post("/api/v1/auth/login", json=body).status_code == 401
+
+    response = client.post("/api/v1/auth/login", json=body)
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "rate_limited"
+
+
+def test_rate_limit_also_refuses_the_right_password(app, client, build):
+    user = build.user()
+    for _ in range(_attempts_allowed(app)):
+        client.post("/api/v1/auth/login", json={"identifier": user.phone, "password": "wrong-password"})
+
+    response = client.post("/api/v1/auth/login", json={"identifier": user.phone, "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_login_form_without_csrf_token_is_refused(client, build):
+    user = build.user()
+    response = client.post("/login", data={"identifier": user.phone, "password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "csrf_failed"
+    assert "已登录" not in client.get("/").get_data(as_text=True)
+
+
+def test_login_form_with_csrf_token_signs_in_with_a_locked_down_cookie(client, build):
+    user = build.user(display_name="赵六")
+    token = _csrf_token(client)
+    response = client.post("/login", data={"identifier": user.phone, "password": PASSWORD, "csrf_token": token})
+
+    assert response.status_code == 302
+    cookie = _session_cookie(response)
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "已登录：赵六" in client.get("/").get_data(as_text=True)
+
+
+def test_login_form_with_wrong_password_does_not_sign_in(client, build):
+    user = build.user(display_name="赵六")
+    response = client.post("/login", data={"identifier": user.phone, "password": "wrong-password",
+                                            "csrf_token": _csrf_token(client)})
+    assert response.status_code == 401
+    assert "已登录" not in client.get("/").get_data(as_text=True)
+
+
+def test_logout_without_csrf_token_is_refused(client, signed_in):
+    response = client.post("/logout")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "csrf_failed"
+    assert "已登录：赵六" in client.get("/").get_data(as_text=True)
+
+
+def test_logout_with_csrf_token_signs_out(client, signed_in):
+    response = client.post("/logout", data={"csrf_token": _csrf_token(client, "/")})
+    assert response.status_code == 302
+    assert "已登录" not in client.get("/").get_data(as_text=True)
