@@ -37,12 +37,14 @@ def is_empty() -> bool:
 
 
 def _account(fake: Faker, summary: DemoSummary, kind: str, roles: list[str], county: str | None) -> User:
+    # Draw every fake value before deciding whether to create, so a re-run draws the same sequence.
     phone = fake.unique.numerify("13#########")
+    display_name = fake.name()
     existing = db.session.scalar(select(User).where(User.phone == phone))
     if existing is not None:
         return existing
     summary.created[kind] += 1
-    return accounts.create_account(display_name=fake.name(), password=DEMO_PASSWORD, roles=roles,
+    return accounts.create_account(display_name=display_name, password=DEMO_PASSWORD, roles=roles,
                                    phone=phone, county_adcode=county)
 
 
@@ -75,9 +77,10 @@ def seed_demo(*, seed: int = 2026, sellers: int = 12, buyers: int = 30, stations
         county = REFERENCE_ADCODES[number % len(REFERENCE_ADCODES)]
         partner = _account(fake, summary, "partners", ["partner", "buyer"], county)
         village = _village(fake, summary, county)
+        building_number = fake.building_number()
         if db.session.scalar(select(ServiceStation.id).where(ServiceStation.partner_user_id == partner.id)) is None:
             stations.open_station(name=f"{village.name}村级服务站", village_id=village.id, partner_user_id=partner.id,
-                                  address=f"{village.county.name}{village.name}{fake.building_number()}号",
+                                  address=f"{village.county.name}{village.name}{building_number}号",
                                   phone=partner.phone)
             summary.created["stations"] += 1
     say(f"stations: {stations_count}")

@@ -2,8 +2,9 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import Schema, PageArgs, UtcDateTime, page_of
+from marketplace.common.schemas import NOT_BLANK, Schema, PageArgs, UtcDateTime, page_of
 from marketplace.geo.county_import import LIST_KINDS
+
 
 
 class CountyListArgs(PageArgs):
@@ -64,7 +65,7 @@ class CountyImportOut(Schema):
 
 
 class VillageIn(Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=80))
+    name = ma.fields.String(required=True, validate=[validate.Length(min=1, max=80), NOT_BLANK])
 
 
 class VillageOut(Schema):

@@ -2,23 +2,23 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import Schema, id_field, PageArgs, UtcDateTime, adcode_field, page_of
+from marketplace.common.schemas import NOT_BLANK, Schema, id_field, PageArgs, UtcDateTime, adcode_field, page_of
 
 PHONE = validate.Regexp(r"^[0-9+\-() ]{5,20}$", error="A phone number of 5 to 20 digits, spaces, +, - or brackets.")
 
 
 class StationIn(Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=80))
+    name = ma.fields.String(required=True, validate=[validate.Length(min=1, max=80), NOT_BLANK])
     village_id = id_field(required=True)
     partner_user_id = id_field(required=True)
-    address = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+    address = ma.fields.String(required=True, validate=[validate.Length(min=1, max=200), NOT_BLANK])
     phone = ma.fields.String(required=True, validate=PHONE)
 
 
 class StationUpdateIn(Schema):
-    name = ma.fields.String(validate=validate.Length(min=1, max=80))
+    name = ma.fields.String(validate=[validate.Length(min=1, max=80), NOT_BLANK])
     partner_user_id = id_field()
-    address = ma.fields.String(validate=validate.Length(min=1, max=200))
+    address = ma.fields.String(validate=[validate.Length(min=1, max=200), NOT_BLANK])
     phone = ma.fields.String(validate=PHONE)
     is_active = ma.fields.Boolean()
 
