@@ -3,6 +3,7 @@ from faker import Faker
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
+from marketplace.catalog.models import Product
 from marketplace.extensions import db
 from marketplace.geo.models import County, Province, Village
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
@@ -25,15 +26,17 @@ class Builders:
         province_code = province_adcode_of(adcode)
         if db.session.get(Province, province_code) is None:
             db.session.add(Province(adcode=province_code, name=PROVINCE_NAMES[province_code]))
-        county = County(adcode=adcode, name=name or f"{self.fake.city_name()}县", province_adcode=province_code,
-                        is_national_poverty_county=False, is_demonstration_county=False, **overrides)
+        fields = {"is_national_poverty_county": False, "is_demonstration_county": False, **overrides}
+        county = County(adcode=adcode, name=name or f"{self.fake.city_name()}县", province_adcode=province_code, **fields)
         db.session.add(county)
         db.session.flush()
         return county
 
     def user(self, *roles: str, password: str = PASSWORD, county: str | None = None, **overrides) -> User:
         roles = roles or ("buyer",)
-        if county is None and {"seller", "partner"} & set(roles):
+        if county is not None:
+            county = self.county(county).adcode
+        elif {"seller", "partner"} & set(roles):
             county = self.county().adcode
         fields = {"phone": self.fake.unique.numerify("139########"), "display_name": self.fake.name()}
         fields.update(overrides)
@@ -63,3 +66,16 @@ class Builders:
         db.session.add(station)
         db.session.flush()
         return station
+
+    def product(self, seller: User | None = None, **overrides) -> Product:
+        """A listing (active, 100 jin in stock unless overridden) by a new or given seller."""
+        seller = seller or self.user("seller")
+        fields = {
+            "title": f"{self.fake.city_name()}冰糖心苹果", "category": "fruit", "unit": "jin", "net_weight_grams": 500,
+            "price_fen": 1250, "stock_units": 100, "origin_county_adcode": seller.county_adcode, "status": "active",
+        }
+        fields.update(overrides)
+        product = Product(seller=seller, **fields)
+        db.session.add(product)
+        db.session.flush()
+        return product

@@ -1,12 +1,20 @@
 """Shared fixtures: one migrated database per run, one rolled-back transaction per test.
 
 The database is TEST_DATABASE_URL (PostgreSQL in CI) or, when unset, a fresh SQLite file.
+
+Every request a test makes runs as in production: in its own application context, with its
+own session, whose uncommitted work is discarded when the request ends. All sessions share the
+test's connection, so what a request commits (a savepoint) is visible to the test, and the
+whole test is rolled back at the end.
 """
+import contextvars
 import os
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -43,13 +51,33 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests never share the test's application context (or its ``g``)."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()  # let the test see what the request committed
+        return response
+
+
+def isolated_wsgi(app):
+    """The app as a WSGI callable that runs each request in a fresh context (for schemathesis)."""
+
+    def wsgi(environ, start_response):
+        return contextvars.Context().run(app, environ, start_response)
+
+    return wsgi
+
+
 @pytest.fixture(scope="session")
-def app(database_url):
+def app(database_url, tmp_path_factory):
     """The application, configured for tests, with its database migrated to head."""
     class Config(TestConfig):
         SQLALCHEMY_DATABASE_URI = database_url
+        MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
 
     application = create_app(Config)
+    application.test_client_class = IsolatedClient
     with application.app_context():
         upgrade()
     return application
@@ -62,7 +90,9 @@ def session(app):
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"), scopefunc=_app_ctx_id
+        )
         limiter.reset()
         try:
             yield db.session

@@ -33,6 +33,8 @@ class User(db.Model):
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     county_adcode: Mapped[str | None] = mapped_column(ForeignKey("counties.adcode"), index=True)
+    # Verified sellers publish without review; set by an administrator.
+    seller_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

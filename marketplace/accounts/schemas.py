@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.accounts.models import LOCALES, Role
-from marketplace.common.schemas import Schema, PageArgs, UtcDateTime, adcode_field, page_of, phone_field
+from marketplace.common.schemas import NOT_BLANK, Schema, PageArgs, UtcDateTime, adcode_field, page_of, phone_field
 
 ROLE_CHOICES = [r.value for r in Role]
 password_field = ma.fields.String(
@@ -11,7 +11,7 @@ password_field = ma.fields.String(
     load_only=True,
     validate=validate.Length(min=8, max=128, error="Passwords are 8 to 128 characters."),
 )
-display_name_field = ma.fields.String(required=True, validate=validate.Length(min=1, max=60))
+display_name_field = ma.fields.String(required=True, validate=[validate.Length(min=1, max=60), NOT_BLANK])
 
 
 class RegisterIn(Schema):
@@ -52,6 +52,7 @@ class UserOut(Schema):
     locale = ma.fields.String()
     is_active = ma.fields.Boolean()
     county_adcode = ma.fields.String(allow_none=True)
+    seller_verified_at = UtcDateTime(allow_none=True, metadata={"description": "Verified sellers publish without review"})
     created_at = UtcDateTime(dump_only=True)
 
 
@@ -75,3 +76,4 @@ class UserUpdateIn(Schema):
     )
     is_active = ma.fields.Boolean()
     county_adcode = adcode_field()
+    seller_verified = ma.fields.Boolean(metadata={"description": "Let this seller publish without review"})

@@ -7,6 +7,7 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
@@ -141,8 +142,19 @@ def register_user(
                         code="role_not_self_service")
     user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
                      roles=roles, county_adcode=county_adcode, locale=locale)
-    db.session.commit()
+    _commit_new_user(user)
     return user
+
+
+def _commit_new_user(user: User) -> None:
+    """Commit a new account; a concurrent registration of the same phone/email is a 409, not a 500."""
+    phone, email = user.phone, user.email
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        _ensure_unique(phone, email)
+        raise
 
 
 def create_account(
@@ -158,7 +170,7 @@ def create_account(
     """Create an account with any roles (command line, seeding and administrators)."""
     user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
                      roles=roles, county_adcode=county_adcode, locale=locale)
-    db.session.commit()
+    _commit_new_user(user)
     return user
 
 
@@ -226,6 +238,7 @@ def update_user(
     roles: list[str] | None = None,
     is_active: bool | None = None,
     county_adcode: str | None = None,
+    seller_verified: bool | None = None,
     acting_user_id: int,
 ) -> User:
     """Administrators grant roles, set the county and (de)activate accounts."""
@@ -242,6 +255,8 @@ def update_user(
         current = {row.role: row for row in user.role_rows}
         user.role_rows = [current.get(r.value) or UserRole(role=r.value) for r in sorted(new_roles)]
     user.county_adcode = new_county
+    if seller_verified is not None:
+        user.seller_verified_at = (user.seller_verified_at or utcnow()) if seller_verified else None
     if is_active is not None:
         user.is_active = is_active
         if not is_active:
@@ -257,3 +272,8 @@ def revoke_all_tokens(user: User) -> None:
     ):
         token.revoked_at = now
 
+
+
+def is_verified_seller(user: User) -> bool:
+    """Verified sellers publish listings without review."""
+    return user.has_role(Role.SELLER) and user.seller_verified_at is not None

@@ -8,6 +8,8 @@ from marketplace.common.time import as_utc
 
 MAINLAND_MOBILE = r"^1[3-9]\d{9}$"
 ADCODE = r"^\d{6}$"
+# Services strip names and addresses, so text of spaces only would be stored empty.
+NOT_BLANK = validate.Regexp(r"\s*\S", error="Must not be blank.")
 # Ids are PostgreSQL integers; anything larger cannot exist and must not reach the database.
 ID_MAX = 2_147_483_647
 
@@ -50,18 +52,18 @@ class UtcDateTime(ma.fields.AwareDateTime):
         return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
 
 
-def phone_field(**kwargs) -> ma.fields.String:
+def phone_field(*, metadata: dict | None = None, **kwargs) -> ma.fields.String:
     return ma.fields.String(
         validate=validate.Regexp(MAINLAND_MOBILE, error="Must be an 11-digit mainland mobile number, e.g. 13800138000."),
-        metadata={"example": "13800138000"},
+        metadata={"example": "13800138000", **(metadata or {})},
         **kwargs,
     )
 
 
-def adcode_field(**kwargs) -> ma.fields.String:
+def adcode_field(*, metadata: dict | None = None, **kwargs) -> ma.fields.String:
     return ma.fields.String(
         validate=validate.Regexp(ADCODE, error="Must be a 6-digit GB/T 2260 administrative code."),
-        metadata={"example": "652901"},
+        metadata={"example": "652901", **(metadata or {})},
         **kwargs,
     )
 

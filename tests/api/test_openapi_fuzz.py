@@ -15,6 +15,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.conftest import isolated_wsgi
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -26,7 +28,7 @@ CHECKS = [
 
 @pytest.fixture
 def api_schema(app):
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", isolated_wsgi(app))
 
 
 @pytest.fixture
