@@ -67,15 +67,18 @@ def _require_known_body_type():
 def register_blueprints(app: Flask) -> None:
     from marketplace import health
     from marketplace.accounts.routes import bp as accounts_bp
+    from marketplace.catalog.routes import bp as catalog_bp
+    from marketplace.catalog.routes import serve_media
     from marketplace.geo.routes import bp as geo_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web.routes import bp as web_bp
 
-    for blueprint in (accounts_bp, geo_bp, stations_bp):
+    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
+    app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 
     @app.get("/api/docs/assets/<path:filename>")
     def swagger_ui_assets(filename):

@@ -78,18 +78,22 @@ def import_counties(file: Path, kind: str, skip_bad_rows: bool):
 @click.option("--sellers", default=12, show_default=True, type=click.IntRange(0, 100_000))
 @click.option("--buyers", default=30, show_default=True, type=click.IntRange(0, 100_000))
 @click.option("--stations", "stations_count", default=5, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--products", default=200, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Top the catalog up to this many listings (bulk insert).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
-def seed_demo(seed, sellers, buyers, stations_count, if_empty):
-    """Load the reference counties and deterministic demo accounts, villages and stations."""
-    from seed import demo
+def seed_demo(seed, sellers, buyers, stations_count, products, if_empty):
+    """Load the reference counties, demo accounts, villages, stations and listings (deterministic per --seed)."""
+    from seed import catalog, demo
 
     if if_empty and not demo.is_empty():
         click.echo("The database already has data; not seeding.")
         return
     summary = demo.seed_demo(seed=seed, sellers=sellers, buyers=buyers, stations_count=stations_count, say=click.echo)
+    summary.created["products"] = catalog.seed_products(products, seed=seed, say=click.echo)
     created = ", ".join(f"{kind} {count}" for kind, count in summary.created.items())
     click.echo(f"Created: {created}.")
-    click.echo(f"Demo administrator: phone {demo.DEMO_ADMIN_PHONE}, password {demo.DEMO_PASSWORD}")
+    logins = ", ".join(f"{role} {phone}" for role, phone in demo.sample_logins().items())
+    click.echo(f"Demo logins (password {demo.DEMO_PASSWORD}): {logins}")
 
 
 def register(app: Flask) -> None:

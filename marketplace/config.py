@@ -61,6 +61,9 @@ class Config:
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
 
+    # Uploaded photos (local directory; served under /media/)
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media")
+
     # Reference data
     COUNTIES_DATA_DIR = os.environ.get("COUNTIES_DATA_DIR") or str(
         Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "counties"

@@ -7,7 +7,7 @@ from faker import Faker
 from sqlalchemy import select
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import User
+from marketplace.accounts.models import User, UserRole
 from marketplace.extensions import db
 from marketplace.geo import county_import
 from marketplace.geo import services as geo
@@ -30,6 +30,18 @@ def load_reference_counties(say: Callable[[str], None]) -> None:
     """The ten brief counties, through the same importer as the official lists."""
     county_import.import_counties((SEED_DIR / "reference_counties.csv").read_bytes(), "all", progress=say)
     county_import.import_counties((SEED_DIR / "reference_poverty_counties.csv").read_bytes(), "poverty", progress=say)
+
+
+def sample_logins() -> dict[str, str]:
+    """One demo phone number per role, for the README and the seed's closing message."""
+    logins = {}
+    for role in ("admin", "seller", "buyer", "partner"):
+        phone = db.session.scalar(
+            select(User.phone).join(User.role_rows).where(UserRole.role == role, User.phone.is_not(None)).order_by(User.id)
+        )
+        if phone:
+            logins[role] = phone
+    return logins
 
 
 def is_empty() -> bool:

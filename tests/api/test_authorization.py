@@ -10,15 +10,23 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
+from PIL import Image
 
+from marketplace.catalog.models import ProductImage
+from marketplace.extensions import db
 from tests.builders import PASSWORD
 
 PUBLIC = "public"  # anyone, signed in or not
 SIGNED_IN = "signed_in"  # any valid bearer token
-ADMIN = "admin"
+ADMIN = ("admin",)
+SELLER = ("seller",)
+SELLER_OR_ADMIN = ("seller", "admin")  # the listing's own seller, or an administrator
 
 CALLERS = ["anonymous", "buyer", "seller", "partner", "admin"]
-SPEC_ROLES = {PUBLIC: None, SIGNED_IN: ["any"], ADMIN: ["admin"]}
+
+
+def _spec_roles(who):
+    return {PUBLIC: None, SIGNED_IN: ["any"]}.get(who, list(who)) if isinstance(who, str) else list(who)
 
 COUNTY_CSV = "adcode,province,prefecture,county\n652927,新疆维吾尔自治区,阿克苏地区,乌什县\n".encode()
 
@@ -27,8 +35,9 @@ COUNTY_CSV = "adcode,province,prefecture,county\n652927,新疆维吾尔自治区
 class Endpoint:
     method: str
     path: str
-    who: str
+    who: str | tuple[str, ...]
     request: Callable[[SimpleNamespace], dict] = field(default=lambda world: {})
+    product_status: str = "active"  # the state {product_id} must be in for the call to succeed
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -58,18 +67,52 @@ ENDPOINTS = [
                                  "address": "村委会旁", "phone": "0997-1234567"}}),
     Endpoint("GET", "/api/v1/stations/{station_id}", PUBLIC),
     Endpoint("PATCH", "/api/v1/stations/{station_id}", ADMIN, lambda w: {"json": {"address": "村小学对面"}}),
+    Endpoint("GET", "/api/v1/categories", PUBLIC),
+    Endpoint("GET", "/api/v1/products", PUBLIC),
+    Endpoint("POST", "/api/v1/products", SELLER,
+             lambda w: {"json": {"title": "洛川苹果", "category": "fruit", "unit": "jin", "price_fen": 990}}),
+    Endpoint("GET", "/api/v1/products/{product_id}", PUBLIC),
+    Endpoint("PATCH", "/api/v1/products/{product_id}", SELLER_OR_ADMIN,
+             lambda w: {"json": {"price_fen": 1300}, "headers": {"If-Match": w.product.etag}}),
+    Endpoint("DELETE", "/api/v1/products/{product_id}", SELLER_OR_ADMIN, product_status="draft"),
+    Endpoint("POST", "/api/v1/products/{product_id}/submit", SELLER_OR_ADMIN, product_status="draft"),
+    Endpoint("POST", "/api/v1/products/{product_id}/pause", SELLER_OR_ADMIN),
+    Endpoint("POST", "/api/v1/products/{product_id}/resume", SELLER_OR_ADMIN, product_status="paused"),
+    Endpoint("POST", "/api/v1/products/{product_id}/approve", ADMIN, product_status="pending_review"),
+    Endpoint("POST", "/api/v1/products/{product_id}/reject", ADMIN, lambda w: {"json": {"reason": "照片不清楚"}},
+             product_status="pending_review"),
+    Endpoint("POST", "/api/v1/products/{product_id}/stock-adjustments", SELLER_OR_ADMIN, lambda w: {"json": {"delta": 5}}),
+    Endpoint("POST", "/api/v1/products/{product_id}/images", SELLER_OR_ADMIN,
+             lambda w: {"data": {"file": (io.BytesIO(PHOTO), "apple.png")}, "content_type": "multipart/form-data"}),
+    Endpoint("DELETE", "/api/v1/products/{product_id}/images/{image_id}", SELLER_OR_ADMIN),
+    Endpoint("GET", "/api/v1/seller/products", SELLER),
+    Endpoint("GET", "/api/v1/review/products", ADMIN),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
-@pytest.fixture
-def world(build) -> SimpleNamespace:
-    """Existing records the paths and bodies refer to."""
+def _photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (180, 30, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PHOTO = _photo()
+
+
+def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
+    """Existing records the paths and bodies refer to; a seller caller owns the listing."""
     village = build.village("652927")
     partner = build.user("partner")
     station = build.station(partner=partner, village=village)
+    owner = caller_user if caller_user is not None and caller_user.has_role("seller") else build.user("seller")
+    product = build.product(seller=owner, status=endpoint.product_status)
+    image = ProductImage(product=product, position=1, image_key="aa/bb/x.jpg", thumbnail_key="aa/bb/y.jpg",
+                         width=64, height=48)
+    db.session.add(image)
+    db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
-                           target_user=build.user("buyer"))
+                           target_user=build.user("buyer"), product=product, image=image)
 
 
 @pytest.fixture
@@ -88,21 +131,30 @@ def test_every_endpoint_in_the_spec_has_a_row(openapi):
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 def test_documented_roles_match_the_table(openapi, endpoint):
     operation = openapi["paths"][endpoint.path][endpoint.method.lower()]
-    assert operation.get("x-required-roles") == SPEC_ROLES[endpoint.who]
+    assert operation.get("x-required-roles") == _spec_roles(endpoint.who)
     assert ("security" in operation) == (endpoint.who != PUBLIC)
 
 
-def _may_call(who: str, caller: str) -> bool:
-    return who == PUBLIC or (who == SIGNED_IN and caller != "anonymous") or caller == ADMIN
+def _may_call(who, caller: str) -> bool:
+    if who == PUBLIC:
+        return True
+    if who == SIGNED_IN:
+        return caller != "anonymous"
+    return caller in who
 
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_endpoint_answers_each_caller_by_its_policy(client, build, world, endpoint, caller):
-    headers = {} if caller == "anonymous" else build.headers(caller)
-    path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id)
+def test_endpoint_answers_each_caller_by_its_policy(client, build, endpoint, caller):
+    caller_user = None if caller == "anonymous" else build.user(caller)
+    world = _world(build, endpoint, caller_user)
+    headers = {} if caller_user is None else {"Authorization": f"Bearer {build.token(caller_user)}"}
+    path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
+                                product_id=world.product.id, image_id=world.image.id)
+    request = endpoint.request(world)
+    headers.update(request.pop("headers", {}))
 
-    response = client.open(path, method=endpoint.method, headers=headers, **endpoint.request(world))
+    response = client.open(path, method=endpoint.method, headers=headers, **request)
 
     if _may_call(endpoint.who, caller):
         assert 200 <= response.status_code < 300, response.json

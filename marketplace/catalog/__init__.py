@@ -1,0 +1,1 @@
+"""Products, categories, units, images, review and search."""

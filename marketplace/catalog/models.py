@@ -1,0 +1,103 @@
+"""Catalog models: products with origin traceability, their images and review decisions."""
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import User
+from marketplace.catalog.taxonomy import SOLD_OUT, Category, ProductStatus, Unit
+from marketplace.common.time import utcnow
+from marketplace.extensions import db
+from marketplace.geo.models import County, Village
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint("stock_units >= 0", name="stock_not_negative"),
+        CheckConstraint("min_order_units >= 1", name="min_order_positive"),
+        CheckConstraint(_in("category", Category), name="known_category"),
+        CheckConstraint(_in("unit", Unit), name="known_unit"),
+        CheckConstraint(_in("status", ProductStatus), name="known_status"),
+        Index("ix_products_status_created", "status", "created_at"),
+        Index("ix_products_status_price", "status", "price_fen"),
+        Index("ix_products_county_status", "origin_county_adcode", "status"),
+        # Serves ILIKE '%...%' title search on PostgreSQL (created with pg_trgm by migration 0002).
+        Index("ix_products_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    unit: Mapped[str] = mapped_column(String(8))
+    net_weight_grams: Mapped[int | None] = mapped_column(Integer)
+    price_fen: Mapped[int] = mapped_column(Integer)
+    stock_units: Mapped[int] = mapped_column(Integer, default=0)
+    min_order_units: Mapped[int] = mapped_column(Integer, default=1)
+    origin_county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
+    origin_village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    harvest_date: Mapped[date | None] = mapped_column(Date)
+    ships_within_days: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.DRAFT)
+    review_note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Bumped by every change to the listing (not by stock moves); the ETag is built from it.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    seller: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    origin_county: Mapped[County] = relationship(lazy="joined", innerjoin=True)
+    origin_village: Mapped[Village | None] = relationship(lazy="joined")
+    images: Mapped[list["ProductImage"]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", order_by="ProductImage.position", lazy="selectin"
+    )
+
+    @property
+    def public_status(self) -> str:
+        if self.status == ProductStatus.ACTIVE and self.stock_units == 0:
+            return SOLD_OUT
+        return self.status
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}-s{self.stock_units}"'
+
+
+class ProductImage(db.Model):
+    __tablename__ = "product_images"
+    __table_args__ = (UniqueConstraint("product_id", "position", name="uq_product_images_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    image_key: Mapped[str] = mapped_column(String(120))
+    thumbnail_key: Mapped[str] = mapped_column(String(120))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="images")
+
+
+class ProductReview(db.Model):
+    """One review decision (or submission) on a listing: who, when, why."""
+
+    __tablename__ = "product_reviews"
+    __table_args__ = (CheckConstraint("decision IN ('submitted', 'approved', 'rejected')", name="known_decision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    actor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    product_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,164 @@
+"""Catalog endpoints: the public catalog, sellers' listings, photos and review."""
+from flask import send_from_directory
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.catalog import services
+from marketplace.catalog.schemas import (
+    BrowseArgs,
+    CategoryOut,
+    ImageUpload,
+    ProductCreate,
+    ProductDetailPageOut,
+    ProductOut,
+    ProductPageOut,
+    ProductUpdate,
+    RejectionIn,
+    SellerListArgs,
+    StockAdjustment,
+)
+from marketplace.catalog.taxonomy import CATEGORY_LABELS
+from marketplace.common import storage
+from marketplace.common.auth import current_user, optional_user, requires
+from marketplace.common.etags import expected_version, respond_with_etag
+
+bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
+
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": "The ETag of the listing as last read; required, else 428"}
+
+
+@bp.route("/categories")
+class Categories(MethodView):
+    @bp.response(200, CategoryOut(many=True))
+    def get(self):
+        """The fixed category taxonomy with Chinese and English labels"""
+        return [{"code": c.value, "label_zh": zh, "label_en": en} for c, (zh, en) in CATEGORY_LABELS.items()]
+
+
+@bp.route("/products")
+class Products(MethodView):
+    @bp.arguments(BrowseArgs, location="query")
+    @bp.response(200, ProductPageOut)
+    def get(self, args):
+        """Browse active listings: search, filter by origin and price, sort"""
+        return services.browse_products(**args)
+
+    @requires("seller")
+    @bp.arguments(ProductCreate)
+    @bp.response(201, ProductOut)
+    def post(self, fields):
+        """List a product (sellers); a draft unless publish is true"""
+        return respond_with_etag(services.create_product(current_user(), **fields), 201)
+
+
+@bp.route("/products/<id:product_id>")
+class ProductDetail(MethodView):
+    @bp.response(200, ProductOut)
+    @bp.alt_response(304, description="Not modified (If-None-Match matched)")
+    def get(self, product_id):
+        """One listing with its origin, seller and photos (conditional GET with ETag)"""
+        return respond_with_etag(services.visible_product(product_id, optional_user()))
+
+    @requires("seller", "admin")
+    @bp.arguments(ProductUpdate)
+    @bp.doc(parameters=[IF_MATCH])
+    @bp.response(200, ProductOut)
+    def patch(self, fields, product_id):
+        """Edit a listing (owner or administrator); needs If-Match"""
+        product = services.update_product(product_id, current_user(), expected_version(), **fields)
+        return respond_with_etag(product)
+
+    @requires("seller", "admin")
+    @bp.response(204)
+    def delete(self, product_id):
+        """Delete a draft (owner or administrator); listed products are paused instead"""
+        services.delete_draft(product_id, current_user())
+
+
+def _action(name: str, summary: str, roles=("seller", "admin")):
+    """A POST /products/<id>/<name> endpoint that moves a listing's status."""
+    service = getattr(services, f"{name}_product")
+
+    class Action(MethodView):
+        @requires(*roles)
+        @bp.response(200, ProductOut)
+        def post(self, product_id):
+            return respond_with_etag(service(product_id, current_user()))
+
+    Action.post.__doc__ = summary
+    Action.__name__ = f"Product{name.title()}"
+    bp.route(f"/products/<id:product_id>/{name.replace('_', '-')}", endpoint=f"product_{name}")(Action)
+
+
+_action("submit", "Put a draft or rejected listing up for sale (reviewed unless the seller is verified)")
+_action("pause", "Take an active listing off sale")
+_action("resume", "Put a paused listing back on sale")
+_action("approve", "Approve a listing waiting for review (administrators)", roles=("admin",))
+
+
+@bp.route("/products/<id:product_id>/reject")
+class ProductReject(MethodView):
+    @requires("admin")
+    @bp.arguments(RejectionIn)
+    @bp.response(200, ProductOut)
+    def post(self, fields, product_id):
+        """Reject a listing waiting for review, with a reason the seller sees (administrators)"""
+        return respond_with_etag(services.reject_product(product_id, current_user(), fields["reason"]))
+
+
+@bp.route("/products/<id:product_id>/stock-adjustments")
+class StockAdjustments(MethodView):
+    @requires("seller", "admin")
+    @bp.arguments(StockAdjustment)
+    @bp.response(200, ProductOut)
+    def post(self, fields, product_id):
+        """Add or remove stock units (never below zero)"""
+        return respond_with_etag(services.adjust_stock(product_id, current_user(), fields["delta"]))
+
+
+@bp.route("/products/<id:product_id>/images")
+class ProductImages(MethodView):
+    @requires("seller", "admin")
+    @bp.arguments(ImageUpload, location="files")
+    @bp.response(201, ProductOut)
+    def post(self, files, product_id):
+        """Upload a photo (JPEG, PNG, WebP or HEIC, at most 10 MB; at most 6 per listing)"""
+        content = files["file"].read()
+        return respond_with_etag(services.add_image(product_id, current_user(), content), 201)
+
+
+@bp.route("/products/<id:product_id>/images/<id:image_id>")
+class ProductImageDetail(MethodView):
+    @requires("seller", "admin")
+    @bp.response(200, ProductOut)
+    def delete(self, product_id, image_id):
+        """Remove a photo"""
+        return respond_with_etag(services.remove_image(product_id, image_id, current_user()))
+
+
+@bp.route("/seller/products")
+class SellerProducts(MethodView):
+    @requires("seller")
+    @bp.arguments(SellerListArgs, location="query")
+    @bp.response(200, ProductDetailPageOut)
+    def get(self, args):
+        """My listings, in every status (sellers)"""
+        return services.list_seller_products(current_user(), **args)
+
+
+@bp.route("/review/products")
+class ReviewQueue(MethodView):
+    @requires("admin")
+    @bp.arguments(SellerListArgs.__base__, location="query")
+    @bp.response(200, ProductDetailPageOut)
+    def get(self, args):
+        """Listings waiting for review, oldest first (administrators)"""
+        return services.review_queue(**args)
+
+
+def serve_media(key: str):
+    """Uploaded photos: content-addressed, so cached for a year."""
+    response = send_from_directory(storage.directory(), key, max_age=365 * 24 * 3600)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -1,0 +1,155 @@
+"""Input and output schemas for the catalog."""
+from datetime import date, timedelta
+
+import marshmallow as ma
+from marshmallow import validate
+
+from marketplace.catalog.taxonomy import PRICE_FEN_MAX, SOLD_OUT, STOCK_UNITS_MAX, Category, ProductStatus, Unit
+from marketplace.common import storage
+from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, id_field, page_of
+
+CATEGORIES = [c.value for c in Category]
+UNITS = [u.value for u in Unit]
+LISTING_STATUSES = [s.value for s in ProductStatus] + [SOLD_OUT]
+
+
+def _harvest_date_in_range(value: date) -> None:
+    if not date(2000, 1, 1) <= value <= date.today() + timedelta(days=366):
+        raise ma.ValidationError("Harvest date must be between 2000-01-01 and a year from today.")
+
+
+class ProductFields(Schema):
+    """Fields a seller sets; all optional here, required ones enforced by ProductCreate."""
+
+    title = ma.fields.String(validate=[validate.Length(min=2, max=120), NOT_BLANK])
+    description = ma.fields.String(validate=validate.Length(max=4000))
+    category = ma.fields.String(validate=validate.OneOf(CATEGORIES))
+    unit = ma.fields.String(validate=validate.OneOf(UNITS), metadata={"description": "jin = 500 g"})
+    net_weight_grams = ma.fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "Fixed for jin (500) and kg (1000); required for box and bag"},
+    )
+    price_fen = ma.fields.Integer(
+        strict=True, validate=validate.Range(min=1, max=PRICE_FEN_MAX),
+        metadata={"description": "Price of one unit in fen (1 yuan = 100 fen)", "example": 1250},
+    )
+    min_order_units = ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+    origin_county_adcode = adcode_field(metadata={"description": "Defaults to the seller's county"})
+    origin_village_id = id_field(allow_none=True)
+    harvest_date = ma.fields.Date(allow_none=True, validate=_harvest_date_in_range)
+    ships_within_days = ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+
+
+class ProductCreate(ProductFields):
+    title = ma.fields.String(required=True, validate=[validate.Length(min=2, max=120), NOT_BLANK])
+    category = ma.fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    unit = ma.fields.String(required=True, validate=validate.OneOf(UNITS))
+    price_fen = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=PRICE_FEN_MAX))
+    stock_units = ma.fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=STOCK_UNITS_MAX))
+    publish = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Submit for sale now (review first unless the seller is verified); false keeps a draft"},
+    )
+
+
+class ProductUpdate(ProductFields):
+    pass
+
+
+class StockAdjustment(Schema):
+    delta = ma.fields.Integer(
+        required=True, strict=True,
+        validate=[validate.Range(min=-STOCK_UNITS_MAX, max=STOCK_UNITS_MAX), validate.NoneOf([0], error="Must not be 0.")],
+        metadata={"description": "Units to add (positive) or remove (negative)"},
+    )
+
+
+class RejectionIn(Schema):
+    reason = ma.fields.String(required=True, validate=[validate.Length(min=2, max=500), NOT_BLANK])
+
+
+class ImageUpload(Schema):
+    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ImageOut(Schema):
+    id = ma.fields.Integer(required=True)
+    position = ma.fields.Integer(required=True)
+    url = ma.fields.Function(lambda image: storage.url(image.image_key), required=True)
+    thumbnail_url = ma.fields.Function(lambda image: storage.url(image.thumbnail_key), required=True)
+    width = ma.fields.Integer(required=True)
+    height = ma.fields.Integer(required=True)
+
+
+class OriginOut(Schema):
+    county_adcode = ma.fields.String(required=True, attribute="origin_county.adcode")
+    county_name = ma.fields.String(required=True, attribute="origin_county.name")
+    province_name = ma.fields.String(required=True, attribute="origin_county.province.name")
+    is_national_poverty_county = ma.fields.Boolean(required=True, attribute="origin_county.is_national_poverty_county")
+    is_demonstration_county = ma.fields.Boolean(required=True, attribute="origin_county.is_demonstration_county")
+    village_id = ma.fields.Integer(allow_none=True, attribute="origin_village_id")
+    village_name = ma.fields.Function(lambda p: p.origin_village.name if p.origin_village else None, allow_none=True)
+
+
+class ProductSummaryOut(Schema):
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    category = ma.fields.String(required=True)
+    unit = ma.fields.String(required=True)
+    net_weight_grams = ma.fields.Integer(allow_none=True)
+    price_fen = ma.fields.Integer(required=True)
+    stock_units = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True, attribute="public_status", validate=validate.OneOf(LISTING_STATUSES))
+    seller_name = ma.fields.String(required=True, attribute="seller.display_name")
+    origin = ma.fields.Function(lambda p: OriginOut().dump(p), required=True)
+    thumbnail_url = ma.fields.Function(
+        lambda p: storage.url(p.images[0].thumbnail_key) if p.images else None, allow_none=True
+    )
+    created_at = UtcDateTime(required=True)
+
+
+class ProductOut(ProductSummaryOut):
+    description = ma.fields.String(required=True)
+    seller_user_id = ma.fields.Integer(required=True)
+    min_order_units = ma.fields.Integer(required=True)
+    harvest_date = ma.fields.Date(allow_none=True)
+    ships_within_days = ma.fields.Integer(required=True)
+    images = ma.fields.List(ma.fields.Nested(ImageOut), required=True)
+    review_note = ma.fields.String(allow_none=True, metadata={"description": "Why the listing was rejected"})
+    version = ma.fields.Integer(required=True)
+    updated_at = UtcDateTime(required=True)
+
+
+ProductPageOut = page_of(ProductSummaryOut, "ProductPageOut")
+ProductDetailPageOut = page_of(ProductOut, "ProductDetailPageOut")
+
+SORTS = ("newest", "price_asc", "price_desc")
+
+
+class BrowseArgs(PageArgs):
+    q = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=50), metadata={"description": "Part of the title (works for Chinese)"})
+    category = ma.fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
+    county = adcode_field(load_default=None)
+    province = adcode_field(load_default=None, metadata={"description": "Province code, e.g. 650000"})
+    poverty_only = ma.fields.Boolean(load_default=False)
+    demonstration_only = ma.fields.Boolean(load_default=False)
+    min_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
+    max_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
+    in_stock = ma.fields.Boolean(load_default=False)
+    sort = ma.fields.String(load_default="newest", validate=validate.OneOf(SORTS))
+
+    @ma.validates_schema
+    def _price_range(self, data, **kwargs):
+        low, high = data.get("min_price_fen"), data.get("max_price_fen")
+        if low is not None and high is not None and low > high:
+            raise ma.ValidationError("min_price_fen must not exceed max_price_fen.", "min_price_fen")
+
+
+class SellerListArgs(PageArgs):
+    status = ma.fields.String(load_default=None, validate=validate.OneOf(LISTING_STATUSES))
+
+
+class CategoryOut(Schema):
+    code = ma.fields.String(required=True)
+    label_zh = ma.fields.String(required=True)
+    label_en = ma.fields.String(required=True)

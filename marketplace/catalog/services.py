@@ -1,0 +1,365 @@
+"""Catalog use cases: listing, editing, stock, images, review and browsing.
+
+Rules:
+- Only the seller who owns a listing, or an administrator, may change it.
+- A new listing, or a material edit of a listed one, by a seller who is not verified goes to
+  ``pending_review``; verified sellers publish directly. Material: what the buyer is told about
+  the goods (title, description, category, unit, weight, origin, harvest date, photos); price,
+  minimum order and shipping time are not.
+- Edits carry the version the seller last saw (If-Match); a stale one is refused, never merged.
+- Stock moves by relative, conditional updates and never below zero.
+"""
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import Role, User
+from marketplace.catalog import images as image_pipeline
+from marketplace.catalog.models import Product, ProductImage, ProductReview
+from marketplace.catalog.taxonomy import MAX_IMAGES, SOLD_OUT, STOCK_UNITS_MAX, UNIT_GRAMS, ProductStatus, Unit
+from marketplace.common import storage
+from marketplace.common.pagination import Page, paginate
+from marketplace.common.time import utcnow
+from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from marketplace.extensions import db
+from marketplace.geo import services as geo
+from marketplace.geo.models import County
+
+MATERIAL_FIELDS = frozenset(
+    {"title", "description", "category", "unit", "net_weight_grams", "origin_county_adcode", "origin_village_id", "harvest_date"}
+)
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+    def __init__(self, product_id: int):
+        super().__init__(f"No product with id {product_id}.", details={"product_id": product_id})
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    code = "stale_version"
+
+    def __init__(self, current_etag: str):
+        super().__init__("The listing changed since you read it; reload it and apply your change again.",
+                         details={"current_etag": current_etag})
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    code = "precondition_required"
+
+    def __init__(self):
+        super().__init__("Send the listing's ETag in an If-Match header so a stale edit cannot overwrite a newer one.")
+
+
+class IllegalStatusChange(Conflict):
+    code = "illegal_status_change"
+
+    def __init__(self, product: Product, action: str):
+        super().__init__(f"A listing that is {product.public_status} cannot be {action}.",
+                         details={"status": product.public_status, "action": action})
+
+
+def _is_admin(actor: User) -> bool:
+    return actor.has_role(Role.ADMIN)
+
+
+def _load(product_id: int) -> Product:
+    product = db.session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    return product
+
+
+def _owned(product_id: int, actor: User) -> Product:
+    product = _load(product_id)
+    if product.seller_user_id != actor.id and not _is_admin(actor):
+        raise Forbidden("Only the seller of this listing or an administrator may change it.", code="not_owner")
+    return product
+
+
+def _after_review_status(actor: User) -> str:
+    """Where a submitted or materially edited listing goes."""
+    if _is_admin(actor) or accounts.is_verified_seller(actor):
+        return ProductStatus.ACTIVE
+    return ProductStatus.PENDING_REVIEW
+
+
+def _record(product: Product, decision: str, actor: User, reason: str | None = None) -> None:
+    db.session.flush()
+    db.session.add(ProductReview(product_id=product.id, decision=decision, reason=reason,
+                                 actor_user_id=actor.id, product_version=product.version))
+
+
+def _check_unit_and_weight(unit: str, net_weight_grams: int | None) -> int | None:
+    fixed = UNIT_GRAMS.get(Unit(unit))
+    if fixed is not None:
+        if net_weight_grams not in (None, fixed):
+            raise InvalidInput(f"A {unit} is always {fixed} g; leave net_weight_grams empty or set it to {fixed}.",
+                               code="weight_contradicts_unit", details={"net_weight_grams": [f"Must be {fixed} for {unit}."]})
+        return fixed
+    if unit in (Unit.BOX, Unit.BAG) and net_weight_grams is None:
+        raise InvalidInput(f"Say how many grams one {unit} holds.", code="net_weight_required",
+                           details={"net_weight_grams": [f"Required for unit {unit}."]})
+    return net_weight_grams
+
+
+def _check_origin(county_adcode: str, village_id: int | None) -> None:
+    geo.get_county(county_adcode)
+    if village_id is not None:
+        village = geo.get_village(village_id)
+        if village.county_adcode != county_adcode:
+            raise InvalidInput(f"Village {village.name} is not in county {county_adcode}.", code="village_not_in_county",
+                               details={"origin_village_id": ["Must be a village of the origin county."]})
+
+
+def create_product(actor: User, *, publish: bool = False, **fields) -> Product:
+    if not actor.has_role(Role.SELLER):
+        raise Forbidden("Only sellers can list products.", code="not_a_seller")
+    fields.setdefault("origin_county_adcode", actor.county_adcode)
+    if not fields["origin_county_adcode"]:
+        raise InvalidInput("Give origin_county_adcode: your account has no county.", code="county_required")
+    _check_origin(fields["origin_county_adcode"], fields.get("origin_village_id"))
+    fields["net_weight_grams"] = _check_unit_and_weight(fields["unit"], fields.get("net_weight_grams"))
+    product = Product(seller=actor, status=ProductStatus.DRAFT, **fields)
+    db.session.add(product)
+    if publish:
+        product.status = _after_review_status(actor)
+        _record(product, "submitted", actor)
+    db.session.commit()
+    return product
+
+
+def _check_version(product: Product, expected_version: int | None) -> None:
+    if expected_version is None:
+        raise PreconditionRequired()
+    if expected_version != product.version:
+        raise PreconditionFailed(product.etag)
+
+
+def update_product(product_id: int, actor: User, expected_version: int | None, **changes) -> Product:
+    """Apply a seller's edit if they saw the current version; material edits may need review again."""
+    product = _owned(product_id, actor)
+    _check_version(product, expected_version)
+    changed = {name: value for name, value in changes.items() if getattr(product, name) != value}
+    if not changed:
+        return product
+    if "unit" in changed or "net_weight_grams" in changed:
+        # A new unit needs its weight restated; it never inherits the old unit's weight.
+        weight = changes.get("net_weight_grams", None if "unit" in changed else product.net_weight_grams)
+        changed["net_weight_grams"] = _check_unit_and_weight(changed.get("unit", product.unit), weight)
+    if "origin_county_adcode" in changed or "origin_village_id" in changed:
+        _check_origin(changed.get("origin_county_adcode", product.origin_county_adcode),
+                      changed.get("origin_village_id", product.origin_village_id))
+    for name, value in changed.items():
+        setattr(product, name, value)
+    if MATERIAL_FIELDS & changed.keys():
+        _after_material_change(product, actor)
+    _commit_versioned(product)
+    return product
+
+
+def _after_material_change(product: Product, actor: User) -> None:
+    if product.status in (ProductStatus.ACTIVE, ProductStatus.PAUSED):
+        product.status = _after_review_status(actor)
+        if product.status == ProductStatus.PENDING_REVIEW:
+            _record(product, "submitted", actor, "material edit")
+
+
+def _commit_versioned(product: Product) -> None:
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise PreconditionFailed(_load(product.id).etag) from None
+
+
+def submit_product(product_id: int, actor: User) -> Product:
+    """Put a draft or rejected listing up for sale (through review unless verified)."""
+    product = _owned(product_id, actor)
+    if product.status not in (ProductStatus.DRAFT, ProductStatus.REJECTED):
+        raise IllegalStatusChange(product, "submitted")
+    product.status = _after_review_status(actor)
+    product.review_note = None
+    _record(product, "submitted", actor)
+    _commit_versioned(product)
+    return product
+
+
+def pause_product(product_id: int, actor: User) -> Product:
+    product = _owned(product_id, actor)
+    if product.status != ProductStatus.ACTIVE:
+        raise IllegalStatusChange(product, "paused")
+    product.status = ProductStatus.PAUSED
+    _commit_versioned(product)
+    return product
+
+
+def resume_product(product_id: int, actor: User) -> Product:
+    product = _owned(product_id, actor)
+    if product.status != ProductStatus.PAUSED:
+        raise IllegalStatusChange(product, "resumed")
+    product.status = ProductStatus.ACTIVE
+    _commit_versioned(product)
+    return product
+
+
+def delete_draft(product_id: int, actor: User) -> None:
+    """Drafts are deleted; anything that was ever offered stays on record and is paused instead."""
+    product = _owned(product_id, actor)
+    if product.status != ProductStatus.DRAFT:
+        raise Conflict("Only drafts can be deleted; pause the listing to take it off sale.",
+                       code="not_a_draft", details={"status": product.public_status})
+    db.session.delete(product)
+    db.session.commit()
+
+
+def adjust_stock(product_id: int, actor: User, delta: int) -> Product:
+    product = _owned(product_id, actor)
+    new_stock = Product.stock_units + delta
+    moved = db.session.execute(
+        update(Product)
+        .where(Product.id == product.id, new_stock >= 0, new_stock <= STOCK_UNITS_MAX)
+        .values(stock_units=new_stock)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved == 0:
+        db.session.rollback()
+        available = _load(product_id).stock_units
+        raise Conflict(f"Stock is {available}; it cannot change by {delta}.", code="stock_out_of_range",
+                       details={"stock_units": available, "delta": delta})
+    db.session.commit()
+    db.session.refresh(product)
+    return product
+
+
+def add_image(product_id: int, actor: User, content: bytes) -> Product:
+    product = _owned(product_id, actor)
+    if len(product.images) >= MAX_IMAGES:
+        raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.", code="too_many_images")
+    processed = image_pipeline.process_upload(content)
+    image = ProductImage(
+        position=max((i.position for i in product.images), default=0) + 1,
+        image_key=storage.save(processed.display, ".jpg"),
+        thumbnail_key=storage.save(processed.thumbnail, ".jpg"),
+        width=processed.width,
+        height=processed.height,
+    )
+    product.images.append(image)
+    _after_material_change(product, actor)
+    product.updated_at = utcnow()  # a new photo is a new version of the listing
+    _commit_versioned(product)
+    return product
+
+
+def remove_image(product_id: int, image_id: int, actor: User) -> Product:
+    product = _owned(product_id, actor)
+    image = next((i for i in product.images if i.id == image_id), None)
+    if image is None:
+        raise NotFound(f"Listing {product_id} has no photo {image_id}.", code="image_not_found")
+    product.images.remove(image)
+    product.updated_at = utcnow()
+    _commit_versioned(product)
+    return product
+
+
+def visible_product(product_id: int, viewer: User | None) -> Product:
+    """A listing as the viewer may see it: the public sees active ones; owners and admins see all."""
+    product = _load(product_id)
+    if product.status == ProductStatus.ACTIVE:
+        return product
+    if viewer is not None and (viewer.id == product.seller_user_id or _is_admin(viewer)):
+        return product
+    raise ProductNotFound(product_id)
+
+
+def _status_filter(query: Select, status: str) -> Select:
+    if status == SOLD_OUT:
+        return query.where(Product.status == ProductStatus.ACTIVE, Product.stock_units == 0)
+    if status == ProductStatus.ACTIVE:
+        return query.where(Product.status == ProductStatus.ACTIVE, Product.stock_units > 0)
+    return query.where(Product.status == status)
+
+
+def list_seller_products(actor: User, *, status: str | None, page: int, per_page: int) -> Page:
+    query = select(Product).where(Product.seller_user_id == actor.id).order_by(Product.id.desc())
+    if status:
+        query = _status_filter(query, status)
+    return paginate(query, page, per_page)
+
+
+def review_queue(*, page: int, per_page: int) -> Page:
+    query = select(Product).where(Product.status == ProductStatus.PENDING_REVIEW).order_by(Product.updated_at, Product.id)
+    return paginate(query, page, per_page)
+
+
+def approve_product(product_id: int, admin: User) -> Product:
+    product = _load(product_id)
+    if product.status != ProductStatus.PENDING_REVIEW:
+        raise IllegalStatusChange(product, "approved")
+    product.status = ProductStatus.ACTIVE
+    product.review_note = None
+    _record(product, "approved", admin)
+    _commit_versioned(product)
+    return product
+
+
+def reject_product(product_id: int, admin: User, reason: str) -> Product:
+    product = _load(product_id)
+    if product.status != ProductStatus.PENDING_REVIEW:
+        raise IllegalStatusChange(product, "rejected")
+    product.status = ProductStatus.REJECTED
+    product.review_note = reason.strip()
+    _record(product, "rejected", admin, product.review_note)
+    _commit_versioned(product)
+    return product
+
+
+def review_history(product_id: int, actor: User) -> list[ProductReview]:
+    _owned(product_id, actor)
+    return list(db.session.scalars(
+        select(ProductReview).where(ProductReview.product_id == product_id).order_by(ProductReview.id)
+    ))
+
+
+def _escape_like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+SORT_ORDERS = {
+    "newest": (Product.created_at.desc(), Product.id.desc()),
+    "price_asc": (Product.price_fen.asc(), Product.id.asc()),
+    "price_desc": (Product.price_fen.desc(), Product.id.desc()),
+}
+
+
+def browse_products(
+    *, q=None, category=None, county=None, province=None, poverty_only=False, demonstration_only=False,
+    min_price_fen=None, max_price_fen=None, in_stock=False, sort="newest", page=1, per_page=20,
+) -> Page:
+    """The public catalog: active listings, filtered, in a stable order."""
+    query = select(Product).where(Product.status == ProductStatus.ACTIVE)
+    if q:
+        # A trigram GIN index serves this on PostgreSQL; SQLite scans.
+        query = query.where(Product.title.ilike(_escape_like(q.strip()), escape="\\"))
+    if category:
+        query = query.where(Product.category == category)
+    if county:
+        query = query.where(Product.origin_county_adcode == county)
+    if province or poverty_only or demonstration_only:
+        query = query.join(County, County.adcode == Product.origin_county_adcode)
+        if province:
+            query = query.where(County.province_adcode == province)
+        if poverty_only:
+            query = query.where(County.is_national_poverty_county.is_(True))
+        if demonstration_only:
+            query = query.where(County.is_demonstration_county.is_(True))
+    if min_price_fen is not None:
+        query = query.where(Product.price_fen >= min_price_fen)
+    if max_price_fen is not None:
+        query = query.where(Product.price_fen <= max_price_fen)
+    if in_stock:
+        query = query.where(Product.stock_units > 0)
+    return paginate(query.order_by(*SORT_ORDERS[sort]), page, per_page)

@@ -1,0 +1,67 @@
+"""The fixed category taxonomy, sale units and listing statuses."""
+import enum
+
+
+class Category(enum.StrEnum):
+    FRUIT = "fruit"
+    NUTS = "nuts"
+    DRIED_FRUIT = "dried_fruit"
+    GRAINS_RICE = "grains_rice"
+    VEGETABLES = "vegetables"
+    MUSHROOMS = "mushrooms"
+    TEA = "tea"
+    HONEY = "honey"
+    MEAT_EGGS = "meat_eggs"
+    TEXTILES_HANDICRAFTS = "textiles_handicrafts"
+    OTHER = "other"
+
+
+CATEGORY_LABELS = {
+    Category.FRUIT: ("水果", "Fruit"),
+    Category.NUTS: ("坚果", "Nuts"),
+    Category.DRIED_FRUIT: ("果干", "Dried fruit"),
+    Category.GRAINS_RICE: ("粮油米面", "Grains and rice"),
+    Category.VEGETABLES: ("蔬菜", "Vegetables"),
+    Category.MUSHROOMS: ("菌菇", "Mushrooms"),
+    Category.TEA: ("茶叶", "Tea"),
+    Category.HONEY: ("蜂蜜", "Honey"),
+    Category.MEAT_EGGS: ("肉禽蛋", "Meat and eggs"),
+    Category.TEXTILES_HANDICRAFTS: ("纺织手工", "Textiles and handicrafts"),
+    Category.OTHER: ("其他", "Other"),
+}
+
+
+class Unit(enum.StrEnum):
+    JIN = "jin"
+    KG = "kg"
+    BOX = "box"
+    BAG = "bag"
+    PIECE = "piece"
+
+
+UNIT_LABELS = {
+    Unit.JIN: ("斤", "jin (500 g)"),
+    Unit.KG: ("公斤", "kg"),
+    Unit.BOX: ("箱", "box"),
+    Unit.BAG: ("袋", "bag"),
+    Unit.PIECE: ("件", "piece"),
+}
+# Weight units fix the net weight; for the others the seller states it (optional for pieces).
+UNIT_GRAMS = {Unit.JIN: 500, Unit.KG: 1000}
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PENDING_REVIEW = "pending_review"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    REJECTED = "rejected"
+
+
+# Shown, never stored: an active listing with no stock.
+SOLD_OUT = "sold_out"
+PUBLIC_STATUSES = (ProductStatus.ACTIVE,)
+
+PRICE_FEN_MAX = 10_000_000  # 100,000 yuan for one unit is beyond any village specialty
+STOCK_UNITS_MAX = 1_000_000
+MAX_IMAGES = 6

@@ -1,0 +1,26 @@
+"""ETags for versioned resources: conditional GET (If-None-Match) and guarded writes (If-Match).
+
+A resource's ETag is ``"v<version>-..."``; the version part is what a write must match.
+"""
+import re
+
+from flask import Response, request
+
+_VERSION = re.compile(r'^(?:W/)?"v(\d{1,12})(?:-[^"]*)?"$')
+
+
+def expected_version() -> int | None:
+    """The version named by If-Match: None when absent, -1 when it names no version of ours."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    match = _VERSION.match(header.strip())
+    return int(match.group(1)) if match else -1
+
+
+def respond_with_etag(resource, status: int = 200):
+    """Return the resource with its ETag, or 304 when a GET's If-None-Match already has it."""
+    etag = resource.etag
+    if request.method == "GET" and etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
+        return Response(status=304, headers={"ETag": etag})
+    return resource, status, {"ETag": etag}
