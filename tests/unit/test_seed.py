@@ -100,7 +100,7 @@ def test_seed_demo_creates_accounts_of_every_role_villages_and_stations(app, cli
         assert seller.county_adcode in official_brief_counties()
     login = client.post("/api/v1/auth/login", json={"identifier": demo.DEMO_ADMIN_PHONE, "password": demo.DEMO_PASSWORD})
     assert login.status_code == 200, login.json
-    assert f"phone {demo.DEMO_ADMIN_PHONE}, password {demo.DEMO_PASSWORD}" in result.output
+    assert f"(password {demo.DEMO_PASSWORD}): admin {demo.DEMO_ADMIN_PHONE}" in result.output
 
 
 def test_seeding_twice_creates_nothing_new(app):
