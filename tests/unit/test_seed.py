@@ -113,7 +113,7 @@ def test_seeding_twice_creates_nothing_new(app):
     assert again.exit_code == 0, again.output
     assert counts() == first
     assert phones() == first_phones
-    assert "Created: admins 0, sellers 0, buyers 0, partners 0, villages 0, stations 0." in again.output
+    assert "Created: admins 0, sellers 0, buyers 0, partners 0, villages 0, stations 0, products 0." in again.output
 
 
 def test_the_same_seed_gives_the_same_phone_numbers(app):
