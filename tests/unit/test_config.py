@@ -1,0 +1,55 @@
+"""Configuration comes from the environment; production refuses to start without a secret."""
+import importlib
+
+import pytest
+
+import marketplace.config as config_module
+from marketplace import create_app
+
+
+@pytest.fixture
+def fresh_config(monkeypatch):
+    """Re-read marketplace.config under a patched environment, then restore it."""
+
+    def load(**environment):
+        for name in ("SECRET_KEY", "DATABASE_URL", "MARKETPLACE_ENV", "FLASK_ENV", "REDIS_URL"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return importlib.reload(config_module)
+
+    yield load
+    monkeypatch.undo()
+    importlib.reload(config_module)
+
+
+def test_production_without_secret_key_refuses_to_start(fresh_config):
+    module = fresh_config(MARKETPLACE_ENV="production")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        module.config_from_env().check()
+
+
+def test_production_reads_secret_and_database_from_the_environment(fresh_config):
+    module = fresh_config(MARKETPLACE_ENV="production", SECRET_KEY="s" * 32,
+                          DATABASE_URL="postgresql+psycopg://app@db.internal/marketplace")
+    chosen = module.config_from_env()
+    chosen.check()
+    assert chosen.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://app@db.internal/marketplace"
+    assert chosen.SESSION_COOKIE_SECURE is True
+
+
+def test_default_database_is_sqlite_under_instance(fresh_config):
+    module = fresh_config()
+    assert module.config_from_env().SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
+    assert module.config_from_env().SQLALCHEMY_DATABASE_URI.endswith("instance/marketplace.sqlite3")
+
+
+def test_redis_url_becomes_the_rate_limit_storage(fresh_config):
+    module = fresh_config(REDIS_URL="redis://127.0.0.1:6379/0")
+    assert module.config_from_env().RATELIMIT_STORAGE_URI == "redis://127.0.0.1:6379/0"
+
+
+def test_unknown_environment_name_is_refused(fresh_config):
+    module = fresh_config(MARKETPLACE_ENV="staging")
+    with pytest.raises(RuntimeError, match="Unknown MARKETPLACE_ENV"):
+        module.config_from_env()
