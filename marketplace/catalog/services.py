@@ -88,7 +88,7 @@ def _after_review_status(actor: User) -> str:
 
 
 def _record(product: Product, decision: str, actor: User, reason: str | None = None) -> None:
-    db.session.flush()
+    _versioned(product, db.session.flush)  # the record names the version it was made on
     db.session.add(ProductReview(product_id=product.id, decision=decision, reason=reason,
                                  actor_user_id=actor.id, product_version=product.version))
 
@@ -162,18 +162,24 @@ def update_product(product_id: int, actor: User, expected_version: int | None, *
 
 
 def _after_material_change(product: Product, actor: User) -> None:
-    if product.status in (ProductStatus.ACTIVE, ProductStatus.PAUSED):
-        product.status = _after_review_status(actor)
-        if product.status == ProductStatus.PENDING_REVIEW:
-            _record(product, "submitted", actor, "material edit")
+    """Back to review if the actor needs it; otherwise the status stays (a paused listing stays paused)."""
+    needs_review = _after_review_status(actor) == ProductStatus.PENDING_REVIEW
+    if product.status in (ProductStatus.ACTIVE, ProductStatus.PAUSED) and needs_review:
+        product.status = ProductStatus.PENDING_REVIEW
+        _record(product, "submitted", actor, "material edit")
 
 
-def _commit_versioned(product: Product) -> None:
+def _versioned(product: Product, write) -> None:
+    """Flush or commit; a concurrent write that bumped the version since we loaded it is a 412, not a 500."""
     try:
-        db.session.commit()
+        write()
     except StaleDataError:
         db.session.rollback()
         raise PreconditionFailed(_load(product.id).etag) from None
+
+
+def _commit_versioned(product: Product) -> None:
+    _versioned(product, db.session.commit)
 
 
 def submit_product(product_id: int, actor: User) -> Product:
@@ -363,3 +369,47 @@ def browse_products(
     if in_stock:
         query = query.where(Product.stock_units > 0)
     return paginate(query.order_by(*SORT_ORDERS[sort]), page, per_page)
+
+
+def products_by_id(product_ids) -> dict[int, Product]:
+    """Listings for a cart, read without locks (stock is taken later by reserve_stock)."""
+    if not product_ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+
+
+def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
+    """Take stock for a cart: one conditional UPDATE per product, in ascending id order.
+
+    Returns {} when every product had enough, else {product_id: units available} for each short
+    one; the caller must then roll back, which also undoes the updates that succeeded. Ascending
+    order means two carts that share products lock them in the same order and cannot deadlock.
+    """
+    short: list[int] = []
+    for product_id in sorted(quantities):
+        taken = db.session.execute(
+            update(Product)
+            .where(Product.id == product_id, Product.status == ProductStatus.ACTIVE,
+                   Product.stock_units >= quantities[product_id])
+            .values(stock_units=Product.stock_units - quantities[product_id])
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken == 0:
+            short.append(product_id)
+    if not short:
+        return {}
+    available = dict(db.session.execute(
+        select(Product.id, Product.stock_units).where(Product.id.in_(short))
+    ).all())
+    return {product_id: available.get(product_id, 0) for product_id in short}
+
+
+def release_stock(quantities: dict[int, int]) -> None:
+    """Give stock back (cancelled or expired orders), in ascending id order like reserve_stock."""
+    for product_id in sorted(quantities):
+        db.session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(stock_units=Product.stock_units + quantities[product_id])
+            .execution_options(synchronize_session=False)
+        )

@@ -18,9 +18,15 @@ def expected_version() -> int | None:
     return int(match.group(1)) if match else -1
 
 
+def _none_match_has(etag: str) -> bool:
+    """Weak comparison, as RFC 9110 requires for If-None-Match: proxies that compress weaken ETags."""
+    tags = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 def respond_with_etag(resource, status: int = 200):
     """Return the resource with its ETag, or 304 when a GET's If-None-Match already has it."""
     etag = resource.etag
-    if request.method == "GET" and etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
+    if request.method in ("GET", "HEAD") and _none_match_has(etag):
         return Response(status=304, headers={"ETag": etag})
     return resource, status, {"ETag": etag}
