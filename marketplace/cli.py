@@ -13,6 +13,7 @@ from marketplace.geo import county_import
 users_cli = AppGroup("users", help="Manage accounts.")
 counties_cli = AppGroup("counties", help="The county registry.")
 seed_cli = AppGroup("seed", help="Reference and demo data.")
+jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
 
 
 def _fail(error: AppError) -> None:
@@ -96,6 +97,35 @@ def seed_demo(seed, sellers, buyers, stations_count, products, if_empty):
     click.echo(f"Demo logins (password {demo.DEMO_PASSWORD}): {logins}")
 
 
+@jobs_cli.command("run")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=None,
+              help="Seconds between rounds (default JOBS_INTERVAL_SECONDS).")
+def jobs_run(interval):
+    """Run the periodic jobs forever (the Procfile's worker); several workers may run at once."""
+    from flask import current_app
+
+    from marketplace.jobs import runner
+
+    interval = interval or current_app.config["JOBS_INTERVAL_SECONDS"]
+    click.echo(f"jobs: every {interval:g} s: {', '.join(runner.job_names())}")
+    runner.run_forever(interval, say=click.echo)
+
+
+@jobs_cli.command("once")
+@click.option("--only", default=None, help="Run just this job.")
+def jobs_once(only):
+    """Run each periodic job once and print what it changed."""
+    from marketplace.jobs import runner
+
+    if only and only not in runner.job_names():
+        raise click.ClickException(f"Unknown job {only!r}; jobs: {', '.join(runner.job_names())}")
+    results = runner.run_once(only)
+    for name, count in results.items():
+        click.echo(f"{name}: {'FAILED (see log)' if count < 0 else count}")
+    if any(count < 0 for count in results.values()):
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
-    for group in (users_cli, counties_cli, seed_cli):
+    for group in (users_cli, counties_cli, seed_cli, jobs_cli):
         app.cli.add_command(group)

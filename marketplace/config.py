@@ -61,6 +61,15 @@ class Config:
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
 
+    # Orders
+    ORDER_PAYMENT_TTL = _env_int("ORDER_PAYMENT_TTL", 30 * 60)  # seconds an unpaid order holds stock
+    SHIPPING_FLAT_FEE_FEN = _env_int("SHIPPING_FLAT_FEE_FEN", 800)  # per seller's order
+    SHIPPING_FREE_OVER_FEN = _env_int("SHIPPING_FREE_OVER_FEN", 9900)  # goods of one seller reaching this ship free
+    ORDER_AUTO_RECEIPT_DAYS = _env_int("ORDER_AUTO_RECEIPT_DAYS", 10)  # address deliveries count as received
+    ORDER_AUTO_COMPLETE_DAYS = _env_int("ORDER_AUTO_COMPLETE_DAYS", 7)  # after-sale window after delivery
+    IDEMPOTENCY_KEY_TTL_HOURS = _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)  # at least 24
+    JOBS_INTERVAL_SECONDS = _env_int("JOBS_INTERVAL_SECONDS", 30)
+
     # Uploaded photos (local directory; served under /media/)
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media")
 

@@ -6,6 +6,7 @@ from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
 from marketplace.extensions import db
 from marketplace.geo.models import County, Province, Village
+from marketplace.orders import checkout as checkout_service
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 from marketplace.stations.models import ServiceStation
 
@@ -79,3 +80,22 @@ class Builders:
         db.session.add(product)
         db.session.flush()
         return product
+
+    def checkout(self, buyer: User | None = None, products: list[Product] | None = None, *, station=None,
+                 status: str = "pending_payment", quantity: int = 1, payment_method: str = "card"):
+        """A checkout placed through the service (to a station if given, else an address), its
+        orders then put in ``status``."""
+        buyer = buyer or self.user("buyer")
+        products = products or [self.product()]
+        delivery = {"station_id": station.id} if station is not None else {"address": {
+            "recipient": "张三", "phone": "13800138000", "county_adcode": products[0].origin_county_adcode,
+            "detail": "人民路1号"}}
+        checkout, _ = checkout_service.place_checkout(
+            buyer, lines=[{"product_id": p.id, "quantity": quantity} for p in products], delivery=delivery,
+            payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
+        if status != "pending_payment":
+            for order in checkout.orders:
+                order.status = status
+            checkout.status = status if status in ("paid", "expired", "cancelled") else "paid"
+            db.session.flush()
+        return checkout

@@ -83,9 +83,39 @@ def app(database_url, tmp_path_factory):
     return application
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_commits: the test commits for real (concurrency on PostgreSQL); tables are emptied after it"
+    )
+
+
+def _empty_all_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
 @pytest.fixture(autouse=True)
-def session(app):
-    """Every test runs inside a transaction that is rolled back; service commits become savepoints."""
+def session(app, request):
+    """Every test runs inside a transaction that is rolled back; service commits become savepoints.
+
+    Tests marked ``real_commits`` instead use the app's own sessions (one per thread's app
+    context, each on its own connection) and find every table emptied afterwards.
+    """
+    if request.node.get_closest_marker("real_commits"):
+        with app.app_context():
+            limiter.reset()
+            try:
+                yield db.session
+            finally:
+                db.session.rollback()
+                _empty_all_tables()
+                db.session.remove()
+        return
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
@@ -116,5 +146,7 @@ def build(session, app) -> Builders:
 
 
 @pytest.fixture
-def is_postgres(database_url) -> bool:
-    return database_url.startswith("postgresql")
+def postgres_only(database_url):
+    """Concurrency and locking are proved on PostgreSQL; the SQLite pass says so and moves on."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("locking behaviour is tested in the PostgreSQL pass of scripts/test")

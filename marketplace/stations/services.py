@@ -60,3 +60,14 @@ def update_station(station_id: int, **changes) -> ServiceStation:
         setattr(station, name, value.strip() if isinstance(value, str) else value)
     db.session.commit()
     return station
+
+
+def partner_of(station_id: int) -> int | None:
+    """The user id of the partner who runs a station (open or closed)."""
+    return db.session.scalar(select(ServiceStation.partner_user_id).where(ServiceStation.id == station_id))
+
+
+def station_ids_of_partner(user_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(ServiceStation.id).where(ServiceStation.partner_user_id == user_id).order_by(ServiceStation.id)
+    ))

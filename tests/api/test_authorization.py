@@ -20,7 +20,10 @@ PUBLIC = "public"  # anyone, signed in or not
 SIGNED_IN = "signed_in"  # any valid bearer token
 ADMIN = ("admin",)
 SELLER = ("seller",)
-SELLER_OR_ADMIN = ("seller", "admin")  # the listing's own seller, or an administrator
+SELLER_OR_ADMIN = ("seller", "admin")  # the listing's or order's own seller, or an administrator
+BUYER_OR_PARTNER = ("buyer", "partner")
+BUYER_PARTNER_OR_ADMIN = ("buyer", "partner", "admin")  # the order's buyer (a partner buys for villagers)
+PARTNER_OR_ADMIN = ("partner", "admin")  # the partner of the order's station
 
 CALLERS = ["anonymous", "buyer", "seller", "partner", "admin"]
 
@@ -38,6 +41,8 @@ class Endpoint:
     who: str | tuple[str, ...]
     request: Callable[[SimpleNamespace], dict] = field(default=lambda world: {})
     product_status: str = "active"  # the state {product_id} must be in for the call to succeed
+    order_status: str = "paid"  # the state {order_id} must be in
+    delivery: str = "station"  # how {order_id} is delivered
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -87,6 +92,21 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/v1/products/{product_id}/images/{image_id}", SELLER_OR_ADMIN),
     Endpoint("GET", "/api/v1/seller/products", SELLER),
     Endpoint("GET", "/api/v1/review/products", ADMIN),
+    Endpoint("POST", "/api/v1/checkouts", BUYER_OR_PARTNER,
+             lambda w: {"json": {"lines": [{"product_id": w.for_sale.id, "quantity": 1}],
+                                 "delivery": {"station_id": w.station.id}, "payment_method": "cash_at_station"},
+                        "headers": {"Idempotency-Key": "authz-checkout-1"}}),
+    Endpoint("GET", "/api/v1/checkouts/{checkout_id}", BUYER_PARTNER_OR_ADMIN),
+    Endpoint("GET", "/api/v1/orders", SIGNED_IN),
+    Endpoint("GET", "/api/v1/orders/{order_id}", SIGNED_IN),
+    Endpoint("POST", "/api/v1/orders/{order_id}/ship", SELLER_OR_ADMIN,
+             lambda w: {"json": {"carrier": "顺丰", "tracking_number": "SF1234567"}}),
+    Endpoint("POST", "/api/v1/orders/{order_id}/arrive", PARTNER_OR_ADMIN, order_status="shipped"),
+    Endpoint("POST", "/api/v1/orders/{order_id}/hand-over", PARTNER_OR_ADMIN, order_status="at_station"),
+    Endpoint("POST", "/api/v1/orders/{order_id}/confirm-receipt", BUYER_PARTNER_OR_ADMIN, order_status="shipped",
+             delivery="address"),
+    Endpoint("POST", "/api/v1/orders/{order_id}/cancel", BUYER_PARTNER_OR_ADMIN, order_status="pending_payment"),
+    Endpoint("POST", "/api/v1/orders/{order_id}/complete", ADMIN, order_status="delivered"),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -101,18 +121,28 @@ PHOTO = _photo()
 
 
 def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
-    """Existing records the paths and bodies refer to; a seller caller owns the listing."""
+    """Existing records the paths and bodies refer to. The caller plays its part: a seller caller
+    owns the listing and sells the order, a partner caller runs the station and (like a buyer
+    caller) bought the order."""
+    def caller_if(*roles):
+        return caller_user if caller_user is not None and caller_user.has_role(*roles) else None
+
     village = build.village("652927")
-    partner = build.user("partner")
+    partner = caller_if("partner") or build.user("partner")
     station = build.station(partner=partner, village=village)
-    owner = caller_user if caller_user is not None and caller_user.has_role("seller") else build.user("seller")
+    owner = caller_if("seller") or build.user("seller")
     product = build.product(seller=owner, status=endpoint.product_status)
     image = ProductImage(product=product, position=1, image_key="aa/bb/x.jpg", thumbnail_key="aa/bb/y.jpg",
                          width=64, height=48)
     db.session.add(image)
+    for_sale = build.product(seller=owner)
+    buyer = caller_if("buyer", "partner") or build.user("buyer")
+    checkout = build.checkout(buyer, [for_sale], station=station if endpoint.delivery == "station" else None,
+                              status=endpoint.order_status)
     db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
-                           target_user=build.user("buyer"), product=product, image=image)
+                           target_user=build.user("buyer"), product=product, image=image, for_sale=for_sale,
+                           checkout=checkout, order=checkout.orders[0])
 
 
 @pytest.fixture
@@ -150,7 +180,8 @@ def test_endpoint_answers_each_caller_by_its_policy(client, build, endpoint, cal
     world = _world(build, endpoint, caller_user)
     headers = {} if caller_user is None else {"Authorization": f"Bearer {build.token(caller_user)}"}
     path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
-                                product_id=world.product.id, image_id=world.image.id)
+                                product_id=world.product.id, image_id=world.image.id,
+                                checkout_id=world.checkout.id, order_id=world.order.id)
     request = endpoint.request(world)
     headers.update(request.pop("headers", {}))
 

@@ -1,0 +1,1 @@
+"""Periodic work: expire unpaid orders, advance settled orders, forget old idempotency keys."""

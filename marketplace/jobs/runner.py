@@ -1,0 +1,52 @@
+"""Running the periodic jobs once or in a loop; safe to run in several workers at once."""
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import current_app
+
+from marketplace.extensions import db
+from marketplace.orders import checkout as checkout_service
+from marketplace.orders import services as orders
+
+log = logging.getLogger(__name__)
+
+
+def _jobs() -> dict[str, Callable[[], int]]:
+    ttl = timedelta(hours=max(24, current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"]))
+    return {
+        "expire_unpaid_orders": orders.expire_due_checkouts,
+        "advance_settled_orders": orders.advance_settled_orders,
+        "forget_idempotency_keys": lambda: checkout_service.forget_idempotency_keys(ttl),
+    }
+
+
+def run_once(only: str | None = None) -> dict[str, int]:
+    """Run every job (or one) once; a failing job is logged and the others still run."""
+    results = {}
+    for name, job in _jobs().items():
+        if only and name != only:
+            continue
+        try:
+            results[name] = job()
+        except Exception:
+            db.session.rollback()
+            log.exception("job %s failed", name)
+            results[name] = -1
+    return results
+
+
+def job_names() -> list[str]:
+    return list(_jobs())
+
+
+def run_forever(interval: float, say: Callable[[str], None], stop: Callable[[], bool] = lambda: False) -> None:
+    while not stop():
+        started = time.monotonic()
+        results = run_once()
+        changed = {name: count for name, count in results.items() if count}
+        if changed:
+            say(", ".join(f"{name}: {count}" for name, count in changed.items()))
+        db.session.remove()
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))

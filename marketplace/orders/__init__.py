@@ -1,0 +1,1 @@
+"""Checkout, orders per seller, stock reservation and the order lifecycle."""

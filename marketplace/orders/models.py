@@ -1,0 +1,140 @@
+"""Checkouts (one payment), orders (one per seller), lines that copy what was sold, and events."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.common.time import utcnow
+from marketplace.extensions import db
+from marketplace.orders.lifecycle import OrderStatus
+
+PAYMENT_METHODS = ("card", "alipay", "wechat_pay", "cash_at_station")
+DELIVERY_KINDS = ("station", "address")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class Checkout(db.Model):
+    """What one payment covers: the orders of one cart, split per seller."""
+
+    __tablename__ = "checkouts"
+    __table_args__ = (
+        CheckConstraint(_in("payment_method", PAYMENT_METHODS), name="known_payment_method"),
+        CheckConstraint(_in("delivery_kind", DELIVERY_KINDS), name="known_delivery_kind"),
+        CheckConstraint("grand_total_fen = items_total_fen + shipping_total_fen", name="totals_add_up"),
+        CheckConstraint(
+            "(delivery_kind = 'station' AND station_id IS NOT NULL) OR "
+            "(delivery_kind = 'address' AND address_county_adcode IS NOT NULL)", name="delivery_complete"),
+        Index("ix_checkouts_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    delivery_kind: Mapped[str] = mapped_column(String(10))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("service_stations.id"), index=True)
+    recipient_name: Mapped[str | None] = mapped_column(String(60))
+    recipient_phone: Mapped[str | None] = mapped_column(String(20))
+    address_county_adcode: Mapped[str | None] = mapped_column(ForeignKey("counties.adcode"))
+    address_detail: Mapped[str | None] = mapped_column(String(200))
+    items_total_fen: Mapped[int] = mapped_column(Integer)
+    shipping_total_fen: Mapped[int] = mapped_column(Integer)
+    grand_total_fen: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="cny")
+    # Mirrors its orders while unpaid: pending_payment, then paid, expired or cancelled.
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING_PAYMENT)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    orders: Mapped[list["Order"]] = relationship(back_populates="checkout", order_by="Order.id", lazy="selectin")
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(_in("status", OrderStatus), name="known_status"),
+        CheckConstraint("total_fen = items_total_fen + shipping_fee_fen", name="totals_add_up"),
+        Index("ix_orders_seller_status", "seller_user_id", "status"),
+        Index("ix_orders_buyer_created", "buyer_user_id", "created_at"),
+        Index("ix_orders_station_status", "station_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("service_stations.id"))
+    delivery_kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING_PAYMENT)
+    items_total_fen: Mapped[int] = mapped_column(Integer)
+    shipping_fee_fen: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    carrier: Mapped[str | None] = mapped_column(String(40))
+    tracking_number: Mapped[str | None] = mapped_column(String(40))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    checkout: Mapped[Checkout] = relationship(back_populates="orders")
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", order_by="OrderLine.id", lazy="selectin")
+    events: Mapped[list["OrderEvent"]] = relationship(order_by="OrderEvent.id", lazy="selectin", viewonly=True)
+
+
+class OrderLine(db.Model):
+    """What was sold, copied at the moment of sale; later product edits never change it."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("line_total_fen = unit_price_fen * quantity", name="line_total_exact"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(8))
+    net_weight_grams: Mapped[int | None] = mapped_column(Integer)
+    origin_county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
+    unit_price_fen: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    line_total_fen: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class OrderEvent(db.Model):
+    """One move of an order: from, to, who (none for the system), when, why."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKey(db.Model):
+    """A client's Idempotency-Key for a checkout, with a digest of the request it came with."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(100))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

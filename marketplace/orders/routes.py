@@ -1,0 +1,94 @@
+"""Checkout and order endpoints."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.common.auth import current_user, requires
+from marketplace.orders import checkout as checkout_service
+from marketplace.orders import services
+from marketplace.orders.schemas import (
+    CheckoutIn,
+    CheckoutOut,
+    IdempotencyHeader,
+    NoteIn,
+    OrderListArgs,
+    OrderOut,
+    OrderPageOut,
+    ShipIn,
+)
+
+bp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Checkout and the order lifecycle")
+
+
+@bp.route("/checkouts")
+class Checkouts(MethodView):
+    @requires("buyer", "partner")
+    @bp.arguments(IdempotencyHeader, location="headers")
+    @bp.arguments(CheckoutIn)
+    @bp.response(201, CheckoutOut)
+    @bp.alt_response(200, schema=CheckoutOut, description="A retry with the same Idempotency-Key and body")
+    def post(self, headers, fields):
+        """Place a checkout: one order per seller, stock taken now, payment due before expires_at"""
+        checkout, created = checkout_service.place_checkout(
+            current_user(), idempotency_key=headers["idempotency_key"], **fields
+        )
+        return checkout, 201 if created else 200
+
+
+@bp.route("/checkouts/<id:checkout_id>")
+class CheckoutDetail(MethodView):
+    @requires("buyer", "partner", "admin")
+    @bp.response(200, CheckoutOut)
+    def get(self, checkout_id):
+        """One of my checkouts with its orders"""
+        return services.get_checkout(checkout_id, current_user())
+
+
+@bp.route("/orders")
+class Orders(MethodView):
+    @requires()
+    @bp.arguments(OrderListArgs, location="query")
+    @bp.response(200, OrderPageOut)
+    def get(self, args):
+        """Orders I bought, sold or must ship, those for my station, or all (administrators)"""
+        return services.list_orders(current_user(), **args)
+
+
+@bp.route("/orders/<id:order_id>")
+class OrderDetail(MethodView):
+    @requires()
+    @bp.response(200, OrderOut)
+    def get(self, order_id):
+        """One order, with its lines and its history"""
+        return services.get_order(order_id, current_user())
+
+
+@bp.route("/orders/<id:order_id>/ship")
+class ShipOrder(MethodView):
+    @requires("seller", "admin")
+    @bp.arguments(ShipIn)
+    @bp.response(200, OrderOut)
+    def post(self, fields, order_id):
+        """Ship a paid order with carrier and tracking number (its seller)"""
+        return services.move_order(order_id, "ship", current_user(), **fields)
+
+
+def _move(action: str, summary: str, roles: tuple[str, ...]):
+    """A POST /orders/<id>/<action> endpoint with an optional note."""
+
+    class Move(MethodView):
+        @requires(*roles)
+        @bp.arguments(NoteIn)
+        @bp.response(200, OrderOut)
+        def post(self, fields, order_id):
+            return services.move_order(order_id, action, current_user(), note=fields["note"])
+
+    Move.post.__doc__ = summary
+    Move.__name__ = "Order" + action.title().replace("_", "")
+    bp.route(f"/orders/<id:order_id>/{action.replace('_', '-')}", endpoint=f"order_{action}")(Move)
+
+
+_move("arrive", "The parcel arrived at the station (its partner)", ("partner", "admin"))
+_move("hand_over", "The parcel was handed over at the station (its partner)", ("partner", "admin"))
+_move("confirm_receipt", "Confirm an address delivery was received (the buyer)", ("buyer", "partner", "admin"))
+_move("cancel", "Cancel before shipping; stock returns (the buyer)", ("buyer", "partner", "admin"))
+_move("complete", "Close a delivered order before its after-sale window ends (administrators)", ("admin",))

@@ -1,0 +1,223 @@
+"""Order use cases after checkout: moving orders along the lifecycle, expiry, and reading them.
+
+Every move is a guarded UPDATE (``WHERE status = <expected>``), so two people (or two job
+workers) racing for the same order cannot both move it, and stock is given back exactly once.
+"""
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import Select, select, update
+
+from marketplace.accounts.models import Role, User
+from marketplace.catalog import services as catalog
+from marketplace.common.pagination import Page, paginate
+from marketplace.common.time import utcnow
+from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.extensions import db
+from marketplace.orders.lifecycle import ACTION_WORDS, ADDRESS_ONLY, HOLDS_STOCK, MOVES, STATION_ONLY, Actor, OrderStatus
+from marketplace.orders.models import Checkout, Order, OrderEvent
+from marketplace.stations import services as stations
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+    def __init__(self, order_id: int):
+        super().__init__(f"No order with id {order_id}.", details={"order_id": order_id})
+
+
+class CheckoutNotFound(NotFound):
+    code = "checkout_not_found"
+
+    def __init__(self, checkout_id: int):
+        super().__init__(f"No checkout with id {checkout_id}.", details={"checkout_id": checkout_id})
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, order: Order, action: str, reason: str | None = None):
+        super().__init__(reason or f"An order that is {order.status} cannot be {ACTION_WORDS[action]}.",
+                         details={"order_id": order.id, "status": order.status, "action": action})
+
+
+def _roles_on(order: Order, user: User) -> set[Actor]:
+    roles = set()
+    if user.has_role(Role.ADMIN):
+        roles.add(Actor.ADMIN)
+    if order.buyer_user_id == user.id:
+        roles.add(Actor.BUYER)
+    if order.seller_user_id == user.id:
+        roles.add(Actor.SELLER)
+    if order.station_id is not None and stations.partner_of(order.station_id) == user.id:
+        roles.add(Actor.STATION_PARTNER)
+    return roles
+
+
+def get_order(order_id: int, viewer: User) -> Order:
+    """An order as seen by its buyer, seller, station partner or an administrator."""
+    order = db.session.get(Order, order_id)
+    if order is None or not _roles_on(order, viewer):
+        raise OrderNotFound(order_id)
+    return order
+
+
+def get_checkout(checkout_id: int, viewer: User) -> Checkout:
+    checkout = db.session.get(Checkout, checkout_id)
+    if checkout is None or (checkout.buyer_user_id != viewer.id and not viewer.has_role(Role.ADMIN)):
+        raise CheckoutNotFound(checkout_id)
+    return checkout
+
+
+def _apply(order: Order, action: str, actor_user_id: int | None, note: str | None = None, *,
+           at: datetime | None = None, **fields) -> bool:
+    """Move one order if it is still in an allowed state; returns False if someone else moved it first.
+
+    ``at`` is when the move happens (a job's ``now``); timestamps such as delivered_at take it, so
+    the next deadline counts from the move, not from the wall clock."""
+    from_states, to_state, _ = MOVES[action]
+    now = at or utcnow()
+    stamp = {"pay": "paid_at", "ship": "shipped_at", "hand_over": "delivered_at",
+             "confirm_receipt": "delivered_at", "complete": "completed_at"}.get(action)
+    values = {"status": to_state, "updated_at": now, **fields}
+    if stamp:
+        values[stamp] = now
+    from_status = order.status
+    moved = db.session.execute(
+        update(Order).where(Order.id == order.id, Order.status.in_(from_states)).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        return False
+    db.session.add(OrderEvent(order_id=order.id, action=action, from_status=from_status, to_status=to_state,
+                              actor_user_id=actor_user_id, note=note, created_at=now))
+    if action in ("cancel", "expire") and from_status in HOLDS_STOCK:
+        catalog.release_stock(_quantities([order]))
+    return True
+
+
+def _quantities(orders) -> dict[int, int]:
+    quantities: dict[int, int] = defaultdict(int)
+    for order in orders:
+        for line in order.lines:
+            quantities[line.product_id] += line.quantity
+    return dict(quantities)
+
+
+def _sync_checkout_status(checkout: Checkout) -> None:
+    # Read the column, not the mapped objects: moves are UPDATE statements the identity map has not seen.
+    statuses = set(db.session.scalars(select(Order.status).where(Order.checkout_id == checkout.id)))
+    if statuses <= {OrderStatus.EXPIRED}:
+        checkout.status = OrderStatus.EXPIRED
+    elif statuses <= {OrderStatus.CANCELLED, OrderStatus.EXPIRED}:
+        checkout.status = OrderStatus.CANCELLED
+
+
+def move_order(order_id: int, action: str, actor: User, *, note: str | None = None, **fields) -> Order:
+    """Make one lifecycle move on behalf of a person, checking that they may make it."""
+    order = get_order(order_id, actor)
+    from_states, _, allowed = MOVES[action]
+    if not (_roles_on(order, actor) & allowed):
+        raise Forbidden(f"You cannot {action.replace('_', ' ')} this order.", code="not_your_move",
+                        details={"order_id": order.id, "action": action})
+    if action in STATION_ONLY and order.delivery_kind != "station":
+        raise IllegalTransition(order, action, "This order is delivered to an address, not to a station.")
+    if action in ADDRESS_ONLY and order.delivery_kind != "address":
+        raise IllegalTransition(order, action, "Station deliveries are received when the partner hands them over.")
+    if order.status not in from_states or not _apply(order, action, actor.id, note, **fields):
+        db.session.rollback()
+        raise IllegalTransition(db.session.get(Order, order_id), action)
+    if action == "cancel":
+        _sync_checkout_status(order.checkout)
+        # A paid order's money goes back through the payment that took it (payments package).
+    db.session.commit()
+    db.session.refresh(order)
+    return order
+
+
+def mark_checkout_paid(checkout_id: int, *, note: str | None = None) -> Checkout:
+    """The system records a payment: every order of the checkout still awaiting it becomes paid."""
+    checkout = db.session.get(Checkout, checkout_id)
+    if checkout is None:
+        raise CheckoutNotFound(checkout_id)
+    moved = [order for order in checkout.orders if _apply(order, "pay", None, note)]
+    if moved:
+        checkout.status = OrderStatus.PAID
+        checkout.paid_at = utcnow()
+    db.session.commit()
+    return checkout
+
+
+def expire_due_checkouts(now: datetime | None = None, batch: int = 200) -> int:
+    """Expire unpaid checkouts past their deadline and give their stock back; safe with many workers.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED (PostgreSQL), and each order moves by a guarded
+    update, so a checkout is expired, and its stock returned, exactly once.
+    """
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Checkout)
+        .where(Checkout.status == OrderStatus.PENDING_PAYMENT, Checkout.expires_at <= now)
+        .order_by(Checkout.expires_at, Checkout.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True, of=Checkout)
+    ).all()
+    expired = 0
+    for checkout in due:
+        for order in checkout.orders:
+            if order.status == OrderStatus.PENDING_PAYMENT and _apply(order, "expire", None, "payment deadline passed"):
+                expired += 1
+        _sync_checkout_status(checkout)
+    db.session.commit()
+    return expired
+
+
+def advance_settled_orders(now: datetime | None = None, batch: int = 500) -> int:
+    """Address deliveries count as received some days after shipping; delivered orders complete
+    after the after-sale window."""
+    now = now or utcnow()
+    config = current_app.config
+    moved = 0
+    received = db.session.scalars(
+        select(Order).where(Order.status == OrderStatus.SHIPPED, Order.delivery_kind == "address",
+                            Order.shipped_at <= now - timedelta(days=config["ORDER_AUTO_RECEIPT_DAYS"]))
+        .order_by(Order.id).limit(batch).with_for_update(skip_locked=True)
+    ).all()
+    moved += sum(_apply(order, "confirm_receipt", None, "received automatically", at=now) for order in received)
+    settled = db.session.scalars(
+        select(Order).where(Order.status == OrderStatus.DELIVERED,
+                            Order.delivered_at <= now - timedelta(days=config["ORDER_AUTO_COMPLETE_DAYS"]))
+        .order_by(Order.id).limit(batch).with_for_update(skip_locked=True)
+    ).all()
+    moved += sum(_apply(order, "complete", None, "after-sale window closed", at=now) for order in settled)
+    db.session.commit()
+    return moved
+
+
+def _filtered(query: Select, status: str | None) -> Select:
+    return query.where(Order.status == status) if status else query
+
+
+def list_orders(viewer: User, *, view: str, status: str | None = None, station_id: int | None = None,
+                page: int = 1, per_page: int = 20) -> Page:
+    """Orders for one of the viewer's hats: bought, sold, at my station, or all (administrators)."""
+    query = select(Order).order_by(Order.id.desc())
+    if view == "bought":
+        query = query.where(Order.buyer_user_id == viewer.id)
+    elif view == "sold":
+        query = query.where(Order.seller_user_id == viewer.id)
+    elif view == "to_ship":
+        query = query.where(Order.seller_user_id == viewer.id, Order.status == OrderStatus.PAID)
+    elif view == "station":
+        station_ids = stations.station_ids_of_partner(viewer.id)
+        if station_id is not None:
+            if station_id not in station_ids and not viewer.has_role(Role.ADMIN):
+                raise Forbidden("You are not the partner of this station.", code="not_station_partner")
+            station_ids = [station_id]
+        query = query.where(Order.station_id.in_(station_ids or [-1]))
+    elif view == "all":
+        if not viewer.has_role(Role.ADMIN):
+            raise Forbidden("Only administrators see all orders.")
+    return paginate(_filtered(query, status), page, per_page)
+

@@ -1,0 +1,178 @@
+"""Stock under contention, on PostgreSQL with real commits: never oversold, never lost, never twice.
+
+Each simulated buyer runs the checkout service in its own thread, application context, session
+and database connection, released together by a barrier.
+"""
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Product
+from marketplace.common.time import utcnow
+from marketplace.errors import AppError
+from marketplace.extensions import db
+from marketplace.orders import checkout as checkout_service
+from marketplace.orders import services as orders
+from marketplace.orders.models import Checkout, Order, OrderEvent, OrderLine
+
+pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+
+
+def _run_together(app, tasks):
+    """Run callables at once, each in its own thread and app context; returns result or exception."""
+    barrier = threading.Barrier(len(tasks))
+
+    def run(task):
+        with app.app_context():
+            barrier.wait()
+            try:
+                return task()
+            except AppError as error:
+                db.session.rollback()
+                return error
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        return list(pool.map(run, tasks))
+
+
+def _buyers(build, count):
+    return [build.user("buyer") for _ in range(count)]
+
+
+ADDRESS = {"recipient": "张三", "phone": "13800138000", "county_adcode": "652927", "detail": "人民路1号"}
+
+
+def _stock(product_id: int) -> int:
+    db.session.expire_all()
+    return db.session.get(Product, product_id).stock_units
+
+
+def _sold_units(product_id: int) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(OrderLine.product_id == product_id))
+
+
+def _place(user_id: int, lines: list[dict], key: str):
+    from marketplace.accounts.models import User
+
+    def task():
+        buyer = db.session.get(User, user_id)
+        checkout, _ = checkout_service.place_checkout(
+            buyer, lines=lines, delivery={"address": ADDRESS}, payment_method="card", idempotency_key=key
+        )
+        return checkout.id
+
+    return task
+
+
+def test_checkout_never_oversells_under_contention(app, build):
+    product = build.product(stock_units=100)
+    buyers = _buyers(build, 200)
+    db.session.commit()
+
+    results = _run_together(app, [_place(b.id, [{"product_id": product.id, "quantity": 1}], f"flash-{b.id}")
+                                  for b in buyers])
+
+    sold = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, AppError)]
+    assert len(sold) == 100
+    assert len(refused) == 100 and {r.code for r in refused} == {"out_of_stock"}
+    assert _stock(product.id) == 0
+    assert _sold_units(product.id) == 100
+    assert db.session.scalar(select(func.count()).select_from(Checkout)) == 100
+
+
+def test_overlapping_multi_line_carts_neither_deadlock_nor_oversell(app, build):
+    products = [build.product(stock_units=40) for _ in range(5)]
+    buyers = _buyers(build, 120)
+    db.session.commit()
+    rng = random.Random(7)
+    carts = []
+    for buyer in buyers:
+        chosen = rng.sample(products, rng.randint(2, 4))
+        rng.shuffle(chosen)  # lines arrive in any order; stock is still taken in id order
+        carts.append((buyer.id, [{"product_id": p.id, "quantity": rng.randint(1, 3)} for p in chosen]))
+
+    results = _run_together(app, [_place(user_id, lines, f"cart-{user_id}") for user_id, lines in carts])
+
+    errors = Counter(r.code for r in results if isinstance(r, AppError))
+    assert set(errors) <= {"out_of_stock"}, errors  # a deadlock would surface as a 500-class error
+    placed = [cart for cart, result in zip(carts, results) if isinstance(result, int)]
+    assert placed, "some carts must succeed"
+    for product in products:
+        wanted = sum(line["quantity"] for _, lines in placed for line in lines if line["product_id"] == product.id)
+        assert _sold_units(product.id) == wanted
+        assert _stock(product.id) == 40 - wanted >= 0
+    # all or nothing: every placed checkout has every line of its cart
+    assert db.session.scalar(select(func.count()).select_from(OrderLine)) == sum(len(lines) for _, lines in placed)
+
+
+def test_checkout_killed_after_taking_stock_leaves_no_order_and_no_lost_stock(app, build, monkeypatch):
+    product = build.product(stock_units=10)
+    buyer = build.user("buyer")
+    db.session.commit()
+    original = catalog.reserve_stock
+
+    def reserve_then_die(quantities):
+        original(quantities)
+        raise RuntimeError("worker killed mid-transaction")
+
+    monkeypatch.setattr(catalog, "reserve_stock", reserve_then_die)
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            _place(buyer.id, [{"product_id": product.id, "quantity": 4}], "doomed-key")()
+        db.session.remove()
+
+    assert _stock(product.id) == 10
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Checkout)) == 0
+
+
+def _expired_checkout(app, build, units: int):
+    product = build.product(stock_units=50)
+    buyer = build.user("buyer")
+    db.session.commit()
+    checkout_id = _place(buyer.id, [{"product_id": product.id, "quantity": units}], "expiring")()
+    checkout = db.session.get(Checkout, checkout_id)
+    checkout.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    return product, buyer, checkout_id
+
+
+def test_expiry_run_by_two_workers_at_once_returns_stock_exactly_once(app, build):
+    product, _, checkout_id = _expired_checkout(app, build, units=7)
+    assert _stock(product.id) == 43
+
+    results = _run_together(app, [orders.expire_due_checkouts, orders.expire_due_checkouts, orders.expire_due_checkouts])
+
+    assert sorted(results) == [0, 0, 1]
+    assert _stock(product.id) == 50
+    assert db.session.get(Checkout, checkout_id).status == "expired"
+    assert db.session.scalar(select(func.count()).select_from(OrderEvent).where(OrderEvent.action == "expire")) == 1
+
+
+def test_cancel_racing_expiry_returns_stock_exactly_once(app, build):
+    product, buyer, checkout_id = _expired_checkout(app, build, units=5)
+    order_id = db.session.scalar(select(Order.id).where(Order.checkout_id == checkout_id))
+
+    def cancel():
+        from marketplace.accounts.models import User
+
+        return orders.move_order(order_id, "cancel", db.session.get(User, buyer.id)).status
+
+    results = _run_together(app, [cancel, orders.expire_due_checkouts, cancel, orders.expire_due_checkouts])
+
+    assert _stock(product.id) == 50
+    terminal = db.session.scalars(
+        select(OrderEvent.action).where(OrderEvent.order_id == order_id, OrderEvent.action.in_(["cancel", "expire"]))
+    ).all()
+    assert len(terminal) == 1, results
+    losers = [r for r in results if isinstance(r, AppError)]
+    assert all(r.code == "illegal_transition" for r in losers)
