@@ -53,7 +53,7 @@ class Builders:
 
     def village(self, county: str = "652927", name: str | None = None) -> Village:
         self.county(county)
-        village = Village(county_adcode=county, name=name or f"{self.fake.last_name()}家村")
+        village = Village(county_adcode=county, name=name or f"{self.fake.unique.last_name()}家{self.fake.unique.random_int(1, 99999)}村")
         db.session.add(village)
         db.session.flush()
         return village
