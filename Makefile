@@ -1,5 +1,5 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test test-sqlite install
+.PHONY: run test test-sqlite install bench-catalog
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
@@ -13,3 +13,7 @@ test-sqlite:    ## quick local run on SQLite only
 
 install:        ## create .venv with the test dependencies
 	scripts/bootstrap requirements-dev.txt
+
+bench-catalog:  ## catalog list/detail HTTP benchmark on PostgreSQL (bench/README.md); BENCH_ARGS="--duration 5"
+	scripts/bootstrap requirements.txt
+	.venv/bin/python bench/catalog.py $(BENCH_ARGS)

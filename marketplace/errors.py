@@ -13,6 +13,7 @@ import marshmallow as ma
 from flask import Flask, g, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,14 @@ def _handle_rate_limit(error: RateLimitExceeded):
     return error_response(429, "rate_limited", f"Too many attempts; limit is {error.description}. Try again later.")
 
 
+def _handle_database_unavailable(error: DBAPIError):
+    if not error.connection_invalidated and not isinstance(error, OperationalError):
+        return _handle_unexpected(error)
+    log.warning("database unavailable request_id=%s: %s", g.get("request_id", "-"), type(error.orig).__name__)
+    return error_response(503, "database_unavailable", "The database is briefly unavailable; retry in a moment.",
+                          headers={"Retry-After": "2"})
+
+
 def _handle_unexpected(error: Exception):
     request_id = g.get("request_id", "-")
     log.exception("unhandled error request_id=%s path=%s", request_id, request.path)
@@ -177,4 +186,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limit)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DBAPIError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -17,7 +17,7 @@ def _login_limit() -> str:
 
 @bp.route("/auth/register")
 class Register(MethodView):
-    @bp.arguments(RegisterIn)
+    @bp.arguments(RegisterIn())
     @bp.response(201, UserOut)
     def post(self, fields):
         """Create a buyer or seller account"""
@@ -28,7 +28,7 @@ class Register(MethodView):
 class Login(MethodView):
     decorators = [limiter.limit(_login_limit, methods=["POST"])]
 
-    @bp.arguments(LoginIn)
+    @bp.arguments(LoginIn())
     @bp.response(200, TokenOut)
     def post(self, fields):
         """Exchange phone/email and password for a bearer token (rate-limited per address)"""
@@ -57,7 +57,7 @@ class Me(MethodView):
 @bp.route("/users")
 class Users(MethodView):
     @requires("admin")
-    @bp.arguments(UserListArgs, location="query")
+    @bp.arguments(UserListArgs(), location="query")
     @bp.response(200, UserPageOut)
     def get(self, args):
         """List accounts (administrators)"""
@@ -73,7 +73,7 @@ class UserDetail(MethodView):
         return services.get_user(user_id)
 
     @requires("admin")
-    @bp.arguments(UserUpdateIn)
+    @bp.arguments(UserUpdateIn())
     @bp.response(200, UserOut)
     def patch(self, fields, user_id):
         """Grant roles, set the county, or (de)activate an account (administrators)"""

@@ -15,6 +15,11 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
+def listing_etag(version: int, stock_units: int) -> str:
+    """A listing's ETag: its version (what If-Match checks) and its stock (which sales move)."""
+    return f'"v{version}-s{stock_units}"'
+
+
 class Product(db.Model):
     __tablename__ = "products"
     __table_args__ = (
@@ -24,9 +29,11 @@ class Product(db.Model):
         CheckConstraint(_in("category", Category), name="known_category"),
         CheckConstraint(_in("unit", Unit), name="known_unit"),
         CheckConstraint(_in("status", ProductStatus), name="known_status"),
-        Index("ix_products_status_created", "status", "created_at"),
-        Index("ix_products_status_price", "status", "price_fen"),
-        Index("ix_products_county_status", "origin_county_adcode", "status"),
+        # Each browse order has an index ending in its sort key and the id tie-breaker, so a page
+        # of 20 is read in order and stops after 20 rows.
+        Index("ix_products_status_created", "status", "created_at", "id"),
+        Index("ix_products_status_price", "status", "price_fen", "id"),
+        Index("ix_products_county_status_created", "origin_county_adcode", "status", "created_at", "id"),
         # Serves ILIKE '%...%' title search on PostgreSQL (created with pg_trgm by migration 0002).
         Index("ix_products_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
     )
@@ -54,9 +61,11 @@ class Product(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    seller: Mapped[User] = relationship(lazy="joined", innerjoin=True)
-    origin_county: Mapped[County] = relationship(lazy="joined", innerjoin=True)
-    origin_village: Mapped[Village | None] = relationship(lazy="joined")
+    # Loaded by separate IN queries: joining them into the page query made PostgreSQL join every
+    # matching row before sorting out the 20 it shows.
+    seller: Mapped[User] = relationship(lazy="selectin")
+    origin_county: Mapped[County] = relationship(lazy="selectin")
+    origin_village: Mapped[Village | None] = relationship(lazy="selectin")
     images: Mapped[list["ProductImage"]] = relationship(
         back_populates="product", cascade="all, delete-orphan", order_by="ProductImage.position", lazy="selectin"
     )
@@ -69,7 +78,7 @@ class Product(db.Model):
 
     @property
     def etag(self) -> str:
-        return f'"v{self.version}-s{self.stock_units}"'
+        return listing_etag(self.version, self.stock_units)
 
 
 class ProductImage(db.Model):

@@ -1,9 +1,9 @@
 """Catalog endpoints: the public catalog, sellers' listings, photos and review."""
-from flask import send_from_directory
+from flask import jsonify, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.catalog import services
+from marketplace.catalog import browse, services
 from marketplace.catalog.schemas import (
     BrowseArgs,
     CategoryOut,
@@ -11,7 +11,7 @@ from marketplace.catalog.schemas import (
     ProductCreate,
     ProductDetailPageOut,
     ProductOut,
-    ProductPageOut,
+    ProductCursorPageOut,
     ProductUpdate,
     RejectionIn,
     SellerListArgs,
@@ -20,6 +20,7 @@ from marketplace.catalog.schemas import (
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common import storage
 from marketplace.common.auth import current_user, optional_user, requires
+from marketplace.common.schemas import PageArgs
 from marketplace.common.etags import expected_version, respond_with_etag
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
@@ -38,14 +39,14 @@ class Categories(MethodView):
 
 @bp.route("/products")
 class Products(MethodView):
-    @bp.arguments(BrowseArgs, location="query")
-    @bp.response(200, ProductPageOut)
+    @bp.arguments(BrowseArgs(), location="query")
+    @bp.response(200, ProductCursorPageOut)
     def get(self, args):
-        """Browse active listings: search, filter by origin and price, sort"""
-        return services.browse_products(**args)
+        """Browse active listings: search, filter by origin and price, sort; pages by cursor"""
+        return jsonify(browse.browse_page(**args))
 
     @requires("seller")
-    @bp.arguments(ProductCreate)
+    @bp.arguments(ProductCreate())
     @bp.response(201, ProductOut)
     def post(self, fields):
         """List a product (sellers); a draft unless publish is true"""
@@ -58,10 +59,16 @@ class ProductDetail(MethodView):
     @bp.alt_response(304, description="Not modified (If-None-Match matched)")
     def get(self, product_id):
         """One listing with its origin, seller and photos (conditional GET with ETag)"""
-        return respond_with_etag(services.visible_product(product_id, optional_user()))
+        viewer = optional_user()  # a bad token is refused even here
+        public = browse.public_product(product_id)
+        if public is not None:
+            body, etag = public
+            return respond_with_etag(body, etag=etag)
+        # Not on sale: only its seller and administrators may see it.
+        return respond_with_etag(services.visible_product(product_id, viewer))
 
     @requires("seller", "admin")
-    @bp.arguments(ProductUpdate)
+    @bp.arguments(ProductUpdate())
     @bp.doc(parameters=[IF_MATCH])
     @bp.response(200, ProductOut)
     def patch(self, fields, product_id):
@@ -100,7 +107,7 @@ _action("approve", "Approve a listing waiting for review (administrators)", role
 @bp.route("/products/<id:product_id>/reject")
 class ProductReject(MethodView):
     @requires("admin")
-    @bp.arguments(RejectionIn)
+    @bp.arguments(RejectionIn())
     @bp.response(200, ProductOut)
     def post(self, fields, product_id):
         """Reject a listing waiting for review, with a reason the seller sees (administrators)"""
@@ -110,7 +117,7 @@ class ProductReject(MethodView):
 @bp.route("/products/<id:product_id>/stock-adjustments")
 class StockAdjustments(MethodView):
     @requires("seller", "admin")
-    @bp.arguments(StockAdjustment)
+    @bp.arguments(StockAdjustment())
     @bp.response(200, ProductOut)
     def post(self, fields, product_id):
         """Add or remove stock units (never below zero)"""
@@ -120,7 +127,7 @@ class StockAdjustments(MethodView):
 @bp.route("/products/<id:product_id>/images")
 class ProductImages(MethodView):
     @requires("seller", "admin")
-    @bp.arguments(ImageUpload, location="files")
+    @bp.arguments(ImageUpload(), location="files")
     @bp.response(201, ProductOut)
     def post(self, files, product_id):
         """Upload a photo (JPEG, PNG, WebP or HEIC, at most 10 MB; at most 6 per listing)"""
@@ -140,7 +147,7 @@ class ProductImageDetail(MethodView):
 @bp.route("/seller/products")
 class SellerProducts(MethodView):
     @requires("seller")
-    @bp.arguments(SellerListArgs, location="query")
+    @bp.arguments(SellerListArgs(), location="query")
     @bp.response(200, ProductDetailPageOut)
     def get(self, args):
         """My listings, in every status (sellers)"""
@@ -150,7 +157,7 @@ class SellerProducts(MethodView):
 @bp.route("/review/products")
 class ReviewQueue(MethodView):
     @requires("admin")
-    @bp.arguments(SellerListArgs.__base__, location="query")
+    @bp.arguments(PageArgs(), location="query")
     @bp.response(200, ProductDetailPageOut)
     def get(self, args):
         """Listings waiting for review, oldest first (administrators)"""

@@ -91,6 +91,9 @@ class OriginOut(Schema):
     village_name = ma.fields.Function(lambda p: p.origin_village.name if p.origin_village else None, allow_none=True)
 
 
+ORIGIN = OriginOut()
+
+
 class ProductSummaryOut(Schema):
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
@@ -101,7 +104,7 @@ class ProductSummaryOut(Schema):
     stock_units = ma.fields.Integer(required=True)
     status = ma.fields.String(required=True, attribute="public_status", validate=validate.OneOf(LISTING_STATUSES))
     seller_name = ma.fields.String(required=True, attribute="seller.display_name")
-    origin = ma.fields.Function(lambda p: OriginOut().dump(p), required=True)
+    origin = ma.fields.Function(lambda p: ORIGIN.dump(p), required=True)
     thumbnail_url = ma.fields.Function(
         lambda p: storage.url(p.images[0].thumbnail_key) if p.images else None, allow_none=True
     )
@@ -120,13 +123,20 @@ class ProductOut(ProductSummaryOut):
     updated_at = UtcDateTime(required=True)
 
 
-ProductPageOut = page_of(ProductSummaryOut, "ProductPageOut")
+class ProductCursorPageOut(Schema):
+    items = ma.fields.List(ma.fields.Nested(ProductSummaryOut), required=True)
+    limit = ma.fields.Integer(required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True,
+                                   metadata={"description": "Pass as cursor for the next page; null on the last page"})
 ProductDetailPageOut = page_of(ProductOut, "ProductDetailPageOut")
 
 SORTS = ("newest", "price_asc", "price_desc")
 
 
-class BrowseArgs(PageArgs):
+class BrowseArgs(Schema):
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+                              metadata={"description": "next_cursor of the previous page (same filters and sort)"})
     q = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=50), metadata={"description": "Part of the title (works for Chinese)"})
     category = ma.fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
     county = adcode_field(load_default=None)

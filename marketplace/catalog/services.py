@@ -10,6 +10,7 @@ Rules:
 - Stock moves by relative, conditional updates and never below zero.
 """
 from sqlalchemy import Select, select, update
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from marketplace.accounts import services as accounts
@@ -23,10 +24,19 @@ from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo import services as geo
-from marketplace.geo.models import County
 
 MATERIAL_FIELDS = frozenset(
     {"title", "description", "category", "unit", "net_weight_grams", "origin_county_adcode", "origin_village_id", "harvest_date"}
+)
+
+
+# One query for a listing with its seller, origin and village, one more for its photos. The
+# seller's roles are not needed to show a listing, so they load only if something asks.
+DETAIL_LOADING = (
+    joinedload(Product.seller).lazyload(User.role_rows),
+    joinedload(Product.origin_county),
+    joinedload(Product.origin_village),
+    selectinload(Product.images),
 )
 
 
@@ -67,7 +77,7 @@ def _is_admin(actor: User) -> bool:
 
 
 def _load(product_id: int) -> Product:
-    product = db.session.get(Product, product_id)
+    product = db.session.get(Product, product_id, options=DETAIL_LOADING)
     if product is None:
         raise ProductNotFound(product_id)
     return product
@@ -328,47 +338,6 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
     return list(db.session.scalars(
         select(ProductReview).where(ProductReview.product_id == product_id).order_by(ProductReview.id)
     ))
-
-
-def _escape_like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-SORT_ORDERS = {
-    "newest": (Product.created_at.desc(), Product.id.desc()),
-    "price_asc": (Product.price_fen.asc(), Product.id.asc()),
-    "price_desc": (Product.price_fen.desc(), Product.id.desc()),
-}
-
-
-def browse_products(
-    *, q=None, category=None, county=None, province=None, poverty_only=False, demonstration_only=False,
-    min_price_fen=None, max_price_fen=None, in_stock=False, sort="newest", page=1, per_page=20,
-) -> Page:
-    """The public catalog: active listings, filtered, in a stable order."""
-    query = select(Product).where(Product.status == ProductStatus.ACTIVE)
-    if q:
-        # A trigram GIN index serves this on PostgreSQL; SQLite scans.
-        query = query.where(Product.title.ilike(_escape_like(q.strip()), escape="\\"))
-    if category:
-        query = query.where(Product.category == category)
-    if county:
-        query = query.where(Product.origin_county_adcode == county)
-    if province or poverty_only or demonstration_only:
-        query = query.join(County, County.adcode == Product.origin_county_adcode)
-        if province:
-            query = query.where(County.province_adcode == province)
-        if poverty_only:
-            query = query.where(County.is_national_poverty_county.is_(True))
-        if demonstration_only:
-            query = query.where(County.is_demonstration_county.is_(True))
-    if min_price_fen is not None:
-        query = query.where(Product.price_fen >= min_price_fen)
-    if max_price_fen is not None:
-        query = query.where(Product.price_fen <= max_price_fen)
-    if in_stock:
-        query = query.where(Product.stock_units > 0)
-    return paginate(query.order_by(*SORT_ORDERS[sort]), page, per_page)
 
 
 def products_by_id(product_ids) -> dict[int, Product]:

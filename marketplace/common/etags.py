@@ -4,7 +4,7 @@ A resource's ETag is ``"v<version>-..."``; the version part is what a write must
 """
 import re
 
-from flask import Response, request
+from flask import Response, jsonify, request
 
 _VERSION = re.compile(r'^(?:W/)?"v(\d{1,12})(?:-[^"]*)?"$')
 
@@ -24,9 +24,18 @@ def _none_match_has(etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
-def respond_with_etag(resource, status: int = 200):
-    """Return the resource with its ETag, or 304 when a GET's If-None-Match already has it."""
-    etag = resource.etag
+def respond_with_etag(resource, status: int = 200, etag: str | None = None):
+    """Return the resource with its ETag, or 304 when a GET's If-None-Match already has it.
+
+    A model object is returned for the view's schema to dump; a dict (from a read side, already
+    in the schema's shape) is sent as JSON directly.
+    """
+    etag = etag or resource.etag
     if request.method in ("GET", "HEAD") and _none_match_has(etag):
         return Response(status=304, headers={"ETag": etag})
+    if isinstance(resource, dict):
+        response = jsonify(resource)
+        response.status_code = status
+        response.headers["ETag"] = etag
+        return response
     return resource, status, {"ETag": etag}

@@ -21,7 +21,7 @@ bp = Blueprint("geo", __name__, url_prefix="/api/v1", description="Provinces, co
 
 @bp.route("/counties")
 class Counties(MethodView):
-    @bp.arguments(CountyListArgs, location="query")
+    @bp.arguments(CountyListArgs(), location="query")
     @bp.response(200, CountyPageOut)
     def get(self, args):
         """List counties, filtered by province, poverty/demonstration flags or name"""
@@ -50,8 +50,8 @@ class Provinces(MethodView):
 @bp.route("/counties/imports")
 class CountyImports(MethodView):
     @requires("admin")
-    @bp.arguments(CountyImportIn, location="form")
-    @bp.arguments(CountyImportFile, location="files")
+    @bp.arguments(CountyImportIn(), location="form")
+    @bp.arguments(CountyImportFile(), location="files")
     @bp.response(200, CountyImportOut)
     def post(self, options, files):
         """Import an official county list (CSV upload; administrators)"""
@@ -67,7 +67,7 @@ class Villages(MethodView):
         return services.list_villages(adcode)
 
     @requires("admin")
-    @bp.arguments(VillageIn)
+    @bp.arguments(VillageIn())
     @bp.response(201, VillageOut)
     def post(self, fields, adcode):
         """Add a village to a county (administrators)"""

@@ -2,6 +2,7 @@
 from sqlalchemy import or_, select
 
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import contains_pattern
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo.models import County, Province, Village
@@ -60,7 +61,7 @@ def list_counties(
     if demonstration is not None:
         query = query.where(County.is_demonstration_county.is_(demonstration))
     if name_contains:
-        pattern = "%" + name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(name_contains)
         query = query.where(or_(County.name.like(pattern, escape="\\"), County.prefecture_name.like(pattern, escape="\\")))
     return paginate(query, page, per_page)
 

@@ -22,8 +22,8 @@ bp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Checkout a
 @bp.route("/checkouts")
 class Checkouts(MethodView):
     @requires("buyer", "partner")
-    @bp.arguments(IdempotencyHeader, location="headers")
-    @bp.arguments(CheckoutIn)
+    @bp.arguments(IdempotencyHeader(), location="headers")
+    @bp.arguments(CheckoutIn())
     @bp.response(201, CheckoutOut)
     @bp.alt_response(200, schema=CheckoutOut, description="A retry with the same Idempotency-Key and body")
     def post(self, headers, fields):
@@ -46,7 +46,7 @@ class CheckoutDetail(MethodView):
 @bp.route("/orders")
 class Orders(MethodView):
     @requires()
-    @bp.arguments(OrderListArgs, location="query")
+    @bp.arguments(OrderListArgs(), location="query")
     @bp.response(200, OrderPageOut)
     def get(self, args):
         """Orders I bought, sold or must ship, those for my station, or all (administrators)"""
@@ -65,7 +65,7 @@ class OrderDetail(MethodView):
 @bp.route("/orders/<id:order_id>/ship")
 class ShipOrder(MethodView):
     @requires("seller", "admin")
-    @bp.arguments(ShipIn)
+    @bp.arguments(ShipIn())
     @bp.response(200, OrderOut)
     def post(self, fields, order_id):
         """Ship a paid order with carrier and tracking number (its seller)"""
@@ -77,7 +77,7 @@ def _move(action: str, summary: str, roles: tuple[str, ...]):
 
     class Move(MethodView):
         @requires(*roles)
-        @bp.arguments(NoteIn)
+        @bp.arguments(NoteIn())
         @bp.response(200, OrderOut)
         def post(self, fields, order_id):
             return services.move_order(order_id, action, current_user(), note=fields["note"])

@@ -11,7 +11,7 @@ bp = Blueprint("stations", __name__, url_prefix="/api/v1", description="Village 
 
 @bp.route("/stations")
 class Stations(MethodView):
-    @bp.arguments(StationListArgs, location="query")
+    @bp.arguments(StationListArgs(), location="query")
     @bp.response(200, StationPageOut)
     def get(self, args):
         """List active service stations (administrators may include inactive ones)"""
@@ -20,7 +20,7 @@ class Stations(MethodView):
         return services.list_stations(**args)
 
     @requires("admin")
-    @bp.arguments(StationIn)
+    @bp.arguments(StationIn())
     @bp.response(201, StationOut)
     def post(self, fields):
         """Open a service station and assign its partner (administrators)"""
@@ -35,7 +35,7 @@ class StationDetail(MethodView):
         return services.get_station(station_id)
 
     @requires("admin")
-    @bp.arguments(StationUpdateIn)
+    @bp.arguments(StationUpdateIn())
     @bp.response(200, StationOut)
     def patch(self, fields, station_id):
         """Change a station, reassign its partner or close it (administrators)"""

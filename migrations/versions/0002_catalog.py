@@ -50,10 +50,10 @@ def upgrade():
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_products_category'), ['category'], unique=False)
-        batch_op.create_index('ix_products_county_status', ['origin_county_adcode', 'status'], unique=False)
+        batch_op.create_index('ix_products_county_status_created', ['origin_county_adcode', 'status', 'created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_products_seller_user_id'), ['seller_user_id'], unique=False)
-        batch_op.create_index('ix_products_status_created', ['status', 'created_at'], unique=False)
-        batch_op.create_index('ix_products_status_price', ['status', 'price_fen'], unique=False)
+        batch_op.create_index('ix_products_status_created', ['status', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_products_status_price', ['status', 'price_fen', 'id'], unique=False)
 
     op.create_table('product_images',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -116,7 +116,7 @@ def downgrade():
         batch_op.drop_index('ix_products_status_price')
         batch_op.drop_index('ix_products_status_created')
         batch_op.drop_index(batch_op.f('ix_products_seller_user_id'))
-        batch_op.drop_index('ix_products_county_status')
+        batch_op.drop_index('ix_products_county_status_created')
         batch_op.drop_index(batch_op.f('ix_products_category'))
 
     op.drop_table('products')

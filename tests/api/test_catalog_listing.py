@@ -58,7 +58,7 @@ def act(client, product: Product, action: str, headers: dict, **body):
 
 
 def public_ids(client) -> list[int]:
-    return [item["id"] for item in client.get(PRODUCTS, query_string={"per_page": 100}).json["items"]]
+    return [item["id"] for item in client.get(PRODUCTS, query_string={"limit": 100}).json["items"]]
 
 
 @pytest.fixture

@@ -1,0 +1,210 @@
+"""The public catalog's read side: one SQL query per page, keyset pagination, plain dicts.
+
+Browsing is the hottest path of the service (Double 11 traffic is mostly people looking), so,
+like any read side, it skips the domain model and the per-field serializer and reads the tables
+of accounts, geo and catalog directly: a page is one statement that picks the page's rows by
+index in sort order first and only then joins the seller, county, province, village and cover
+photo of those rows. The dicts built here have exactly the shape of
+``schemas.ProductSummaryOut`` (a test holds them equal).
+"""
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from sqlalchemy import Boolean, Date, DateTime, bindparam, text
+
+from marketplace.catalog.models import listing_etag
+from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
+from marketplace.common import storage
+from marketplace.common.sql import contains_pattern, read_only_connection
+from marketplace.common.time import as_utc
+from marketplace.errors import InvalidInput
+from marketplace.extensions import db
+
+class InvalidCursor(InvalidInput):
+    code = "invalid_cursor"
+
+    def __init__(self):
+        super().__init__("The cursor is not one this listing handed out; start again without it.")
+
+
+def _encode_cursor(sort: str, key, product_id: int) -> str:
+    value = as_utc(key).isoformat() if isinstance(key, datetime) else key
+    raw = json.dumps([sort, value, product_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str):
+    try:
+        name, value, product_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if name != sort or not isinstance(product_id, int):
+            raise ValueError
+        key = datetime.fromisoformat(value) if sort == "newest" else int(value)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidCursor() from None
+    return key, product_id
+
+
+# The page is picked first, by index in sort order, and only its rows are joined.
+# Plain SQL: building this statement with SQLAlchemy's expression language cost more than
+# running it.
+PAGE_SQL = """
+SELECT page.*, u.display_name, c.name AS county_name, pr.name AS province_name,
+       c.is_national_poverty_county, c.is_demonstration_county, v.name AS village_name,
+       (SELECT i.thumbnail_key FROM product_images i WHERE i.product_id = page.id
+         ORDER BY i.position LIMIT 1) AS cover_key
+FROM (
+    SELECT p.id, p.title, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.created_at,
+           p.seller_user_id, p.origin_county_adcode, p.origin_village_id
+    FROM products p
+    WHERE {where}
+    ORDER BY {order}
+    LIMIT :fetch
+) AS page
+JOIN users u ON u.id = page.seller_user_id
+JOIN counties c ON c.adcode = page.origin_county_adcode
+JOIN provinces pr ON pr.adcode = c.province_adcode
+LEFT JOIN villages v ON v.id = page.origin_village_id
+ORDER BY {outer_order}
+"""
+# sort name -> (sort column, descending?)
+SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True)}
+RESULT_TYPES = {"created_at": DateTime(timezone=True), "is_national_poverty_county": Boolean(),
+                "is_demonstration_county": Boolean()}
+
+
+def _conditions(params: dict, q, category, county, province, poverty_only, demonstration_only,
+                min_price_fen, max_price_fen, in_stock) -> list[str]:
+    where = ["p.status = 'active'"]
+    if q:
+        # ILIKE is served by the trigram GIN index on PostgreSQL (3+ characters); shorter words
+        # are filtered along the sorted index scan until the page is full.
+        operator = "ILIKE" if db.engine.dialect.name == "postgresql" else "LIKE"
+        where.append(f"p.title {operator} :q ESCAPE '\\'")
+        params["q"] = contains_pattern(q)
+    if category:
+        where.append("p.category = :category")
+        params["category"] = category
+    if county:
+        where.append("p.origin_county_adcode = :county")
+        params["county"] = county
+    county_filters = []
+    if province:
+        county_filters.append("c2.province_adcode = :province")
+        params["province"] = province
+    if poverty_only:
+        county_filters.append("c2.is_national_poverty_county = :yes")
+    if demonstration_only:
+        county_filters.append("c2.is_demonstration_county = :yes")
+    if county_filters:
+        where.append(f"p.origin_county_adcode IN (SELECT c2.adcode FROM counties c2 WHERE {' AND '.join(county_filters)})")
+        params["yes"] = True
+    if min_price_fen is not None:
+        where.append("p.price_fen >= :min_price")
+        params["min_price"] = min_price_fen
+    if max_price_fen is not None:
+        where.append("p.price_fen <= :max_price")
+        params["max_price"] = max_price_fen
+    if in_stock:
+        where.append("p.stock_units > 0")
+    return where
+
+
+def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = None, q: str | None = None,
+                category=None, county=None, province=None, poverty_only=False, demonstration_only=False,
+                min_price_fen=None, max_price_fen=None, in_stock=False) -> dict:
+    """One page of active listings in a stable order, and the cursor of the next page (or None)."""
+    column, descending = SORT_COLUMNS[sort]
+    params: dict = {"fetch": limit + 1}
+    where = _conditions(params, q.strip() if q else None, category, county, province, poverty_only,
+                        demonstration_only, min_price_fen, max_price_fen, in_stock)
+    binds = []
+    if cursor:
+        params["after_key"], params["after_id"] = _decode_cursor(cursor, sort)
+        where.append(f"(p.{column}, p.id) {'<' if descending else '>'} (:after_key, :after_id)")
+        if sort == "newest":
+            binds.append(bindparam("after_key", type_=DateTime(timezone=True)))
+    direction = "DESC" if descending else "ASC"
+    sql = PAGE_SQL.format(where=" AND ".join(where), order=f"p.{column} {direction}, p.id {direction}",
+                          outer_order=f"page.{column} {direction}, page.id {direction}")
+    statement = text(sql).bindparams(*binds).columns(**RESULT_TYPES) if binds else text(sql).columns(**RESULT_TYPES)
+    rows = read_only_connection().execute(statement, params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = _encode_cursor(sort, getattr(last, column), last.id)
+    return {"items": [_summary(row, row.cover_key) for row in rows], "limit": limit, "next_cursor": next_cursor}
+
+
+def _summary(row, cover_key: str | None) -> dict:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "category": row.category,
+        "unit": row.unit,
+        "net_weight_grams": row.net_weight_grams,
+        "price_fen": row.price_fen,
+        "stock_units": row.stock_units,
+        "status": SOLD_OUT if row.stock_units == 0 else ProductStatus.ACTIVE.value,
+        "seller_name": row.display_name,
+        "origin": {
+            "county_adcode": row.origin_county_adcode,
+            "county_name": row.county_name,
+            "province_name": row.province_name,
+            "is_national_poverty_county": row.is_national_poverty_county,
+            "is_demonstration_county": row.is_demonstration_county,
+            "village_id": row.origin_village_id,
+            "village_name": row.village_name,
+        },
+        "thumbnail_url": storage.url(cover_key) if cover_key else None,
+        "created_at": as_utc(row.created_at).isoformat(),
+    }
+
+
+DETAIL_SQL = """
+SELECT p.id, p.title, p.description, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units,
+       p.min_order_units, p.seller_user_id, p.origin_county_adcode, p.origin_village_id, p.harvest_date,
+       p.ships_within_days, p.review_note, p.created_at, p.updated_at, p.version,
+       u.display_name, c.name AS county_name, pr.name AS province_name,
+       c.is_national_poverty_county, c.is_demonstration_county, v.name AS village_name,
+       i.id AS image_id, i.position, i.image_key, i.thumbnail_key, i.width, i.height
+FROM products p
+JOIN users u ON u.id = p.seller_user_id
+JOIN counties c ON c.adcode = p.origin_county_adcode
+JOIN provinces pr ON pr.adcode = c.province_adcode
+LEFT JOIN villages v ON v.id = p.origin_village_id
+LEFT JOIN product_images i ON i.product_id = p.id
+WHERE p.id = :product_id AND p.status = 'active'
+ORDER BY i.position
+"""
+DETAIL_TYPES = {**RESULT_TYPES, "updated_at": DateTime(timezone=True), "harvest_date": Date()}
+
+
+def public_product(product_id: int) -> tuple[dict, str] | None:
+    """An active listing in the shape of ``schemas.ProductOut``, with its ETag; None if not public.
+
+    One query: the listing's row repeated once per photo (at most six), or once with no photo.
+    """
+    rows = read_only_connection().execute(text(DETAIL_SQL).columns(**DETAIL_TYPES), {"product_id": product_id}).all()
+    if not rows:
+        return None
+    row = rows[0]
+    images = [r for r in rows if r.image_id is not None]
+    body = _summary(row, images[0].thumbnail_key if images else None)
+    body.update({
+        "description": row.description,
+        "seller_user_id": row.seller_user_id,
+        "min_order_units": row.min_order_units,
+        "harvest_date": row.harvest_date.isoformat() if row.harvest_date else None,
+        "ships_within_days": row.ships_within_days,
+        "images": [{"id": i.image_id, "position": i.position, "url": storage.url(i.image_key),
+                    "thumbnail_url": storage.url(i.thumbnail_key), "width": i.width, "height": i.height}
+                   for i in images],
+        "review_note": row.review_note,
+        "version": row.version,
+        "updated_at": as_utc(row.updated_at).isoformat(),
+    })
+    return body, listing_etag(row.version, row.stock_units)
