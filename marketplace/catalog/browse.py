@@ -55,8 +55,8 @@ SELECT page.*, u.display_name, c.name AS county_name, pr.name AS province_name,
        (SELECT i.thumbnail_key FROM product_images i WHERE i.product_id = page.id
          ORDER BY i.position LIMIT 1) AS cover_key
 FROM (
-    SELECT p.id, p.title, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.created_at,
-           p.seller_user_id, p.origin_county_adcode, p.origin_village_id
+    SELECT p.id, p.title, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.units_sold,
+           p.created_at, p.seller_user_id, p.origin_county_adcode, p.origin_village_id
     FROM products p
     WHERE {where}
     ORDER BY {order}
@@ -69,7 +69,8 @@ LEFT JOIN villages v ON v.id = page.origin_village_id
 ORDER BY {outer_order}
 """
 # sort name -> (sort column, descending?)
-SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True)}
+SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True),
+                "best_selling": ("units_sold", True)}
 RESULT_TYPES = {"created_at": DateTime(timezone=True), "is_national_poverty_county": Boolean(),
                 "is_demonstration_county": Boolean()}
 

@@ -25,6 +25,7 @@ class Product(db.Model):
     __table_args__ = (
         CheckConstraint("price_fen > 0", name="price_positive"),
         CheckConstraint("stock_units >= 0", name="stock_not_negative"),
+        CheckConstraint("units_sold >= 0", name="units_sold_not_negative"),
         CheckConstraint("min_order_units >= 1", name="min_order_positive"),
         CheckConstraint(_in("category", Category), name="known_category"),
         CheckConstraint(_in("unit", Unit), name="known_unit"),
@@ -34,6 +35,7 @@ class Product(db.Model):
         Index("ix_products_status_created", "status", "created_at", "id"),
         Index("ix_products_status_price", "status", "price_fen", "id"),
         Index("ix_products_county_status_created", "origin_county_adcode", "status", "created_at", "id"),
+        Index("ix_products_status_sold", "status", "units_sold", "id"),
         # Serves ILIKE '%...%' title search on PostgreSQL (created with pg_trgm by migration 0002).
         Index("ix_products_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
     )
@@ -47,6 +49,8 @@ class Product(db.Model):
     net_weight_grams: Mapped[int | None] = mapped_column(Integer)
     price_fen: Mapped[int] = mapped_column(Integer)
     stock_units: Mapped[int] = mapped_column(Integer, default=0)
+    # Units in orders that are not cancelled or expired; moved by the same statements as stock.
+    units_sold: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     min_order_units: Mapped[int] = mapped_column(Integer, default=1)
     origin_county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
     origin_village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))

@@ -130,7 +130,7 @@ class ProductCursorPageOut(Schema):
                                    metadata={"description": "Pass as cursor for the next page; null on the last page"})
 ProductDetailPageOut = page_of(ProductOut, "ProductDetailPageOut")
 
-SORTS = ("newest", "price_asc", "price_desc")
+SORTS = ("newest", "price_asc", "price_desc", "best_selling")
 
 
 class BrowseArgs(Schema):
@@ -146,7 +146,8 @@ class BrowseArgs(Schema):
     min_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
     max_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
     in_stock = ma.fields.Boolean(load_default=False)
-    sort = ma.fields.String(load_default="newest", validate=validate.OneOf(SORTS))
+    sort = ma.fields.String(load_default="newest", validate=validate.OneOf(SORTS), metadata={
+        "description": "newest, price_asc, price_desc, or best_selling (units in orders not cancelled or expired)"})
 
     @ma.validates_schema
     def _price_range(self, data, **kwargs):

@@ -360,7 +360,8 @@ def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
             update(Product)
             .where(Product.id == product_id, Product.status == ProductStatus.ACTIVE,
                    Product.stock_units >= quantities[product_id])
-            .values(stock_units=Product.stock_units - quantities[product_id])
+            .values(stock_units=Product.stock_units - quantities[product_id],
+                    units_sold=Product.units_sold + quantities[product_id])
             .execution_options(synchronize_session=False)
         ).rowcount
         if taken == 0:
@@ -379,6 +380,7 @@ def release_stock(quantities: dict[int, int]) -> None:
         db.session.execute(
             update(Product)
             .where(Product.id == product_id)
-            .values(stock_units=Product.stock_units + quantities[product_id])
+            .values(stock_units=Product.stock_units + quantities[product_id],
+                    units_sold=Product.units_sold - quantities[product_id])
             .execution_options(synchronize_session=False)
         )

@@ -27,6 +27,7 @@ def upgrade():
     sa.Column('net_weight_grams', sa.Integer(), nullable=True),
     sa.Column('price_fen', sa.Integer(), nullable=False),
     sa.Column('stock_units', sa.Integer(), nullable=False),
+    sa.Column('units_sold', sa.Integer(), server_default='0', nullable=False),
     sa.Column('min_order_units', sa.Integer(), nullable=False),
     sa.Column('origin_county_adcode', sa.String(length=6), nullable=False),
     sa.Column('origin_village_id', sa.Integer(), nullable=True),
@@ -43,6 +44,7 @@ def upgrade():
     sa.CheckConstraint('min_order_units >= 1', name=op.f('ck_products_min_order_positive')),
     sa.CheckConstraint('price_fen > 0', name=op.f('ck_products_price_positive')),
     sa.CheckConstraint('stock_units >= 0', name=op.f('ck_products_stock_not_negative')),
+    sa.CheckConstraint('units_sold >= 0', name=op.f('ck_products_units_sold_not_negative')),
     sa.ForeignKeyConstraint(['origin_county_adcode'], ['counties.adcode'], name=op.f('fk_products_origin_county_adcode_counties')),
     sa.ForeignKeyConstraint(['origin_village_id'], ['villages.id'], name=op.f('fk_products_origin_village_id_villages')),
     sa.ForeignKeyConstraint(['seller_user_id'], ['users.id'], name=op.f('fk_products_seller_user_id_users')),
@@ -54,6 +56,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_products_seller_user_id'), ['seller_user_id'], unique=False)
         batch_op.create_index('ix_products_status_created', ['status', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_products_status_price', ['status', 'price_fen', 'id'], unique=False)
+        batch_op.create_index('ix_products_status_sold', ['status', 'units_sold', 'id'], unique=False)
 
     op.create_table('product_images',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -113,6 +116,7 @@ def downgrade():
 
     op.drop_table('product_images')
     with op.batch_alter_table('products', schema=None) as batch_op:
+        batch_op.drop_index('ix_products_status_sold')
         batch_op.drop_index('ix_products_status_price')
         batch_op.drop_index('ix_products_status_created')
         batch_op.drop_index(batch_op.f('ix_products_seller_user_id'))

@@ -462,3 +462,18 @@ def test_categories_list_the_whole_taxonomy_with_both_labels(client):
     assert by_code["grains_rice"] == ("粮油米面", "Grains and rice")
     assert by_code["textiles_handicrafts"] == ("纺织手工", "Textiles and handicrafts")
     assert all(zh and en for zh, en in by_code.values())
+
+
+def test_best_selling_ranks_by_units_in_live_orders(client, build, seller_in):
+    seller = seller_in("both")
+    slow, fast, returned = (build.product(seller=seller, stock_units=50) for _ in range(3))
+    build.checkout(products=[fast], quantity=5)
+    build.checkout(products=[slow], quantity=1)
+    cancelled = build.checkout(products=[returned], quantity=9)
+    order = cancelled.orders[0]
+    client.post(f"/api/v1/orders/{order.id}/cancel", headers=bearer(build, db.session.get(type(seller), order.buyer_user_id)))
+
+    ids = browsed_ids(client, sort="best_selling")
+
+    assert ids == [fast.id, slow.id, returned.id]
+    assert [db.session.get(Product, p.id).units_sold for p in (fast, slow, returned)] == [5, 1, 0]
