@@ -204,22 +204,22 @@ def submit_product(product_id: int, actor: User) -> Product:
     return product
 
 
-def pause_product(product_id: int, actor: User) -> Product:
+def _switch(product_id: int, actor: User, *, from_status: str, to_status: str, verb: str) -> Product:
     product = _owned(product_id, actor)
-    if product.status != ProductStatus.ACTIVE:
-        raise IllegalStatusChange(product, "paused")
-    product.status = ProductStatus.PAUSED
+    if product.status != from_status:
+        raise IllegalStatusChange(product, verb)
+    product.status = to_status
     _commit_versioned(product)
     return product
+
+
+def pause_product(product_id: int, actor: User) -> Product:
+    return _switch(product_id, actor, from_status=ProductStatus.ACTIVE, to_status=ProductStatus.PAUSED, verb="paused")
 
 
 def resume_product(product_id: int, actor: User) -> Product:
-    product = _owned(product_id, actor)
-    if product.status != ProductStatus.PAUSED:
-        raise IllegalStatusChange(product, "resumed")
-    product.status = ProductStatus.ACTIVE
-    _commit_versioned(product)
-    return product
+    """A paused listing was approved before it was paused, so it goes straight back on sale."""
+    return _switch(product_id, actor, from_status=ProductStatus.PAUSED, to_status=ProductStatus.ACTIVE, verb="resumed")
 
 
 def delete_draft(product_id: int, actor: User) -> None:
