@@ -1,5 +1,5 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test test-sqlite install bench-catalog
+.PHONY: run test test-sqlite install bench-catalog bench-checkout
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
@@ -17,3 +17,7 @@ install:        ## create .venv with the test dependencies
 bench-catalog:  ## catalog list/detail HTTP benchmark on PostgreSQL (bench/README.md); BENCH_ARGS="--duration 5"
 	scripts/bootstrap requirements.txt
 	.venv/bin/python bench/catalog.py $(BENCH_ARGS)
+
+bench-checkout: ## steady checkout and flash-sale HTTP benchmark on PostgreSQL (bench/README.md); BENCH_ARGS="--duration 5"
+	scripts/bootstrap requirements.txt
+	.venv/bin/python bench/checkout.py $(BENCH_ARGS)

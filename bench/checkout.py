@@ -1,0 +1,810 @@
+#!/usr/bin/env python
+"""Checkout HTTP benchmark: steady checkouts and a flash sale against a trivial JSON endpoint.
+
+Run from the repository root with the project's virtualenv:
+
+    .venv/bin/python bench/checkout.py [--products 10000] [--buyers 2000] [--duration 10] [--keep-db]
+
+What it does, in order:
+
+1. makes sure PostgreSQL answers on 127.0.0.1:5432 and that wrk is installed (as bench/catalog.py);
+2. drops and creates the database ``marketplace_bench_checkout``, runs ``flask db upgrade`` and
+   ``flask seed demo --products N``, then, in a child process with the app's production config
+   and an app context: sets every listing's stock to 1,000,000 (one UPDATE), creates the buyers
+   (one bulk insert, one shared argon2 hash) with a bearer token each (the first few issued by
+   ``accounts.services.log_in``, the others written as ApiToken rows with the same SHA-256
+   digest scheme, because log_in costs an argon2 verification, ~0.2 s, per buyer), a verified
+   flash-sale seller who is none of the buyers, and one flash product per round with exactly
+   1,000 units (``catalog.services.create_product``), and draws 20,000 random pairs of active
+   listings of one seller;
+3. starts gunicorn exactly as in production (as bench/catalog.py) and waits for /readyz;
+4. checks one checkout per token kind (201, one order, two lines), warms /healthz and the steady
+   checkout up, then measures B S B F B (x rounds): B is wrk on /healthz; S is wrk posting
+   steady checkouts (2 lines of 1 seller, a random buyer's token, a fresh Idempotency-Key per
+   request); F is the flash sale: 2,000 distinct buyers each try once to buy 1 unit of the
+   flash product, 200 at a time, from a separate Python process (asyncio; wrk cannot give each
+   token out exactly once and stop cleanly: its main thread always sleeps the whole -d, and its
+   Lua has no wall clock to time the 1,000th success);
+5. verifies the flash sale in the database (exactly 1,000 units sold, stock 0, no buyer twice,
+   0 oversold) and in the answers (1,000 x 201, 1,000 x 409 out_of_stock, nothing else);
+6. prints req/s (orders/s for the flash sale), p50 and p99 with their ratios to the mean of the
+   baseline runs around each scenario, PASS/MISS (steady >= 0.15x, flash >= 0.10x, each
+   worker's peak RSS < 150 MiB), and writes everything to bench/results/checkout-latest.json;
+7. stops gunicorn and drops the database unless --keep-db, also on errors and interruptions.
+
+All traffic goes to 127.0.0.1 only, and every step has a time limit.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness import (
+    BASELINE,
+    HOST,
+    PROFILES,
+    ROOT,
+    BenchError,
+    CpuMeter,
+    Database,
+    Scenario,
+    Server,
+    Wrk,
+    WrkRun,
+    baseline_summary,
+    compare_with_baselines,
+    cpu_busy_percent,
+    cpu_model,
+    fetch,
+    interrupted,
+    loadavg,
+    mean_rows,
+    other_cores_mean,
+    pad,
+    preflight,
+    production_env,
+    profile,
+    say,
+    seed_database,
+    utc_now_iso,
+    write_results,
+)
+
+RESULTS = ROOT / "bench" / "results" / "checkout-latest.json"
+DATABASE = "marketplace_bench_checkout"
+BENCH_DB = Database(DATABASE)
+DATABASE_URL = BENCH_DB.url
+
+STEADY_TARGET = 0.15  # steady checkouts: requests/s over the baseline's
+FLASH_TARGET = 0.10  # flash sale: orders/s over the baseline's requests/s
+RSS_TARGET_MIB = 150  # peak RSS of each gunicorn worker
+STEADY_STOCK = 1_000_000  # every listing's stock for the steady runs (STOCK_UNITS_MAX)
+PAIRS = 20_000  # random (listing, listing) pairs of one seller the steady script draws from
+LOGIN_SAMPLE = 4  # buyers whose token comes from accounts.services.log_in
+BUYER_PASSWORD = "bench-pass-2026"
+BUYER_PHONE_PREFIX = "170"  # 170xxxxxxxx; the demo seed's numbers start with 13
+FLASH_SELLER_PHONE = "17199990000"
+FLASH_COUNTY = "652927"  # 乌什县, also the address county when a seller has none
+ADDRESS = {"recipient": "张三", "phone": "13800138000", "detail": "人民路1号"}
+CHECKOUTS = "/api/v1/checkouts"
+# Log lines of gunicorn and the app that mean something went wrong while serving.
+LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|WORKER TIMEOUT|Traceback|unhandled error|database unavailable")
+
+
+@dataclass
+class FlashRun:
+    """One flash sale: every buyer tries once to buy 1 unit of one product."""
+
+    scenario: str
+    product_id: int
+    units: int
+    buyers: int
+    connections: int
+    requests_per_s: float  # orders/s: units / seconds from the first request to the units-th 201
+    p50_ms: float
+    p75_ms: float
+    p90_ms: float
+    p99_ms: float
+    requests: int
+    seconds_to_sold_out: float | None
+    seconds_all_answered: float
+    answered_per_s: float
+    statuses: dict
+    errors: dict
+    started_at: str
+    window_s: float
+    cpu_cores: dict = field(default_factory=dict)
+    database: dict = field(default_factory=dict)
+    verdict_problems: list = field(default_factory=list)
+
+
+# --- data (runs in a child process with the app's config) --------------------------------------
+
+
+def prepare_data(spec: dict) -> dict:
+    """Buyers with tokens, the flash seller and products, stock and pairs for the steady runs."""
+    sys.path.insert(0, str(ROOT))
+    import secrets
+    from collections import defaultdict
+
+    from sqlalchemy import insert, select, text
+
+    from marketplace import create_app
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import ApiToken, User, UserRole
+    from marketplace.catalog import services as catalog
+    from marketplace.catalog.models import Product
+    from marketplace.catalog.taxonomy import ProductStatus
+    from marketplace.common.time import utcnow
+    from marketplace.extensions import db
+
+    timings = {}
+    app = create_app()
+    with app.app_context():
+        started = time.monotonic()
+        db.session.execute(text("UPDATE products SET stock_units = :stock"), {"stock": STEADY_STOCK})
+        db.session.commit()
+
+        now = utcnow()
+        password_hash = accounts.hash_password(BUYER_PASSWORD)  # one argon2 hash shared by all buyers
+        phones = [f"{BUYER_PHONE_PREFIX}{number:08d}" for number in range(spec["buyers"])]
+        user_ids = db.session.scalars(
+            insert(User).returning(User.id, sort_by_parameter_order=True),
+            [{"phone": phone, "display_name": f"压测买家{number:04d}", "password_hash": password_hash,
+              "locale": "zh_CN", "is_active": True, "created_at": now, "updated_at": now}
+             for number, phone in enumerate(phones)],
+        ).all()
+        db.session.execute(insert(UserRole), [{"user_id": uid, "role": "buyer", "granted_at": now} for uid in user_ids])
+        db.session.commit()
+        timings["buyers_s"] = round(time.monotonic() - started, 2)
+
+        started = time.monotonic()
+        login_sample = min(LOGIN_SAMPLE, len(user_ids))
+        tokens = [accounts.log_in(phone, BUYER_PASSWORD)[0] for phone in phones[:login_sample]]
+        direct = [secrets.token_urlsafe(32) for _ in user_ids[login_sample:]]
+        expires = utcnow() + app.config["TOKEN_TTL"]
+        if direct:
+            # The digest log_in stores (accounts.services._digest: SHA-256 hex of the plain token).
+            db.session.execute(insert(ApiToken), [
+                {"user_id": uid, "token_digest": accounts._digest(plain), "created_at": now, "expires_at": expires}
+                for uid, plain in zip(user_ids[login_sample:], direct)])
+            db.session.commit()
+        tokens += direct
+        timings["tokens_s"] = round(time.monotonic() - started, 2)
+
+        seller = accounts.create_account(display_name="压测闪购卖家", password=BUYER_PASSWORD, roles=["seller"],
+                                         phone=FLASH_SELLER_PHONE, county_adcode=FLASH_COUNTY)
+        seller.seller_verified_at = utcnow()  # verified sellers publish without review
+        db.session.commit()
+        flash_ids = []
+        for number in range(spec["flash_products"]):
+            product = catalog.create_product(
+                seller, publish=True, title=f"乌什薄皮核桃 限时秒杀 第{number + 1}场", description="压测闪购商品。",
+                category="nuts", unit="bag", net_weight_grams=2500, price_fen=5980, stock_units=spec["flash_units"],
+                min_order_units=1, ships_within_days=2, origin_county_adcode=FLASH_COUNTY)
+            if product.status != ProductStatus.ACTIVE or product.stock_units != spec["flash_units"]:
+                raise RuntimeError(f"flash product {product.id} is {product.status} with {product.stock_units} units")
+            flash_ids.append(product.id)
+
+        rows = db.session.execute(
+            select(Product.id, Product.seller_user_id, User.county_adcode)
+            .join(User, User.id == Product.seller_user_id)
+            .where(Product.status == ProductStatus.ACTIVE, Product.seller_user_id != seller.id)
+            .order_by(Product.id)
+        ).all()
+        by_seller: dict[int, list[int]] = defaultdict(list)
+        county_of: dict[int, str] = {}
+        for product_id, seller_id, county in rows:
+            by_seller[seller_id].append(product_id)
+            county_of[seller_id] = county or FLASH_COUNTY
+        candidates = [(pid, sid) for pid, sid, _ in rows if len(by_seller[sid]) >= 2]
+        if not candidates:
+            raise RuntimeError("no seller has two active listings")
+        rng = random.Random(spec["seed"])
+        pairs = []
+        for _ in range(spec["pairs"]):
+            first, seller_id = rng.choice(candidates)
+            second = first
+            while second == first:
+                second = rng.choice(by_seller[seller_id])
+            pairs.append([first, second, county_of[seller_id]])
+        db.engine.dispose()
+    return {"tokens": tokens, "login_sample": login_sample, "buyer_ids": user_ids, "flash_seller_id": seller.id,
+            "flash_product_ids": flash_ids, "pairs": pairs, "active_listings": len(rows),
+            "sellers_with_pairs": len({sid for _, sid in candidates}), "timings": timings}
+
+
+def run_prepare(env: dict, workdir: Path, args) -> dict:
+    spec_path, out_path = workdir / "prepare-spec.json", workdir / "prepare-out.json"
+    spec_path.write_text(json.dumps({"buyers": args.buyers, "flash_units": args.flash_units, "flash_products": args.rounds,
+                                     "pairs": PAIRS, "seed": 2026, "out": str(out_path)}))
+    say(f"setup: stock {STEADY_STOCK:,} for every listing, {args.buyers:,} buyers with tokens "
+        f"({min(LOGIN_SAMPLE, args.buyers)} through accounts.services.log_in, the rest as ApiToken rows), "
+        f"a flash seller and {args.rounds} flash product(s) of {args.flash_units:,} units")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare-data", str(spec_path)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise BenchError(f"Setting up the checkout data failed:\n{result.stdout}\n{result.stderr[-3000:]}")
+    data = json.loads(out_path.read_text())
+    out_path.unlink()  # holds bearer tokens; the work directory goes at the end anyway
+    say(f"  done in {time.monotonic() - started:.1f} s ({data['timings']}); {data['active_listings']:,} active "
+        f"listings of {data['sellers_with_pairs']} sellers; flash products {data['flash_product_ids']}")
+    return data
+
+
+# --- steady checkouts (wrk) ------------------------------------------------------------------
+
+STEADY_LUA = r"""-- Steady checkouts, generated by bench/checkout.py: each request a random buyer's bearer token and
+-- a random pair of active listings of one seller, 1 unit each, delivered to an address in that
+-- seller's county, with a fresh Idempotency-Key. done() prints how many answers had each status.
+local token_blob = "@TOKENS@"
+local pair_blob = "@PAIRS@"
+local tokens, pairs_ = {}, {}
+local counter, nonce = 0, 0
+local threads = {}
+statuses = {}  -- global: done() reads it from each thread with thread:get
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+
+local function urandom_seed()
+  local f = io.open("/dev/urandom", "rb")
+  if not f then return os.time() end
+  local bytes = f:read(6)
+  f:close()
+  local n = 0
+  for i = 1, #bytes do n = n * 256 + bytes:byte(i) end
+  return n
+end
+
+function init(args)
+  for t in string.gmatch(token_blob, "%S+") do tokens[#tokens + 1] = t end
+  for a, b, c in string.gmatch(pair_blob, "(%d+),(%d+),(%d+)") do pairs_[#pairs_ + 1] = {a, b, c} end
+  math.randomseed(urandom_seed() + id)
+  math.random(); math.random()
+  nonce = math.random(0, 2147483646)  -- keys differ between wrk runs, whose counters all start at 1
+end
+
+function request()
+  counter = counter + 1
+  local pair = pairs_[math.random(#pairs_)]
+  local body = '{"lines":[{"product_id":' .. pair[1] .. ',"quantity":1},{"product_id":' .. pair[2] ..
+    ',"quantity":1}],"delivery":{"address":{"recipient":"@RECIPIENT@","phone":"@PHONE@","county_adcode":"' ..
+    pair[3] .. '","detail":"@DETAIL@"}},"payment_method":"card"}'
+  local headers = {}
+  headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  headers["Content-Type"] = "application/json"
+  headers["Idempotency-Key"] = string.format("bench-%d-%x-%d-%x", id, nonce, counter, math.random(0, 2147483646))
+  return wrk.format("POST", "@PATH@", headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses") or {}) do total[status] = (total[status] or 0) + n end
+  end
+  for status, n in pairs(total) do io.write(string.format("STATUS %d %d\n", status, n)) end
+end
+"""
+
+
+def steady_lua(tokens: list[str], pairs: list[list]) -> str:
+    values = {"@TOKENS@": " ".join(tokens), "@PAIRS@": ";".join(f"{a},{b},{c}" for a, b, c in pairs),
+              "@RECIPIENT@": ADDRESS["recipient"], "@PHONE@": ADDRESS["phone"], "@DETAIL@": ADDRESS["detail"],
+              "@PATH@": CHECKOUTS}
+    script = STEADY_LUA
+    for key, value in values.items():
+        script = script.replace(key, value)
+    return script
+
+
+def status_counts(wrk_output: str) -> dict:
+    return {status: int(n) for status, n in re.findall(r"^STATUS (\d+) (\d+)$", wrk_output, re.M)}
+
+
+def checkout_body(first: int, second: int | None, county: str) -> dict:
+    lines = [{"product_id": first, "quantity": 1}] + ([{"product_id": second, "quantity": 1}] if second else [])
+    return {"lines": lines, "delivery": {"address": {**ADDRESS, "county_adcode": county}}, "payment_method": "card"}
+
+
+def post_checkout(base: str, token: str, body: dict, key: str) -> tuple[int, dict]:
+    status, raw = fetch(base + CHECKOUTS, method="POST", data=json.dumps(body, ensure_ascii=False).encode(),
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                                 "Idempotency-Key": key})
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, {"raw": raw[:300].decode(errors="replace")}
+
+
+def check_steady(base: str, data: dict) -> dict:
+    """One checkout with a token from log_in and one with a token written directly: 201, one order of
+    the pair's seller, two lines."""
+    facts = {}
+    for kind, index, pair in (("log_in token", 0, data["pairs"][0]), ("direct token", -1, data["pairs"][1])):
+        status, body = post_checkout(base, data["tokens"][index], checkout_body(*pair), f"bench-check-{kind[0]}-{index}")
+        if status != 201:
+            raise BenchError(f"POST {CHECKOUTS} with a {kind} answered {status}: {str(body)[:500]}")
+        orders = body.get("orders", [])
+        if len(orders) != 1 or len(orders[0].get("lines", [])) != 2:
+            raise BenchError(f"POST {CHECKOUTS} made {len(orders)} order(s); expected one order with two lines: {body}")
+        facts["bytes"] = len(json.dumps(body, ensure_ascii=False).encode())
+    facts["checked"] = "201, one order with two lines, for a log_in token and a directly written token"
+    return facts
+
+
+def check_flash_products(base: str, data: dict, units: int) -> None:
+    for product_id in data["flash_product_ids"]:
+        status, raw = fetch(f"{base}/api/v1/products/{product_id}")
+        body = json.loads(raw) if status == 200 else {}
+        if status != 200 or body.get("stock_units") != units or body.get("status") != "active":
+            raise BenchError(f"Flash product {product_id}: GET answered {status}, stock {body.get('stock_units')}, "
+                             f"status {body.get('status')}; expected 200, {units}, active.")
+
+
+# --- flash sale (a Python client in a child process) -------------------------------------------
+
+
+async def _flash_client(spec: dict) -> dict:
+    """Each token once, ``connections`` at a time, one connection per request (gunicorn's sync
+    workers close every connection after its response)."""
+    host, port, timeout = spec["host"], spec["port"], spec["timeout"]
+    body = json.dumps(checkout_body(spec["product_id"], None, spec["county"]), ensure_ascii=False).encode()
+    pending = iter(enumerate(spec["tokens"]))
+    answers: list[tuple] = []  # (seconds sent, seconds answered, status, error code)
+    clock = time.perf_counter
+    t0 = clock()
+
+    async def one(index: int, token: str) -> None:
+        head = (f"POST {CHECKOUTS} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nIdempotency-Key: flash-{spec['product_id']}-{index}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        sent = clock() - t0
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(head + body)
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.read(), timeout)
+        except asyncio.TimeoutError:
+            answers.append((sent, clock() - t0, 0, "timeout"))
+            return
+        except OSError as error:
+            answers.append((sent, clock() - t0, 0, type(error).__name__))
+            return
+        finally:
+            if writer is not None:
+                writer.close()
+        answered = clock() - t0
+        head_end = raw.find(b"\r\n\r\n")
+        match = re.match(rb"HTTP/1\.[01] (\d{3})", raw)
+        if head_end < 0 or not match:
+            answers.append((sent, answered, 0, "bad response"))
+            return
+        status = int(match.group(1))
+        code = None
+        if status != 201:
+            try:
+                code = json.loads(raw[head_end + 4:])["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = "unreadable body"
+        answers.append((sent, answered, status, code))
+
+    async def connection() -> None:
+        for index, token in pending:
+            await one(index, token)
+
+    await asyncio.gather(*(connection() for _ in range(spec["connections"])))
+    return {"answers": answers}
+
+
+def flash_client_main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    result = asyncio.run(asyncio.wait_for(_flash_client(spec), spec["overall_timeout"]))
+    Path(spec["out"]).write_text(json.dumps(result))
+    return 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def run_flash(server: Server, meter: CpuMeter, workdir: Path, data: dict, product_id: int, args) -> FlashRun:
+    spec_path, out_path = workdir / "flash-spec.json", workdir / "flash-out.json"
+    overall = args.flash_timeout
+    spec_path.write_text(json.dumps({
+        "host": HOST, "port": server.port, "product_id": product_id, "county": FLASH_COUNTY,
+        "tokens": data["tokens"], "connections": args.flash_connections, "timeout": 60, "overall_timeout": overall,
+        "out": str(out_path)}))
+    started = utc_now_iso()
+    window = time.monotonic()
+    before = meter.start()
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--flash-client", str(spec_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=overall + 60)
+    cpu = meter.stop(before)
+    window = time.monotonic() - window
+    if result.returncode != 0:
+        raise BenchError(f"The flash-sale client failed ({result.returncode}):\n{result.stdout}\n{result.stderr[-3000:]}")
+    answers = json.loads(out_path.read_text())["answers"]
+    out_path.unlink()
+
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for _, _, status, code in answers:
+        key = "201" if status == 201 else f"{status} {code}" if status else "no answer"
+        statuses[key] = statuses.get(key, 0) + 1
+        if not status:
+            errors[code] = errors.get(code, 0) + 1
+    successes = sorted(answered for _, answered, status, _ in answers if status == 201)
+    units = args.flash_units
+    sold_out = successes[units - 1] if len(successes) >= units else None
+    all_answered = max(answered for _, answered, _, _ in answers)
+    latencies = [(answered - sent) * 1000 for sent, answered, status, _ in answers if status]
+    run = FlashRun(
+        scenario="flash", product_id=product_id, units=units, buyers=len(data["tokens"]),
+        connections=args.flash_connections,
+        # With fewer successes than units (a failure, reported below) the rate is over the whole run.
+        requests_per_s=round(units / sold_out if sold_out else len(successes) / all_answered, 2),
+        p50_ms=round(percentile(latencies, 0.50), 3) if latencies else 0.0,
+        p75_ms=round(percentile(latencies, 0.75), 3) if latencies else 0.0,
+        p90_ms=round(percentile(latencies, 0.90), 3) if latencies else 0.0,
+        p99_ms=round(percentile(latencies, 0.99), 3) if latencies else 0.0,
+        requests=len(answers), seconds_to_sold_out=round(sold_out, 3) if sold_out else None,
+        seconds_all_answered=round(all_answered, 3), answered_per_s=round(len(answers) / all_answered, 2),
+        statuses=dict(sorted(statuses.items())), errors=errors, started_at=started, window_s=round(window, 3),
+        cpu_cores=cpu,
+    )
+    run.database = verify_flash(product_id)
+    run.verdict_problems = flash_problems(run)
+    say(f"  {'flash':<12} {run.requests_per_s:9.1f} orders/s  p50 {run.p50_ms:8.2f} ms   p99 {run.p99_ms:8.2f} ms"
+        f"   answers {run.statuses}"
+        + (f"   cores app/db/client/other {cpu['app']:.2f}/{cpu['db']:.2f}/{cpu['wrk']:.2f}/{cpu['other']:.2f}" if cpu else ""))
+    return run
+
+
+def verify_flash(product_id: int) -> dict:
+    """What the database says was sold of the flash product."""
+    (sold, lines, orders, buyers, checkouts), = BENCH_DB.query(
+        "SELECT coalesce(sum(l.quantity), 0), count(*), count(DISTINCT l.order_id), count(DISTINCT o.buyer_user_id), "
+        "count(DISTINCT o.checkout_id) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.product_id = %s",
+        (product_id,))
+    (stock,), = BENCH_DB.query("SELECT stock_units FROM products WHERE id = %s", (product_id,))
+    return {"units_sold": int(sold), "order_lines": lines, "orders": orders, "distinct_buyers": buyers,
+            "checkouts": checkouts, "stock_left": stock}
+
+
+def flash_problems(run: FlashRun) -> list[str]:
+    """Everything that makes the flash sale wrong, however fast it was."""
+    expected_sales = min(run.units, run.buyers)
+    db = run.database
+    problems = []
+    if db["units_sold"] != expected_sales:
+        problems.append(f"{db['units_sold']} units sold, expected exactly {expected_sales}")
+    if db["units_sold"] > run.units:
+        problems.append(f"OVERSOLD by {db['units_sold'] - run.units}")
+    if db["stock_left"] != run.units - expected_sales:
+        problems.append(f"stock left {db['stock_left']}, expected {run.units - expected_sales}")
+    if db["units_sold"] + db["stock_left"] != run.units:
+        problems.append(f"sold {db['units_sold']} + left {db['stock_left']} != {run.units} units")
+    if not (db["orders"] == db["distinct_buyers"] == db["checkouts"] == db["order_lines"] == expected_sales):
+        problems.append(f"orders {db['orders']}, buyers {db['distinct_buyers']}, checkouts {db['checkouts']}, "
+                        f"lines {db['order_lines']}: expected {expected_sales} each")
+    expected = {"201": expected_sales}
+    if run.buyers > expected_sales:
+        expected["409 out_of_stock"] = run.buyers - expected_sales
+    if run.statuses != expected:
+        problems.append(f"answers {run.statuses}, expected {expected}")
+    return problems
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def summarise(steady: Scenario, runs: list) -> dict:
+    by_scenario: dict[str, list[dict]] = {"steady": [], "flash": []}
+    for run, row in compare_with_baselines(runs):
+        if run.scenario == "flash":
+            # CPU per flash request over its whole window (the client's start to its last answer),
+            # not per order: the CPU meter cannot split the run at the last sale.
+            row.pop("cpu_ms_per_request", None)
+            row.pop("cpu_cost_ratio", None)
+            if run.cpu_cores and "baseline_cpu_ms_per_request" in row:
+                cost = (run.cpu_cores["app"] + run.cpu_cores["db"]) * run.window_s * 1000 / run.requests
+                row.update(cpu_ms_per_request=cost, cpu_cost_ratio=row["baseline_cpu_ms_per_request"] / cost)
+            row.update(seconds_to_sold_out=run.seconds_to_sold_out or 0.0, answered_per_s=run.answered_per_s)
+        by_scenario[run.scenario].append(row)
+    summary = {}
+    steady_rows = by_scenario["steady"]
+    mean = mean_rows(steady_rows)
+    summary["steady"] = {
+        "label": steady.label, "path": CHECKOUTS, **mean, "target_throughput_ratio": STEADY_TARGET,
+        "verdict": "PASS" if mean["throughput_ratio"] >= STEADY_TARGET else "MISS", "rounds": len(steady_rows),
+        **steady.check,
+    }
+    flash_runs = [r for r in runs if r.scenario == "flash"]
+    mean = mean_rows(by_scenario["flash"])
+    wrong = [p for r in flash_runs for p in r.verdict_problems]
+    summary["flash"] = {
+        "label": "flash sale, orders/s", "path": CHECKOUTS, **mean, "target_throughput_ratio": FLASH_TARGET,
+        "verdict": "FAIL" if wrong else "PASS" if mean["throughput_ratio"] >= FLASH_TARGET else "MISS",
+        "rounds": len(flash_runs), "units": flash_runs[0].units, "buyers": flash_runs[0].buyers,
+        "connections": flash_runs[0].connections, "correct": not wrong,
+        "units_sold": [r.database["units_sold"] for r in flash_runs],
+        "oversold": [max(0, r.database["units_sold"] - r.units) for r in flash_runs],
+        "stock_left": [r.database["stock_left"] for r in flash_runs],
+        "answers": [r.statuses for r in flash_runs],
+        "orders_per_s_measured_to": f"the {flash_runs[0].units}th 201 answer, from the first request sent",
+    }
+    summary["baseline"] = baseline_summary(runs)
+    return summary
+
+
+def print_table(summary: dict, memory: list[dict]) -> None:
+    base = summary["baseline"]
+    header = (f"{'scenario':<30} {'req/s':>8} {'ratio':>6} {'target':>7} {'p50 ms':>8} {'x base':>7} {'p99 ms':>8} "
+              f"{'x base':>7} {'cpu ms':>7} {'cpu ratio':>9}  verdict")
+    say("")
+    say(header)
+    say("-" * len(header))
+
+    def cpu(row: dict, key: str, fmt: str, width: int) -> str:
+        return format(row[key], fmt).rjust(width) if key in row else "?".rjust(width)
+
+    say(f"{pad(base['label'], 30)} {base['requests_per_s']:8.1f} {'1.00':>6} {'':>7} {base['p50_ms']:8.2f} {'':>7} "
+        f"{base['p99_ms']:8.2f} {'':>7} {cpu(base, 'cpu_ms_per_request', '.2f', 7)} {'1.00':>9}  "
+        f"(runs {base['requests_per_s_min']:.0f}..{base['requests_per_s_max']:.0f} req/s)")
+    for name in ("steady", "flash"):
+        row = summary[name]
+        say(f"{pad(row['label'], 30)} {row['requests_per_s']:8.1f} {row['throughput_ratio']:6.2f} "
+            f"{'>=' + format(row['target_throughput_ratio'], '.2f'):>7} {row['p50_ms']:8.2f} {row['p50_ratio']:7.1f} "
+            f"{row['p99_ms']:8.2f} {row['p99_ratio']:7.1f} {cpu(row, 'cpu_ms_per_request', '.2f', 7)} "
+            f"{cpu(row, 'cpu_cost_ratio', '.2f', 9)}  {row['verdict']}")
+    for worker in memory:
+        label = pad(f"worker {worker['pid']}, peak RSS MiB", 30)
+        say(f"{label} {worker['peak_rss_mib']:8.1f} {'':>6} {'< ' + str(RSS_TARGET_MIB):>7} {'':>8} {'':>7} {'':>8} {'':>7} "
+            f"{'':>7} {'':>9}  {worker['verdict']} (now {worker['rss_mib']} MiB)")
+    say("ratio: requests/s (flash: orders/s, to the last unit sold) over the mean of the baseline runs just before and\n"
+        "after (the verdict uses it); x base: latency over the same baseline (flash: every answer, 201 and 409, as the\n"
+        "client saw it); cpu ms: CPU of the gunicorn workers + their PostgreSQL backends per request; cpu ratio: baseline\n"
+        "cpu ms over the scenario's, an estimate of the ratio on an idle machine (informational)")
+
+
+def server_log_problems(server: Server) -> list[str]:
+    try:
+        lines = server.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if LOG_PROBLEMS.search(line)]
+
+
+def keep_server_log(server: Server) -> Path | None:
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    target = PROFILES / "checkout-gunicorn.log"
+    try:
+        shutil.copyfile(server.log_path, target)
+    except OSError:
+        return None
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--products", type=int, default=10_000, help="listings to seed (default 10000)")
+    parser.add_argument("--buyers", type=int, default=2_000,
+                        help="buyers with tokens; all of them try the flash sale once (default 2000)")
+    parser.add_argument("--flash-units", type=int, default=1_000, help="units of the flash product (default 1000)")
+    parser.add_argument("--flash-connections", type=int, default=200,
+                        help="flash-sale requests in flight at once (default 200)")
+    parser.add_argument("--flash-timeout", type=int, default=300, help="time limit of one flash sale, s (default 300)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat S B F B this many times, a new flash product each round (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as in production)")
+    parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
+    parser.add_argument("--profile", action="append", default=[], choices=["baseline", "steady"],
+                        help="after measuring, sample one worker with py-spy during an extra, unmeasured run of this "
+                             f"scenario (repeatable); stacks go to {PROFILES.relative_to(ROOT)}/ (needs py-spy in .venv)")
+    # Internal: the steps that run in child processes.
+    parser.add_argument("--prepare-data", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--flash-client", metavar="SPEC", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.prepare_data:
+        spec = json.loads(Path(args.prepare_data).read_text())
+        Path(spec["out"]).write_text(json.dumps(prepare_data(spec), ensure_ascii=False))
+        return 0
+    if args.flash_client:
+        return flash_client_main(args.flash_client)
+    if not (1 <= args.duration <= 120 and 0 <= args.warmup <= 30 and 1 <= args.rounds <= 5):
+        parser.error("--duration is 1..120 s, --warmup 0..30 s, --rounds 1..5")
+    if args.products < 100:
+        parser.error("--products must be at least 100")
+    if not (2 <= args.buyers <= 100_000 and 1 <= args.flash_units <= args.buyers):
+        parser.error("--buyers is 2..100000 and --flash-units 1..buyers")
+    if not (1 <= args.flash_connections <= 1000 and 10 <= args.flash_timeout <= 1800):
+        parser.error("--flash-connections is 1..1000, --flash-timeout 10..1800 s")
+    if args.threads > args.connections:
+        parser.error("--threads must not exceed --connections")
+
+    args.output = args.output.resolve()  # relative to where we were started, before the chdir below
+
+    signal.signal(signal.SIGTERM, interrupted)
+    os.chdir(ROOT)
+    server: Server | None = None
+    database_created = False
+    workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
+    try:
+        busy_before = cpu_busy_percent()
+        load_before = loadavg()
+        say(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; load average {load_before}, CPU busy before start {busy_before}%")
+        wrk, machine = preflight()
+
+        env = production_env(DATABASE_URL)
+        BENCH_DB.create()
+        database_created = True
+        counts = seed_database(BENCH_DB, env, args.products)
+        data = run_prepare(env, workdir, args)
+        BENCH_DB.query("ANALYZE")
+
+        server = Server(env, args.workers, workdir / "gunicorn.log")
+        server.wait_ready()
+        say(f"gunicorn ready on {server.base}, workers {server.workers()}")
+
+        status, body = fetch(server.base + BASELINE)
+        if status != 200:
+            raise BenchError(f"GET {BASELINE} answered {status}: {body[:200]!r}")
+        steady = Scenario("steady", "steady checkout, 2 lines", CHECKOUTS, STEADY_TARGET,
+                          lua=steady_lua(data["tokens"], data["pairs"]))
+        steady.check = check_steady(server.base, data)
+        say(f"  steady: {steady.check}")
+        check_flash_products(server.base, data, args.flash_units)
+
+        meter = CpuMeter()
+        meter.app_pids = server.workers()
+        load = Wrk(wrk, args.threads, args.connections, workdir, meter)
+        if args.warmup:
+            say(f"warm-up: {args.warmup} s per URL (not measured)")
+            for scenario in (None, steady):
+                load.run(server.base, scenario, args.warmup, quiet=True)
+
+        meter.db_pids = BENCH_DB.backend_pids()
+        say(f"measuring: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency for {BASELINE} and steady "
+            f"checkouts; flash sale: {len(data['tokens']):,} buyers, {args.flash_units:,} units, "
+            f"{args.flash_connections} at a time; baseline around each, {args.rounds} round(s)")
+        runs: list = [load.run(server.base, None, args.duration)]
+        steady_statuses = []
+        for round_number in range(args.rounds):
+            runs.append(load.run(server.base, steady, args.duration))
+            steady_statuses.append(status_counts(load.last_output))
+            runs.append(load.run(server.base, None, args.duration))
+            runs.append(run_flash(server, meter, workdir, data, data["flash_product_ids"][round_number], args))
+            runs.append(load.run(server.base, None, args.duration))
+
+        memory = server.worker_memory()
+        for worker in memory:
+            worker["target_mib"] = RSS_TARGET_MIB
+            worker["verdict"] = "PASS" if worker["peak_rss_mib"] < RSS_TARGET_MIB else "MISS"
+        load_after = loadavg()
+        summary = summarise(steady, runs)
+        for name in args.profile:
+            profile(server, load, steady if name == "steady" else None, args.duration, name, prefix="checkout")
+        print_table(summary, memory)
+        flash_runs = [r for r in runs if r.scenario == "flash"]
+        for run in flash_runs:
+            db = run.database
+            say(f"flash sale, product {run.product_id}: {db['units_sold']:,} units sold (sum of order_lines.quantity), "
+                f"stock left {db['stock_left']}, oversold {max(0, db['units_sold'] - run.units)}, {db['orders']:,} orders "
+                f"of {db['distinct_buyers']:,} distinct buyers; answers {run.statuses}; last unit sold "
+                f"{run.seconds_to_sold_out} s after the first request, all {run.requests:,} answered after "
+                f"{run.seconds_all_answered} s ({run.answered_per_s} answers/s)"
+                + ("" if not run.verdict_problems else "; WRONG: " + "; ".join(run.verdict_problems)))
+        for number, counts_by_status in enumerate(steady_statuses, 1):
+            say(f"steady checkouts, round {number}: answers by status {counts_by_status}")
+        other_cores = other_cores_mean(runs)
+        say(f"load average before {load_before}, after {load_after}; other processes used {other_cores} of "
+            f"{os.cpu_count()} cores on average during the measured runs")
+
+        log_problems = server_log_problems(server)
+        kept_log = keep_server_log(server) if log_problems else None
+        if log_problems:
+            say(f"gunicorn's log has {len(log_problems)} error line(s) (whole log: "
+                f"{kept_log.relative_to(ROOT) if kept_log else 'not kept'}); the first ones:")
+            for line in log_problems[:10]:
+                say("  " + line)
+
+        wrk_runs = [r for r in runs if isinstance(r, WrkRun)]
+        problems = [f"{r.scenario}: non-2xx {r.non_2xx_3xx}, socket errors {r.socket_errors}"
+                    for r in wrk_runs if r.non_2xx_3xx or r.socket_errors["timeout"]]
+        problems += [f"flash sale, product {r.product_id}: {p}" for r in flash_runs for p in r.verdict_problems]
+        if log_problems:
+            problems.append(f"gunicorn's log has {len(log_problems)} error line(s)")
+        result = {
+            "benchmark": "checkout",
+            "date": utc_now_iso(),
+            "machine": machine,
+            "noise": {"loadavg_before": load_before, "loadavg_after": load_after, "cpu_busy_percent_before": busy_before,
+                      "other_cores_mean": other_cores,
+                      "note": "the load generators (wrk; the flash-sale client, a Python process), gunicorn and "
+                              "PostgreSQL share the same CPUs; other work on the machine is not controlled. "
+                              "other_cores_mean: CPU used by processes other than the gunicorn workers, their "
+                              "PostgreSQL backends and the load generator, averaged over the measured runs, in cores."},
+            "settings": {
+                "products": args.products, "product_counts_by_status": counts, "steady_stock_units": STEADY_STOCK,
+                "buyers": len(data["tokens"]),
+                "tokens": {"log_in": data["login_sample"], "direct": len(data["tokens"]) - data["login_sample"],
+                           "note": "log_in verifies an argon2 hash (~0.2 s) per call; the other tokens are ApiToken "
+                                   "rows with the SHA-256 digest log_in stores"},
+                "steady_pairs": len(data["pairs"]), "active_listings_in_pairs": data["active_listings"],
+                "flash_units": args.flash_units, "flash_connections": args.flash_connections,
+                "flash_product_ids": data["flash_product_ids"], "flash_client": "Python asyncio, one connection per request",
+                "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+                "wrk_threads": args.threads, "rounds": args.rounds, "gunicorn_workers": args.workers,
+                "worker_class": "sync", "gunicorn_command": "gunicorn " + " ".join(server.command[1:]),
+                "marketplace_env": "production", "address": ADDRESS, "payment_method": "card",
+                "order": "B S B F B" + (f" (S B F B x{args.rounds})" if args.rounds > 1 else ""),
+            },
+            "summary": summary,
+            "workers": memory,
+            "steady_statuses": steady_statuses,
+            "runs": [asdict(r) for r in runs],
+            "server_log_problems": log_problems[:50],
+            "problems": problems,
+        }
+        write_results(args.output, result)
+        if problems:
+            say("FAILED: " + "; ".join(problems))
+            return 1
+        missed = [name for name in ("steady", "flash") if summary[name]["verdict"] == "MISS"]
+        missed += [f"worker {w['pid']} RSS" for w in memory if w["verdict"] == "MISS"]
+        if missed:
+            say(f"targets missed: {', '.join(missed)}")
+            return 3 if args.check else 0
+        say("all targets met")
+        return 0
+    except BenchError as error:
+        say(f"\nbench/checkout.py: {error}")
+        if server is not None and server.log_tail():
+            say(f"last lines of gunicorn's log:\n{server.log_tail(40)}")
+        return 1
+    except KeyboardInterrupt:
+        say("\ninterrupted")
+        return 130
+    finally:
+        if server is not None:
+            server.stop()
+        if database_created and not args.keep_db:
+            BENCH_DB.drop()
+        elif database_created:
+            say(f"kept database {DATABASE} ({DATABASE_URL})")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
