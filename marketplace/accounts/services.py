@@ -8,6 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
@@ -203,7 +204,11 @@ def authenticate_password(identifier: str, password: str) -> User:
 
 def token_for(plain: str) -> ApiToken:
     """The live token behind a bearer string; raises if unknown, revoked, expired or disabled."""
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_digest == _digest(plain)))
+    # One round trip for token, user and roles: this runs on every authenticated request.
+    token = db.session.scalars(
+        select(ApiToken).where(ApiToken.token_digest == _digest(plain))
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    ).unique().one_or_none()
     if token is None or token.revoked_at is not None:
         raise InvalidToken()
     if as_utc(token.expires_at) <= utcnow():

@@ -340,11 +340,20 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
     ))
 
 
-def products_by_id(product_ids) -> dict[int, Product]:
-    """Listings for a cart, read without locks (stock is taken later by reserve_stock)."""
+def offers_by_id(product_ids):
+    """What a cart needs to know of its listings (one row each, no ORM objects), read without locks.
+
+    Stock read here is a hint; stock is taken for real by reserve_stock.
+    """
     if not product_ids:
         return {}
-    return {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    rows = db.session.execute(
+        select(Product.id, Product.seller_user_id, Product.title, Product.category, Product.unit,
+               Product.net_weight_grams, Product.origin_county_adcode, Product.price_fen, Product.min_order_units,
+               Product.stock_units, Product.status)
+        .where(Product.id.in_(product_ids))
+    )
+    return {row.id: row for row in rows}
 
 
 def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:

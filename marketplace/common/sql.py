@@ -21,3 +21,14 @@ def read_only_connection() -> Connection:
     if session.in_transaction() or isinstance(session.bind, Connection):
         return session.connection()
     return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def commit_keeping_loaded_state() -> None:
+    """Commit without expiring the session's objects, for a response built from rows this
+    transaction has just written (their values are known; reloading would only repeat them)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.accounts.models import User
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
+from marketplace.common.sql import commit_keeping_loaded_state
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
@@ -78,7 +79,7 @@ def _check_cart(buyer: User, lines: list[dict]) -> dict:
             raise CartRejected("Each product may appear once in a cart; put the total quantity on one line.",
                                code="duplicate_product", details={"product_id": line["product_id"]})
         quantities[line["product_id"]] = line["quantity"]
-    products = catalog.products_by_id(quantities)
+    products = catalog.offers_by_id(quantities)
     problems = {}
     for product_id, quantity in quantities.items():
         product = products.get(product_id)
@@ -92,17 +93,21 @@ def _check_cart(buyer: User, lines: list[dict]) -> dict:
         listed = "; ".join(f"product {pid}: {why}" for pid, why in sorted(problems.items()))
         raise CartRejected(f"Some products cannot be ordered ({listed}).",
                            details={"products": {str(pid): why for pid, why in sorted(problems.items())}})
+    # Already short when read: refuse before writing anything, so a sold-out flash sale costs
+    # its losers one read. Enough stock here is only a hint; reserve_stock decides.
+    short = {pid: (products[pid].title, products[pid].stock_units, q) for pid, q in quantities.items()
+             if products[pid].stock_units < q}
+    if short:
+        raise OutOfStock(short)
     return {product_id: (products[product_id], quantity) for product_id, quantity in quantities.items()}
 
 
 def _check_delivery(delivery: dict, payment_method: str) -> dict:
     if "station_id" in delivery:
-        try:
-            station = stations.get_station(delivery["station_id"])
-        except AppError:
+        if not stations.is_open(delivery["station_id"]):
             raise CartRejected(f"Service station {delivery['station_id']} does not exist or is closed.",
-                               code="station_unavailable") from None
-        return {"delivery_kind": "station", "station_id": station.id}
+                               code="station_unavailable")
+        return {"delivery_kind": "station", "station_id": delivery["station_id"]}
     if payment_method == "cash_at_station":
         raise CartRejected("Cash is paid at a service station: deliver to a station to pay cash.",
                            code="cash_needs_station")
@@ -149,7 +154,9 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
         orders.append(Order(buyer_user_id=buyer.id, seller_user_id=seller_id, station_id=delivery_fields.get("station_id"),
                             delivery_kind=delivery_fields["delivery_kind"], status=OrderStatus.PENDING_PAYMENT,
                             items_total_fen=items_total, shipping_fee_fen=fee, total_fen=items_total + fee,
-                            lines=order_lines, created_at=now, updated_at=now))
+                            lines=order_lines, created_at=now, updated_at=now,
+                            events=[OrderEvent(action="place", from_status=None, to_status=OrderStatus.PENDING_PAYMENT,
+                                               actor_user_id=buyer.id, created_at=now)]))
     items_total = sum(o.items_total_fen for o in orders)
     shipping_total = sum(o.shipping_fee_fen for o in orders)
     if items_total + shipping_total > MAX_CHECKOUT_TOTAL_FEN:
@@ -162,10 +169,7 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
                         expires_at=now + timedelta(seconds=current_app.config["ORDER_PAYMENT_TTL"]),
                         orders=orders, **delivery_fields)
     db.session.add(checkout)
-    db.session.flush()
-    db.session.add_all([OrderEvent(order_id=o.id, action="place", from_status=None, to_status=o.status,
-                                   actor_user_id=buyer.id, created_at=now) for o in orders])
-    db.session.add(IdempotencyKey(user_id=buyer.id, key=idempotency_key, request_digest=digest, checkout_id=checkout.id))
+    db.session.add(IdempotencyKey(user_id=buyer.id, key=idempotency_key, request_digest=digest, checkout=checkout))
     try:
         db.session.flush()
         # Stock is taken last, so its row locks are held for as short a time as possible.
@@ -173,7 +177,8 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
         if short:
             db.session.rollback()
             raise OutOfStock({pid: (cart[pid][0].title, available, cart[pid][1]) for pid, available in short.items()})
-        db.session.commit()
+        # The response is built from the objects just written; reloading them would cost four reads.
+        commit_keeping_loaded_state()
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won; answer as its replay.
         db.session.rollback()

@@ -83,7 +83,7 @@ class Order(db.Model):
 
     checkout: Mapped[Checkout] = relationship(back_populates="orders")
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", order_by="OrderLine.id", lazy="selectin")
-    events: Mapped[list["OrderEvent"]] = relationship(order_by="OrderEvent.id", lazy="selectin", viewonly=True)
+    events: Mapped[list["OrderEvent"]] = relationship(order_by="OrderEvent.id", lazy="selectin")
 
 
 class OrderLine(db.Model):
@@ -138,3 +138,5 @@ class IdempotencyKey(db.Model):
     request_digest: Mapped[str] = mapped_column(String(64))
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    checkout: Mapped[Checkout] = relationship()

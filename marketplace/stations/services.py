@@ -71,3 +71,9 @@ def station_ids_of_partner(user_id: int) -> list[int]:
     return list(db.session.scalars(
         select(ServiceStation.id).where(ServiceStation.partner_user_id == user_id).order_by(ServiceStation.id)
     ))
+
+
+def is_open(station_id: int) -> bool:
+    return db.session.scalar(
+        select(ServiceStation.id).where(ServiceStation.id == station_id, ServiceStation.is_active.is_(True))
+    ) is not None
