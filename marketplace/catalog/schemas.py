@@ -137,7 +137,7 @@ class BrowseArgs(Schema):
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=200),
                               metadata={"description": "next_cursor of the previous page (same filters and sort)"})
-    q = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=50), metadata={"description": "Part of the title (works for Chinese)"})
+    q = ma.fields.String(load_default=None, validate=[validate.Length(min=1, max=50), NOT_BLANK], metadata={"description": "Part of the title (works for Chinese)"})
     category = ma.fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
     county = adcode_field(load_default=None)
     province = adcode_field(load_default=None, metadata={"description": "Province code, e.g. 650000"})

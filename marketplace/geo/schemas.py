@@ -15,7 +15,7 @@ class CountyListArgs(PageArgs):
     )
     poverty = ma.fields.Boolean(load_default=None, metadata={"description": "Only national poverty counties (true) or only others (false)"})
     demonstration = ma.fields.Boolean(load_default=None, metadata={"description": "Only e-commerce demonstration counties (true) or only others (false)"})
-    q = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=40), metadata={"description": "Part of the county or prefecture name"})
+    q = ma.fields.String(load_default=None, validate=[validate.Length(min=1, max=40), NOT_BLANK], metadata={"description": "Part of the county or prefecture name"})
 
 
 class CountyOut(Schema):

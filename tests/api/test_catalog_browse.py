@@ -477,3 +477,7 @@ def test_best_selling_ranks_by_units_in_live_orders(client, build, seller_in):
 
     assert ids == [fast.id, slow.id, returned.id]
     assert [db.session.get(Product, p.id).units_sold for p in (fast, slow, returned)] == [5, 1, 0]
+
+
+def test_a_search_of_only_spaces_is_refused_not_read_as_everything(client):
+    assert_error(client.get(PRODUCTS, query_string={"q": "   "}), 422, "validation_error")
