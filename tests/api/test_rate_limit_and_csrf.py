@@ -27,8 +27,7 @@ def _session_cookie(response) -> str:
 @pytest.fixture
 def signed_in(client, build):
     """A client with a browser session for a new user; returns the user."""
-    # Set directly rather than through the form: test requests share the test's app context,
-    # so flask-wtf's per-request token cache in `g` would outlive the session the login clears.
+    # Set directly: the form login has its own tests above.
     user = build.user(display_name="赵六")
     with client.session_transaction() as browser_session:
         browser_session["user_id"] = user.id
