@@ -50,12 +50,14 @@ def create_admin(phone, email, display_name, password):
 
 @counties_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--poverty-list", "kind", flag_value="poverty", help="The file lists national poverty counties (adcode, exit_year).")
-@click.option("--demonstration-list", "kind", flag_value="demonstration", help="The file lists e-commerce demonstration counties (adcode).")
-@click.option("--all-counties", "kind", flag_value="all", default=True, help="The file lists all counties (default).")
+@click.option("--poverty-list", is_flag=True, help="The file lists national poverty counties (adcode, exit_year).")
+@click.option("--demonstration-list", is_flag=True, help="The file lists e-commerce demonstration counties (adcode).")
 @click.option("--skip-bad-rows", is_flag=True, help="Apply the good rows even if some rows are bad.")
-def import_counties(file: Path, kind: str, skip_bad_rows: bool):
-    """Import an official county list (UTF-8 CSV, with or without BOM)."""
+def import_counties(file: Path, poverty_list: bool, demonstration_list: bool, skip_bad_rows: bool):
+    """Import an official county list (UTF-8 CSV, with or without BOM); all counties by default."""
+    if poverty_list and demonstration_list:
+        raise click.UsageError("Give --poverty-list or --demonstration-list, not both: a file is one list.")
+    kind = "poverty" if poverty_list else "demonstration" if demonstration_list else "all"
     try:
         report = county_import.import_counties(file.read_bytes(), kind, skip_bad_rows=skip_bad_rows, progress=click.echo)
     except county_import.ImportHasBadRows as error:

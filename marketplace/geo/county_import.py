@@ -18,7 +18,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from marketplace.common.time import utcnow
 from marketplace.errors import InvalidInput
@@ -29,6 +29,7 @@ from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 LIST_KINDS = ("all", "poverty", "demonstration")
 REQUIRED_COLUMNS = {"all": {"adcode", "province", "county"}, "poverty": {"adcode", "exit_year"}, "demonstration": {"adcode"}}
 EXIT_YEARS = range(2000, 2031)
+IMPORT_LOCK_KEY = 2_260_0001  # advisory lock id for county imports (GB/T 2260)
 
 
 @dataclass
@@ -179,6 +180,14 @@ def _validate_flags(rows, bad, kind: str, existing: dict[str, County]) -> dict[s
     return wanted
 
 
+def _one_import_at_a_time() -> None:
+    """Two imports at once would both insert the same new counties; on PostgreSQL the second waits
+    for the first (a transaction-scoped advisory lock) and then finds them. SQLite writers are
+    serialized by the database itself."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+
+
 def import_counties(
     raw: bytes,
     kind: str = "all",
@@ -193,6 +202,7 @@ def import_counties(
     rows, bad = _parse(raw, kind)
     report = ImportReport(kind=kind, rows=len(rows) + len(bad))
     say(f"read {report.rows} rows")
+    _one_import_at_a_time()
     existing = {c.adcode: c for c in db.session.scalars(select(County))}
     undecodable = len(bad)
     if kind == "all":

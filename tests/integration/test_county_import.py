@@ -517,3 +517,14 @@ def test_only_administrators_may_upload_county_lists(client, build, roles, statu
     assert response.status_code == status
     assert response.json["error"]["code"] == code
     assert "652901" not in county_names()
+
+
+def test_cli_refuses_two_list_kinds_at_once(app, tmp_path):
+    csv_file = tmp_path / "both.csv"
+    csv_file.write_text("adcode,exit_year\n652927,2019\n", encoding="utf-8")
+
+    result = app.test_cli_runner().invoke(args=["counties", "import", str(csv_file), "--poverty-list", "--demonstration-list"])
+
+    assert result.exit_code == 2
+    assert "not both" in result.output
+    assert db.session.scalar(select(func.count()).select_from(County)) == 0
