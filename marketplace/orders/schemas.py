@@ -119,6 +119,11 @@ class OrderListArgs(PageArgs):
     # Not id_field: that one is strict, and a query string always carries text ("?station_id=2").
     station_id = ma.fields.Integer(load_default=None, validate=validate.Range(min=1, max=ID_MAX))
 
+    @ma.validates_schema
+    def _station_only_with_station_view(self, data, **kwargs):
+        if data.get("station_id") is not None and data.get("view") != "station":
+            raise ma.ValidationError("station_id filters view=station only.", "station_id")
+
 
 class ShipIn(Schema):
     carrier = ma.fields.String(required=True, validate=[validate.Length(min=1, max=40), NOT_BLANK])

@@ -248,3 +248,10 @@ def test_a_missing_checkout_is_404(client, build):
 
     assert response.status_code == 404
     assert error_code(response) == "checkout_not_found"
+
+
+def test_station_filter_outside_the_station_view_is_refused(client, build):
+    response = client.get("/api/v1/orders", query_string={"view": "bought", "station_id": 1}, headers=build.headers("buyer"))
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["query"]["station_id"] == ["station_id filters view=station only."]
