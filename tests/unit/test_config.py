@@ -4,7 +4,6 @@ import importlib
 import pytest
 
 import marketplace.config as config_module
-from marketplace import create_app
 
 
 @pytest.fixture

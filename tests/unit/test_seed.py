@@ -4,7 +4,6 @@ import csv
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User, UserRole
 from marketplace.extensions import db
 from marketplace.geo.models import County, Village
