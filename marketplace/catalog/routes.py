@@ -14,6 +14,7 @@ from marketplace.catalog.schemas import (
     ProductCursorPageOut,
     ProductUpdate,
     RejectionIn,
+    ReviewOut,
     SellerListArgs,
     StockAdjustment,
 )
@@ -112,6 +113,15 @@ class ProductReject(MethodView):
     def post(self, fields, product_id):
         """Reject a listing waiting for review, with a reason the seller sees (administrators)"""
         return respond_with_etag(services.reject_product(product_id, current_user(), fields["reason"]))
+
+
+@bp.route("/products/<id:product_id>/reviews")
+class ProductReviews(MethodView):
+    @requires("seller", "admin")
+    @bp.response(200, ReviewOut(many=True))
+    def get(self, product_id):
+        """The listing's review history: each submission and decision, who and when (owner or administrator)"""
+        return services.review_history(product_id, current_user())
 
 
 @bp.route("/products/<id:product_id>/stock-adjustments")

@@ -160,6 +160,14 @@ class SellerListArgs(PageArgs):
     status = ma.fields.String(load_default=None, validate=validate.OneOf(LISTING_STATUSES))
 
 
+class ReviewOut(Schema):
+    decision = ma.fields.String(required=True, metadata={"description": "submitted, approved or rejected"})
+    reason = ma.fields.String(allow_none=True)
+    actor_user_id = ma.fields.Integer(required=True)
+    product_version = ma.fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+
+
 class CategoryOut(Schema):
     code = ma.fields.String(required=True)
     label_zh = ma.fields.String(required=True)

@@ -39,13 +39,6 @@ class Unit(enum.StrEnum):
     PIECE = "piece"
 
 
-UNIT_LABELS = {
-    Unit.JIN: ("斤", "jin (500 g)"),
-    Unit.KG: ("公斤", "kg"),
-    Unit.BOX: ("箱", "box"),
-    Unit.BAG: ("袋", "bag"),
-    Unit.PIECE: ("件", "piece"),
-}
 # Weight units fix the net weight; for the others the seller states it (optional for pieces).
 UNIT_GRAMS = {Unit.JIN: 500, Unit.KG: 1000}
 
@@ -60,7 +53,6 @@ class ProductStatus(enum.StrEnum):
 
 # Shown, never stored: an active listing with no stock.
 SOLD_OUT = "sold_out"
-PUBLIC_STATUSES = (ProductStatus.ACTIVE,)
 
 PRICE_FEN_MAX = 10_000_000  # 100,000 yuan for one unit is beyond any village specialty
 STOCK_UNITS_MAX = 1_000_000

@@ -8,9 +8,6 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiToken, User
 from marketplace.errors import Forbidden, NotAuthenticated
 
-BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Token from POST /api/v1/auth/login"}
-
-
 def _bearer_token() -> ApiToken:
     header = request.headers.get("Authorization", "")
     scheme, _, plain = header.partition(" ")

@@ -56,4 +56,3 @@ ADDRESS_ONLY = frozenset({"confirm_receipt"})
 
 # States whose stock is still held by the order (given back on cancel/expire).
 HOLDS_STOCK = frozenset({S.PENDING_PAYMENT, S.PAID})
-OPEN_STATES = frozenset({S.PENDING_PAYMENT, S.PAID, S.SHIPPED, S.AT_STATION, S.DELIVERED})

@@ -86,6 +86,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/products/{product_id}/approve", ADMIN, product_status="pending_review"),
     Endpoint("POST", "/api/v1/products/{product_id}/reject", ADMIN, lambda w: {"json": {"reason": "照片不清楚"}},
              product_status="pending_review"),
+    Endpoint("GET", "/api/v1/products/{product_id}/reviews", SELLER_OR_ADMIN),
     Endpoint("POST", "/api/v1/products/{product_id}/stock-adjustments", SELLER_OR_ADMIN, lambda w: {"json": {"delta": 5}}),
     Endpoint("POST", "/api/v1/products/{product_id}/images", SELLER_OR_ADMIN,
              lambda w: {"data": {"file": (io.BytesIO(PHOTO), "apple.png")}, "content_type": "multipart/form-data"}),

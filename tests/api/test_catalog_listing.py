@@ -793,3 +793,21 @@ def test_seller_list_refuses_an_unknown_status(client, as_seller):
     response = client.get("/api/v1/seller/products", query_string={"status": "deleted"}, headers=as_seller)
 
     assert_error(response, 422, "validation_error")
+
+
+def test_review_history_shows_each_decision_with_who_and_why(client, build):
+    seller = build.user("seller")
+    admin = build.user("admin")
+    product = build.product(seller=seller, status="draft")
+    seller_headers = {"Authorization": f"Bearer {build.token(seller)}"}
+    admin_headers = {"Authorization": f"Bearer {build.token(admin)}"}
+    client.post(f"/api/v1/products/{product.id}/submit", headers=seller_headers)
+    client.post(f"/api/v1/products/{product.id}/reject", json={"reason": "照片不清楚"}, headers=admin_headers)
+
+    history = client.get(f"/api/v1/products/{product.id}/reviews", headers=seller_headers)
+
+    assert history.status_code == 200
+    assert [(r["decision"], r["actor_user_id"], r["reason"]) for r in history.json] == [
+        ("submitted", seller.id, None), ("rejected", admin.id, "照片不清楚")]
+    other = {"Authorization": f"Bearer {build.token(build.user('seller'))}"}
+    assert client.get(f"/api/v1/products/{product.id}/reviews", headers=other).status_code == 403
