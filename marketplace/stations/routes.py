@@ -15,9 +15,7 @@ class Stations(MethodView):
     @bp.response(200, StationPageOut)
     def get(self, args):
         """List active service stations (administrators may include inactive ones)"""
-        user = optional_user()
-        args["include_inactive"] = bool(args["include_inactive"] and user and user.has_role("admin"))
-        return services.list_stations(**args)
+        return services.list_stations(viewer=optional_user(), **args)
 
     @requires("admin")
     @bp.arguments(StationIn())
