@@ -23,6 +23,8 @@ from marketplace.config import TestConfig
 from marketplace.extensions import db, limiter
 from tests.builders import Builders
 
+pytest_plugins = ["tests.stripe_server"]  # the localstripe fixture
+
 SHARED_COUNTIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "counties"
 
 
@@ -150,3 +152,11 @@ def postgres_only(database_url):
     """Concurrency and locking are proved on PostgreSQL; the SQLite pass says so and moves on."""
     if not database_url.startswith("postgresql"):
         pytest.skip("locking behaviour is tested in the PostgreSQL pass of scripts/test")
+
+
+@pytest.fixture
+def stripe_configured(app, localstripe, monkeypatch):
+    """The app talks to this run's localstripe server with the real stripe SDK."""
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", localstripe.secret_key)
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", localstripe.base_url)
+    return localstripe
