@@ -1,4 +1,4 @@
-"""flask commands: users, counties import, demo seed."""
+"""flask commands: users, counties import, demo seed, jobs, payments reconcile."""
 import getpass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 counties_cli = AppGroup("counties", help="The county registry.")
 seed_cli = AppGroup("seed", help="Reference and demo data.")
 jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
+payments_cli = AppGroup("payments", help="Stripe payments.")
 
 
 def _fail(error: AppError) -> None:
@@ -128,6 +129,27 @@ def jobs_once(only):
         raise SystemExit(1)
 
 
+@payments_cli.command("reconcile")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]), default=None,
+              help="Look at payments created since this UTC date or time (default: RECONCILE_WINDOW_HOURS ago).")
+def payments_reconcile(since):
+    """Compare recent payments with Stripe, repair what webhooks missed, and print each change."""
+    from datetime import timezone
+
+    from flask import current_app
+
+    from marketplace.payments import reconcile
+
+    try:
+        changes = reconcile.reconcile(since.replace(tzinfo=timezone.utc) if since else None,
+                                      window_hours=current_app.config["RECONCILE_WINDOW_HOURS"])
+    except AppError as error:
+        _fail(error)
+    for line in changes:
+        click.echo(line)
+    click.echo(f"{len(changes)} change(s)")
+
+
 def register(app: Flask) -> None:
-    for group in (users_cli, counties_cli, seed_cli, jobs_cli):
+    for group in (users_cli, counties_cli, seed_cli, jobs_cli, payments_cli):
         app.cli.add_command(group)

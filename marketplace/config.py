@@ -62,6 +62,14 @@ class Config:
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+    STRIPE_TIMEOUT_SECONDS = _env_int("STRIPE_TIMEOUT_SECONDS", 10)  # per call; connecting gets at most 3 s
+    STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 1)
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS = _env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)  # older signatures are refused
+    STRIPE_WEBHOOK_MAX_BYTES = _env_int("STRIPE_WEBHOOK_MAX_BYTES", 512 * 1024)
+    RECONCILE_WINDOW_HOURS = _env_int("RECONCILE_WINDOW_HOURS", 72)  # how far back reconciliation looks
+    RECONCILE_INTERVAL_SECONDS = _env_int("RECONCILE_INTERVAL_SECONDS", 600)  # how often the job asks Stripe
+    # Platform commission on each paid order, in basis points (500 = 5 %), rounded half up to the fen.
+    PLATFORM_COMMISSION_BPS = _env_int("PLATFORM_COMMISSION_BPS", 500)
 
     # Orders
     ORDER_PAYMENT_TTL = _env_int("ORDER_PAYMENT_TTL", 30 * 60)  # seconds an unpaid order holds stock
@@ -90,6 +98,12 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     PASSWORD_HASH_PROFILE = "CHEAPEST"
     RATELIMIT_STORAGE_URI = "memory://"
+    # Tests sign their own webhook deliveries; Stripe itself is a localstripe the fixtures start.
+    STRIPE_SECRET_KEY = None
+    STRIPE_API_BASE = None
+    STRIPE_WEBHOOK_SECRET = "whsec_test_marketplace"
+    STRIPE_TIMEOUT_SECONDS = 5
+    STRIPE_MAX_NETWORK_RETRIES = 0
 
 
 class ProductionConfig(Config):

@@ -4,13 +4,18 @@ from faker import Faker
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
+from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import County, Province, Village
 from marketplace.orders import checkout as checkout_service
+from marketplace.orders import services as orders
+from marketplace.payments import services as payments
+from marketplace.payments.models import PaymentIntent
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 from marketplace.stations.models import ServiceStation
 
 PASSWORD = "correct-horse-9"
+PAID_STATES = ("paid", "shipped", "at_station", "delivered", "completed")
 
 
 class Builders:
@@ -94,8 +99,37 @@ class Builders:
             buyer, lines=[{"product_id": p.id, "quantity": quantity} for p in products], delivery=delivery,
             payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
         if status != "pending_payment":
+            paid_at = utcnow() if status in PAID_STATES else None
             for order in checkout.orders:
-                order.status = status
+                order.status, order.paid_at = status, paid_at
             checkout.status = status if status in ("paid", "expired", "cancelled") else "paid"
+            checkout.paid_at = paid_at
             db.session.flush()
         return checkout
+
+    def intent(self, checkout, **overrides) -> PaymentIntent:
+        """The checkout's PaymentIntent as start_payment records it, without asking Stripe."""
+        attempt = 1 + sum(1 for _ in db.session.query(PaymentIntent).filter_by(checkout_id=checkout.id))
+        fields = {"checkout_id": checkout.id, "attempt": attempt, "stripe_id": f"pi_test_{checkout.id}_{attempt}",
+                  "payment_method": checkout.payment_method, "amount_fen": orders.amount_due_fen(checkout),
+                  "currency": "cny", "status": "requires_payment_method", **overrides}
+        intent = PaymentIntent(**fields)
+        db.session.add(intent)
+        db.session.commit()
+        return intent
+
+    def stripe_event(self, intent, kind: str = "payment_intent.succeeded", **object_fields) -> dict:
+        """A verified Stripe event about a PaymentIntent (as the webhook hands it to the service)."""
+        status = {"payment_intent.succeeded": "succeeded", "payment_intent.canceled": "canceled"}.get(
+            kind, "requires_payment_method")
+        obj = {"id": intent.stripe_id, "object": "payment_intent", "amount": intent.amount_fen,
+               "currency": intent.currency, "status": status, "metadata": {"checkout_id": str(intent.checkout_id)},
+               **object_fields}
+        return {"id": f"evt_{self.fake.uuid4()}", "type": kind, "data": {"object": obj}}
+
+    def pay(self, checkout, note: str | None = None):
+        """Pay a checkout the way production does: a Stripe success event for its intent."""
+        payments.apply_stripe_event(self.stripe_event(self.intent(checkout)))
+        db.session.expire_all()
+        return checkout
+

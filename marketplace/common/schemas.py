@@ -84,3 +84,28 @@ class PageMeta(Schema):
 def page_of(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     """An envelope schema ``{"items": [...], "page", "per_page", "total"}``."""
     return type(name, (PageMeta,), {"items": ma.fields.List(ma.fields.Nested(item_schema), required=True)})
+
+
+# The most one payment can take (8 digits of fen); it also keeps every money column in 32 bits.
+MAX_AMOUNT_FEN = 99_999_999
+
+
+def amount_field(**kwargs) -> ma.fields.Integer:
+    metadata = {"description": "Amount in fen (1 yuan = 100 fen)", **kwargs.pop("metadata", {})}
+    return ma.fields.Integer(required=kwargs.pop("required", True), strict=True,
+                             validate=validate.Range(min=1, max=MAX_AMOUNT_FEN), metadata=metadata, **kwargs)
+
+
+class LedgerEntryIn(Schema):
+    """Money an administrator records as moved outside the platform (a payout, a remittance)."""
+
+    amount_fen = amount_field()
+    reference = ma.fields.String(required=True, validate=[validate.Length(min=1, max=100), NOT_BLANK],
+                                 metadata={"description": "Bank transfer or receipt reference"})
+    note = ma.fields.String(load_default=None, validate=validate.Length(max=300))
+
+
+class LedgerPageArgs(PageArgs):
+    """Ledgers page by 50 by default."""
+
+    per_page = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))

@@ -9,6 +9,7 @@ from flask import current_app
 from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
+from marketplace.payments import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,24 @@ def _jobs() -> dict[str, Callable[[], int]]:
         "expire_unpaid_orders": orders.expire_due_checkouts,
         "advance_settled_orders": orders.advance_settled_orders,
         "forget_idempotency_keys": lambda: checkout_service.forget_idempotency_keys(ttl),
+        "reconcile_stripe_payments": _reconcile_open_payments,
     }
+
+
+_last_reconcile = {"at": float("-inf")}
+
+
+def _reconcile_open_payments() -> int:
+    """Payments and refunds not yet settled here, checked with Stripe every RECONCILE_INTERVAL_SECONDS
+    (when Stripe is configured)."""
+    config = current_app.config
+    if not config.get("STRIPE_SECRET_KEY") or time.monotonic() - _last_reconcile["at"] < config["RECONCILE_INTERVAL_SECONDS"]:
+        return 0
+    _last_reconcile["at"] = time.monotonic()
+    changes = reconcile.reconcile(only_open=True, window_hours=current_app.config["RECONCILE_WINDOW_HOURS"])
+    for line in changes:
+        log.info("reconcile: %s", line)
+    return len(changes)
 
 
 def run_once(only: str | None = None) -> dict[str, int]:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.accounts.models import User
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
+from marketplace.common.schemas import MAX_AMOUNT_FEN
 from marketplace.common.sql import commit_keeping_loaded_state
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
@@ -48,8 +49,7 @@ class CartRejected(InvalidInput):
     code = "cart_rejected"
 
 
-# The most one Stripe payment can take (8 digits of fen); it also keeps every money column in 32 bits.
-MAX_CHECKOUT_TOTAL_FEN = 99_999_999
+MAX_CHECKOUT_TOTAL_FEN = MAX_AMOUNT_FEN
 
 
 class IdempotencyKeyReused(InvalidInput):

@@ -4,10 +4,12 @@
           |                   |                |                                             ^
     expire / cancel        cancel              +------ confirm_receipt (address delivery) ---+
 
-Station deliveries are received when the partner hands the parcel over; address deliveries when
-the buyer confirms receipt (or automatically some days after shipping). Delivered orders
-complete automatically after the after-sale window. States only move forward along these
-edges; every move is recorded as an OrderEvent.
+A payment that arrives after an order expired pays it late (expired --pay_late--> paid) if its
+stock can be taken again; otherwise the payment is refunded. Station deliveries are received
+when the partner hands the parcel over; address deliveries when the buyer confirms receipt (or
+automatically some days after shipping). Delivered orders complete automatically after the
+after-sale window. States only move forward along these edges; every move is recorded as an
+OrderEvent.
 """
 import enum
 
@@ -38,6 +40,8 @@ S = OrderStatus
 # action -> (allowed from-states, to-state, actors)
 MOVES: dict[str, tuple[frozenset[OrderStatus], OrderStatus, frozenset[Actor]]] = {
     "pay": (frozenset({S.PENDING_PAYMENT}), S.PAID, frozenset({Actor.SYSTEM})),
+    # A payment that arrives after the deadline, when the stock could be taken again.
+    "pay_late": (frozenset({S.EXPIRED}), S.PAID, frozenset({Actor.SYSTEM})),
     "expire": (frozenset({S.PENDING_PAYMENT}), S.EXPIRED, frozenset({Actor.SYSTEM})),
     "cancel": (frozenset({S.PENDING_PAYMENT, S.PAID}), S.CANCELLED, frozenset({Actor.BUYER, Actor.ADMIN, Actor.SYSTEM})),
     "ship": (frozenset({S.PAID}), S.SHIPPED, frozenset({Actor.SELLER, Actor.ADMIN})),
@@ -48,7 +52,7 @@ MOVES: dict[str, tuple[frozenset[OrderStatus], OrderStatus, frozenset[Actor]]] =
 }
 # How a refused move reads: "An order that is shipped cannot be <word>."
 ACTION_WORDS = {
-    "pay": "paid", "expire": "expired", "cancel": "cancelled", "ship": "shipped", "arrive": "marked as arrived",
+    "pay": "paid", "pay_late": "paid after its deadline", "expire": "expired", "cancel": "cancelled", "ship": "shipped", "arrive": "marked as arrived",
     "hand_over": "handed over", "confirm_receipt": "confirmed as received", "complete": "completed",
 }
 STATION_ONLY = frozenset({"arrive", "hand_over"})

@@ -90,5 +90,4 @@ def _move(action: str, summary: str, roles: tuple[str, ...]):
 _move("arrive", "The parcel arrived at the station (its partner)", ("partner", "admin"))
 _move("hand_over", "The parcel was handed over at the station (its partner)", ("partner", "admin"))
 _move("confirm_receipt", "Confirm an address delivery was received (the buyer)", ("buyer", "partner", "admin"))
-_move("cancel", "Cancel before shipping; stock returns (the buyer)", ("buyer", "partner", "admin"))
 _move("complete", "Close a delivered order before its after-sale window ends (administrators)", ("admin",))

@@ -4,6 +4,8 @@ Every move is a guarded UPDATE (``WHERE status = <expected>``), so two people (o
 workers) racing for the same order cannot both move it, and stock is given back exactly once.
 """
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -78,7 +80,7 @@ def _apply(order: Order, action: str, actor_user_id: int | None, note: str | Non
     the next deadline counts from the move, not from the wall clock."""
     from_states, to_state, _ = MOVES[action]
     now = at or utcnow()
-    stamp = {"pay": "paid_at", "ship": "shipped_at", "hand_over": "delivered_at",
+    stamp = {"pay": "paid_at", "pay_late": "paid_at", "ship": "shipped_at", "hand_over": "delivered_at",
              "confirm_receipt": "delivered_at", "complete": "completed_at"}.get(action)
     values = {"status": to_state, "updated_at": now, **fields}
     if stamp:
@@ -114,8 +116,12 @@ def _sync_checkout_status(checkout: Checkout) -> None:
         checkout.status = OrderStatus.CANCELLED
 
 
-def move_order(order_id: int, action: str, actor: User, *, note: str | None = None, **fields) -> Order:
-    """Make one lifecycle move on behalf of a person, checking that they may make it."""
+def move_order(order_id: int, action: str, actor: User, *, note: str | None = None,
+               before_commit: Callable[[Order], None] | None = None, **fields) -> Order:
+    """Make one lifecycle move on behalf of a person, checking that they may make it.
+
+    ``before_commit`` runs in the same transaction after the move (payments records the refund
+    a cancelled paid order is owed there)."""
     order = get_order(order_id, actor)
     from_states, _, allowed = MOVES[action]
     if not (_roles_on(order, actor) & allowed):
@@ -125,28 +131,81 @@ def move_order(order_id: int, action: str, actor: User, *, note: str | None = No
         raise IllegalTransition(order, action, "This order is delivered to an address, not to a station.")
     if action in ADDRESS_ONLY and order.delivery_kind != "address":
         raise IllegalTransition(order, action, "Station deliveries are received when the partner hands them over.")
+    if action == "cancel":
+        # Checkout first, then its orders: the order payments and the expiry job lock them in.
+        lock_checkout(order.checkout_id)
     if order.status not in from_states or not _apply(order, action, actor.id, note, **fields):
         db.session.rollback()
         raise IllegalTransition(db.session.get(Order, order_id), action)
     if action == "cancel":
         _sync_checkout_status(order.checkout)
-        # A paid order's money goes back through the payment that took it (payments package).
+    if before_commit is not None:
+        before_commit(order)
     db.session.commit()
     db.session.refresh(order)
     return order
 
 
-def mark_checkout_paid(checkout_id: int, *, note: str | None = None) -> Checkout:
-    """The system records a payment: every order of the checkout still awaiting it becomes paid."""
-    checkout = db.session.get(Checkout, checkout_id)
+@dataclass
+class Settlement:
+    """What money arriving for a checkout did to its orders."""
+
+    paid: list[Order] = field(default_factory=list)  # became paid now
+    refund: list[tuple[Order, str]] = field(default_factory=list)  # orders whose share goes back, and why
+
+
+def amount_due_fen(checkout: Checkout) -> int:
+    """What paying the checkout now covers: its orders still awaiting payment."""
+    return sum(order.total_fen for order in checkout.orders if order.status == OrderStatus.PENDING_PAYMENT)
+
+
+def lock_checkout(checkout_id: int) -> Checkout:
+    """The checkout, locked against the expiry job and other payments until the caller commits."""
+    checkout = db.session.scalars(
+        select(Checkout).where(Checkout.id == checkout_id).with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
     if checkout is None:
         raise CheckoutNotFound(checkout_id)
-    moved = [order for order in checkout.orders if _apply(order, "pay", None, note)]
-    if moved:
+    db.session.scalars(select(Order).where(Order.checkout_id == checkout_id)
+                       .execution_options(populate_existing=True)).all()
+    return checkout
+
+
+def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime, note: str) -> Settlement:
+    """Money for a locked checkout arrived; the caller records the payment and commits.
+
+    Orders awaiting payment become paid. Expired orders become paid if every one of their
+    products still has the stock (taken again by the same conditional updates as checkout);
+    otherwise their share goes back. Orders cancelled after the payment was started
+    (``covers_orders_since``) were paid for too, and their share goes back.
+    """
+    settlement = Settlement()
+    for order in checkout.orders:
+        if order.status == OrderStatus.PENDING_PAYMENT and _apply(order, "pay", None, note):
+            settlement.paid.append(order)
+    expired = [order for order in checkout.orders if order.status == OrderStatus.EXPIRED]
+    if expired:
+        savepoint = db.session.begin_nested()
+        if catalog.reserve_stock(_quantities(expired)):
+            savepoint.rollback()
+            settlement.refund += [(order, "The payment arrived after the deadline and the stock was gone.")
+                                  for order in expired]
+        else:
+            savepoint.commit()
+            for order in expired:
+                if _apply(order, "pay_late", None, note):
+                    settlement.paid.append(order)
+    cancelled_ids = [order.id for order in checkout.orders if order.paid_at is None and order not in settlement.paid]
+    cancelled_after = set(db.session.scalars(
+        select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids or [-1]), OrderEvent.action == "cancel",
+                                          OrderEvent.created_at >= covers_orders_since)
+    ))
+    settlement.refund += [(order, "The order was cancelled before its payment arrived.")
+                          for order in checkout.orders if order.id in cancelled_after]
+    if settlement.paid:
         checkout.status = OrderStatus.PAID
         checkout.paid_at = utcnow()
-    db.session.commit()
-    return checkout
+    return settlement
 
 
 def expire_due_checkouts(now: datetime | None = None, batch: int = 200) -> int:

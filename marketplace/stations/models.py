@@ -1,7 +1,7 @@
 """Service stations: where partners take cash orders and hand over parcels."""
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -25,3 +25,35 @@ class ServiceStation(db.Model):
 
     village: Mapped[Village] = relationship(lazy="joined")
     partner: Mapped[User] = relationship(lazy="joined")
+
+
+CASH_ENTRY_KINDS = ("collection", "refund", "remittance")
+
+
+class StationCashEntry(db.Model):
+    """One movement of the cash a station holds for the platform: + collected from buyers,
+    − paid back to buyers, − remitted to the platform. The balance (what it owes) is the sum."""
+
+    __tablename__ = "station_cash_entries"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in CASH_ENTRY_KINDS)})", name="known_kind"),
+        CheckConstraint("(kind = 'collection' AND amount_fen > 0) OR (kind <> 'collection' AND amount_fen < 0)",
+                        name="sign_follows_kind"),
+        # A checkout's cash is collected once; a refund is paid back once.
+        Index("uq_station_cash_collection_checkout", "checkout_id", unique=True,
+              postgresql_where=text("kind = 'collection'"), sqlite_where=text("kind = 'collection'")),
+        Index("uq_station_cash_refund", "refund_id", unique=True,
+              postgresql_where=text("refund_id IS NOT NULL"), sqlite_where=text("refund_id IS NOT NULL")),
+        Index("ix_station_cash_station_id", "station_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("service_stations.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(300))
+    recorded_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

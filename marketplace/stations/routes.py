@@ -2,9 +2,18 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import optional_user, requires
-from marketplace.stations import services
-from marketplace.stations.schemas import StationIn, StationListArgs, StationOut, StationPageOut, StationUpdateIn
+from marketplace.common.auth import current_user, optional_user, requires
+from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
+from marketplace.stations import cash, services
+from marketplace.stations.schemas import (
+    CashEntryOut,
+    CashLedgerOut,
+    StationIn,
+    StationListArgs,
+    StationOut,
+    StationPageOut,
+    StationUpdateIn,
+)
 
 bp = Blueprint("stations", __name__, url_prefix="/api/v1", description="Village service stations")
 
@@ -38,3 +47,23 @@ class StationDetail(MethodView):
     def patch(self, fields, station_id):
         """Change a station, reassign its partner or close it (administrators)"""
         return services.update_station(station_id, **fields)
+
+
+@bp.route("/stations/<id:station_id>/cash-ledger")
+class StationCashLedger(MethodView):
+    @requires("partner", "admin")
+    @bp.arguments(LedgerPageArgs(), location="query")
+    @bp.response(200, CashLedgerOut)
+    def get(self, args, station_id):
+        """The station's cash ledger and what it owes the platform (its partner, administrators)"""
+        return cash.cash_ledger(station_id, current_user(), **args)
+
+
+@bp.route("/stations/<id:station_id>/remittances")
+class StationRemittances(MethodView):
+    @requires("admin")
+    @bp.arguments(LedgerEntryIn())
+    @bp.response(201, CashEntryOut)
+    def post(self, fields, station_id):
+        """Record cash the station handed over to the platform (administrators)"""
+        return cash.record_remittance(station_id, current_user(), **fields)

@@ -2,7 +2,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import NOT_BLANK, Schema, id_field, PageArgs, UtcDateTime, adcode_field, page_of
+from marketplace.common.schemas import NOT_BLANK, PageArgs, PageMeta, Schema, UtcDateTime, adcode_field, id_field, page_of
 
 PHONE = validate.Regexp(r"^[0-9+\-() ]{5,20}$", error="A phone number of 5 to 20 digits, spaces, +, - or brackets.")
 
@@ -43,3 +43,21 @@ class StationOut(Schema):
 
 
 StationPageOut = page_of(StationOut, "StationPageOut")
+
+
+class CashEntryOut(Schema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True, metadata={"description": "collection, refund or remittance"})
+    amount_fen = ma.fields.Integer(required=True, metadata={"description": "Signed: + cash taken in, − cash out"})
+    checkout_id = ma.fields.Integer(allow_none=True)
+    refund_id = ma.fields.Integer(allow_none=True)
+    reference = ma.fields.String(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    recorded_by_user_id = ma.fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class CashLedgerOut(PageMeta):
+    station_id = ma.fields.Integer(required=True)
+    balance_fen = ma.fields.Integer(required=True, metadata={"description": "Cash the station owes the platform"})
+    items = ma.fields.List(ma.fields.Nested(CashEntryOut), required=True)

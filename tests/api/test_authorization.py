@@ -14,7 +14,11 @@ from PIL import Image
 
 from marketplace.catalog.models import ProductImage
 from marketplace.extensions import db
+from marketplace.payments import settlement
+from marketplace.payments.models import Refund
+from marketplace.stations.models import StationCashEntry
 from tests.builders import PASSWORD
+from tests.webhooks import signed_delivery
 
 PUBLIC = "public"  # anyone, signed in or not
 SIGNED_IN = "signed_in"  # any valid bearer token
@@ -24,6 +28,7 @@ SELLER_OR_ADMIN = ("seller", "admin")  # the listing's or order's own seller, or
 BUYER_OR_PARTNER = ("buyer", "partner")
 BUYER_PARTNER_OR_ADMIN = ("buyer", "partner", "admin")  # the order's buyer (a partner buys for villagers)
 PARTNER_OR_ADMIN = ("partner", "admin")  # the partner of the order's station
+PARTNER = ("partner",)  # the partner of the checkout's or refund's station
 
 CALLERS = ["anonymous", "buyer", "seller", "partner", "admin"]
 
@@ -43,6 +48,9 @@ class Endpoint:
     product_status: str = "active"  # the state {product_id} must be in for the call to succeed
     order_status: str = "paid"  # the state {order_id} must be in
     delivery: str = "station"  # how {order_id} is delivered
+    payment_method: str = "card"  # how {checkout_id} is paid
+    payment_started: bool = True  # {checkout_id} already has a PaymentIntent
+    needs_stripe: bool = False  # the call reaches Stripe (a localstripe server)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -108,6 +116,25 @@ ENDPOINTS = [
              delivery="address"),
     Endpoint("POST", "/api/v1/orders/{order_id}/cancel", BUYER_PARTNER_OR_ADMIN, order_status="pending_payment"),
     Endpoint("POST", "/api/v1/orders/{order_id}/complete", ADMIN, order_status="delivered"),
+    Endpoint("POST", "/api/v1/checkouts/{checkout_id}/payment", BUYER_OR_PARTNER, order_status="pending_payment",
+             payment_started=False, needs_stripe=True),
+    Endpoint("GET", "/api/v1/checkouts/{checkout_id}/payment", BUYER_PARTNER_OR_ADMIN),
+    Endpoint("POST", "/api/v1/payments/stripe/webhook", PUBLIC,
+             lambda w: signed_delivery({"id": "evt_authz", "type": "customer.created", "data": {"object": {}}})),
+    Endpoint("GET", "/api/v1/payments/stripe/events", ADMIN),
+    Endpoint("GET", "/api/v1/orders/{order_id}/refunds", SIGNED_IN),
+    Endpoint("POST", "/api/v1/orders/{order_id}/refunds", SELLER_OR_ADMIN,
+             lambda w: {"json": {"reason": "少发了一斤", "amount_fen": 100}}),
+    Endpoint("POST", "/api/v1/refunds/{refund_id}/cash-paid", PARTNER, payment_method="cash_at_station"),
+    Endpoint("POST", "/api/v1/checkouts/{checkout_id}/cash-collection", PARTNER,
+             lambda w: {"json": {"amount_fen": w.checkout.grand_total_fen}},
+             order_status="pending_payment", payment_method="cash_at_station"),
+    Endpoint("GET", "/api/v1/stations/{station_id}/cash-ledger", PARTNER_OR_ADMIN),
+    Endpoint("POST", "/api/v1/stations/{station_id}/remittances", ADMIN,
+             lambda w: {"json": {"amount_fen": 500, "reference": "银行回单 0001"}}),
+    Endpoint("GET", "/api/v1/sellers/{seller_user_id}/ledger", SELLER_OR_ADMIN),
+    Endpoint("POST", "/api/v1/sellers/{seller_user_id}/payouts", ADMIN,
+             lambda w: {"json": {"amount_fen": 100, "reference": "转账 20261123-01"}}),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -139,11 +166,25 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
     for_sale = build.product(seller=owner)
     buyer = caller_if("buyer", "partner") or build.user("buyer")
     checkout = build.checkout(buyer, [for_sale], station=station if endpoint.delivery == "station" else None,
-                              status=endpoint.order_status)
+                              status=endpoint.order_status, payment_method=endpoint.payment_method)
+    order = checkout.orders[0]
+    intent = None
+    if endpoint.payment_method != "cash_at_station" and endpoint.payment_started:
+        intent = build.intent(checkout, amount_fen=checkout.grand_total_fen,
+                              status="succeeded" if checkout.paid_at else "requires_payment_method")
+    refund = None
+    if order.paid_at is not None:
+        settlement.credit_sale(order)
+        refund = Refund(order_id=order.id, checkout_id=checkout.id, amount_fen=100, reason="少发了一斤",
+                        method="cash" if endpoint.payment_method == "cash_at_station" else "stripe",
+                        payment_intent_id=intent.id if intent else None)
+        db.session.add(refund)
+    db.session.add(StationCashEntry(station_id=station.id, kind="collection", amount_fen=10_000,
+                                    recorded_by_user_id=partner.id))
     db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
                            target_user=build.user("buyer"), product=product, image=image, for_sale=for_sale,
-                           checkout=checkout, order=checkout.orders[0])
+                           checkout=checkout, order=order, seller=owner, refund=refund)
 
 
 @pytest.fixture
@@ -176,17 +217,20 @@ def _may_call(who, caller: str) -> bool:
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_endpoint_answers_each_caller_by_its_policy(client, build, endpoint, caller):
+def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endpoint, caller):
+    if endpoint.needs_stripe and _may_call(endpoint.who, caller):
+        request.getfixturevalue("stripe_configured")
     caller_user = None if caller == "anonymous" else build.user(caller)
     world = _world(build, endpoint, caller_user)
     headers = {} if caller_user is None else {"Authorization": f"Bearer {build.token(caller_user)}"}
     path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
                                 product_id=world.product.id, image_id=world.image.id,
-                                checkout_id=world.checkout.id, order_id=world.order.id)
-    request = endpoint.request(world)
-    headers.update(request.pop("headers", {}))
+                                checkout_id=world.checkout.id, order_id=world.order.id, seller_user_id=world.seller.id,
+                                refund_id=world.refund.id if world.refund else 0)
+    call = endpoint.request(world)
+    headers.update(call.pop("headers", {}))
 
-    response = client.open(path, method=endpoint.method, headers=headers, **request)
+    response = client.open(path, method=endpoint.method, headers=headers, **call)
 
     if _may_call(endpoint.who, caller):
         assert 200 <= response.status_code < 300, response.json

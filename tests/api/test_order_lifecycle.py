@@ -41,7 +41,7 @@ class Deal:
 
 
 def make_deal(build, *, to_station: bool, status: str = "paid", quantity: int = 1, roles=()) -> Deal:
-    """A placed order; 'paid' goes through mark_checkout_paid, other states are set directly.
+    """A placed order; 'paid' goes through a Stripe success event, other states are set directly.
 
     ``roles`` are extra roles given to buyer, seller and partner alike, so that a test can tell
     the relationship check apart from the per-endpoint role check.
@@ -53,7 +53,7 @@ def make_deal(build, *, to_station: bool, status: str = "paid", quantity: int = 
     product = build.product(seller, stock_units=20)
     if status == "paid":
         checkout = build.checkout(buyer, [product], station=station, quantity=quantity)
-        orders.mark_checkout_paid(checkout.id)
+        build.pay(checkout)
     else:
         checkout = build.checkout(buyer, [product], station=station, quantity=quantity, status=status)
     return Deal(order_id=checkout.orders[0].id, checkout_id=checkout.id, buyer=buyer, seller=seller, partner=partner,
@@ -120,7 +120,7 @@ def test_station_delivery_goes_from_payment_to_completion_recording_every_move(c
     assert [(e["action"], e["from_status"], e["to_status"], e["actor_user_id"], e["note"])
             for e in completed.json["events"]] == [
         ("place", None, "pending_payment", deal.buyer.id, None),
-        ("pay", "pending_payment", "paid", None, None),
+        ("pay", "pending_payment", "paid", None, f"paid through Stripe (pi_test_{deal.checkout_id}_1)"),
         ("ship", "paid", "shipped", deal.seller.id, None),
         ("arrive", "shipped", "at_station", deal.partner.id, "包裹已到站"),
         ("hand_over", "at_station", "delivered", deal.partner.id, "本人签收"),
@@ -205,11 +205,12 @@ def test_payment_marks_every_order_of_the_checkout_paid(build):
     buyer = build.user("buyer")
     checkout = build.checkout(buyer, [build.product(), build.product()])
 
-    orders.mark_checkout_paid(checkout.id, note="stripe pi_123")
+    build.pay(checkout)
 
     assert checkout_status_of(checkout.id) == "paid"
     assert [status_of(order.id) for order in checkout.orders] == ["paid", "paid"]
-    assert history(checkout.orders[0].id)[-1] == ("pay", "pending_payment", "paid", None, "stripe pi_123")
+    assert history(checkout.orders[0].id)[-1] == ("pay", "pending_payment", "paid", None,
+                                                  f"paid through Stripe (pi_test_{checkout.id}_1)")
 
 
 def test_shipping_needs_a_carrier_and_tracking_number(client, build):

@@ -26,8 +26,8 @@ def error_code(response) -> str:
     return response.json["error"]["code"]
 
 
-def paid(checkout):
-    orders.mark_checkout_paid(checkout.id)
+def paid(build, checkout):
+    build.pay(checkout)
     return checkout
 
 
@@ -45,9 +45,9 @@ def market(build):
         other_product = build.product(other_seller)
         # buyer: one unpaid order to an address, one paid order to the partner's station
         unpaid = build.checkout(buyer, [product])
-        to_station = paid(build.checkout(buyer, [product], station=station))
+        to_station = paid(build, build.checkout(buyer, [product], station=station))
         # other buyer: a paid two-seller checkout to the other station
-        other = paid(build.checkout(other_buyer, [product, other_product], station=other_station))
+        other = paid(build, build.checkout(other_buyer, [product, other_product], station=other_station))
 
     return Market
 
@@ -97,7 +97,7 @@ def test_partners_see_the_orders_delivered_to_their_station(client, build, marke
 
 def test_a_partner_with_several_stations_can_narrow_to_one(client, build, market):
     second_station = build.station(partner=market.partner, village=build.village(name="阿热勒村"))
-    at_second = paid(build.checkout(market.other_buyer, [market.other_product], station=second_station))
+    at_second = paid(build, build.checkout(market.other_buyer, [market.other_product], station=second_station))
     headers = auth(build, market.partner)
 
     assert sorted(listed(client, headers, view="station")) == sorted(order_ids(market.to_station) + order_ids(at_second))

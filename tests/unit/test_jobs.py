@@ -88,7 +88,7 @@ def test_expiring_again_returns_the_stock_only_once(build):
 
 def test_paid_and_cancelled_checkouts_never_expire(build):
     paid, (paid_product,) = unpaid_checkout(build, 10)
-    orders.mark_checkout_paid(paid.id)
+    build.pay(paid)
     cancelled, (cancelled_product,) = unpaid_checkout(build, 10)
     orders.move_order(cancelled.orders[0].id, "cancel", db.session.get(User, cancelled.buyer_user_id))
 
@@ -167,7 +167,7 @@ def test_jobs_once_only_expire_runs_just_the_expiry(build, jobs_once):
     checkout, (product,) = unpaid_checkout(build, 10)
     overdue(checkout)
     shipped, _ = unpaid_checkout(build, 10)
-    orders.mark_checkout_paid(shipped.id)
+    build.pay(shipped)
     db.session.execute(Order.__table__.update().where(Order.checkout_id == shipped.id)
                        .values(status="shipped", shipped_at=utcnow() - timedelta(days=60)))
 
@@ -192,7 +192,7 @@ def test_jobs_once_with_nothing_due_changes_nothing(build, jobs_once):
 
 def test_jobs_once_advances_address_deliveries_shipped_long_ago(build, jobs_once):
     checkout, _ = unpaid_checkout(build, 10)
-    orders.mark_checkout_paid(checkout.id)
+    build.pay(checkout)
     db.session.execute(Order.__table__.update().where(Order.checkout_id == checkout.id)
                        .values(status="shipped", shipped_at=utcnow() - timedelta(days=11)))
 
@@ -231,7 +231,7 @@ def test_jobs_once_refuses_an_unknown_job_name(build, jobs_once):
 
 def test_a_failing_job_is_reported_and_the_others_still_run(build, jobs_once, monkeypatch):
     checkout, _ = unpaid_checkout(build, 10)
-    orders.mark_checkout_paid(checkout.id)
+    build.pay(checkout)
     db.session.execute(Order.__table__.update().where(Order.checkout_id == checkout.id)
                        .values(status="shipped", shipped_at=utcnow() - timedelta(days=11)))
     db.session.commit()

@@ -1,0 +1,1 @@
+"""Payments: Stripe PaymentIntents and webhooks, refunds, cash at stations, seller settlement."""

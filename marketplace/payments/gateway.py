@@ -1,0 +1,199 @@
+"""The one door to Stripe: every Stripe call of the application goes through this module.
+
+Configured from STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE (unset means Stripe
+itself; the demo and the tests point it at a local localstripe server). Calls have short
+timeouts; a Stripe that is down, slow or rate-limiting becomes ``PaymentProviderUnavailable``
+(503, retryable), any other refusal ``PaymentProviderError`` (502). Nothing secret (keys, client
+secrets) ever goes into an error message.
+
+Results come back as plain dataclasses so no other module sees a Stripe object.
+"""
+import json
+import logging
+from dataclasses import dataclass, field
+
+import stripe
+from flask import current_app
+
+from marketplace.errors import AppError
+
+log = logging.getLogger(__name__)
+
+# Stripe's payment_method_types for each of our payment methods.
+METHOD_TYPES = {"card": ["card"], "alipay": ["alipay"], "wechat_pay": ["wechat_pay"]}
+
+
+class PaymentProviderUnavailable(AppError):
+    status = 503
+    code = "payment_provider_unavailable"
+
+    def __init__(self, message: str = "The payment provider is not answering; try again in a moment."):
+        super().__init__(message, details={"retryable": True})
+
+
+class PaymentProviderError(AppError):
+    status = 502
+    code = "payment_provider_error"
+
+    def __init__(self, message: str = "The payment provider refused the request.", *, retryable: bool = False):
+        super().__init__(message, details={"retryable": retryable})
+
+
+class PaymentsNotConfigured(AppError):
+    status = 503
+    code = "payments_not_configured"
+
+    def __init__(self):
+        super().__init__("Online payments are not configured on this server (STRIPE_SECRET_KEY is unset).",
+                         details={"retryable": False})
+
+
+class InvalidWebhook(AppError):
+    status = 400
+    code = "invalid_webhook"
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    metadata: dict = field(default_factory=dict)
+    client_secret: str | None = None
+    next_action: dict | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    id: str
+    status: str
+    amount: int
+    payment_intent: str | None
+    metadata: dict = field(default_factory=dict)
+    failure_reason: str | None = None
+
+
+def _as_dict(obj) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+
+def intent_from(obj) -> Intent:
+    """An Intent from a PaymentIntent as Stripe returns it (an SDK object or a webhook's dict)."""
+    obj = _as_dict(obj)
+    error = obj.get("last_payment_error") or None
+    return Intent(id=obj["id"], status=obj["status"], amount=int(obj["amount"]), currency=obj["currency"],
+                  metadata=dict(obj.get("metadata") or {}), client_secret=obj.get("client_secret"),
+                  next_action=_plain(obj.get("next_action")),
+                  last_error=(error.get("message") or error.get("code")) if error else None)
+
+
+def refund_from(obj) -> StripeRefund:
+    obj = _as_dict(obj)
+    return StripeRefund(id=obj["id"], status=obj.get("status") or "succeeded", amount=int(obj["amount"]),
+                        payment_intent=obj.get("payment_intent"), metadata=dict(obj.get("metadata") or {}),
+                        failure_reason=obj.get("failure_reason"))
+
+
+def _plain(value):
+    return json.loads(json.dumps(value)) if value is not None else None
+
+
+def _client() -> stripe.StripeClient:
+    config = current_app.config
+    if not config.get("STRIPE_SECRET_KEY"):
+        raise PaymentsNotConfigured()
+    key = (config["STRIPE_SECRET_KEY"], config.get("STRIPE_API_BASE"), config["STRIPE_TIMEOUT_SECONDS"])
+    cached = current_app.extensions.get("stripe_client")
+    if cached is None or cached[0] != key:
+        base = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
+        timeout = config["STRIPE_TIMEOUT_SECONDS"]
+        client = stripe.StripeClient(
+            config["STRIPE_SECRET_KEY"], base_addresses=base,
+            max_network_retries=config["STRIPE_MAX_NETWORK_RETRIES"],
+            http_client=stripe.RequestsClient(timeout=(min(3.0, timeout), timeout)),
+        )
+        cached = (key, client)
+        current_app.extensions["stripe_client"] = cached
+    return cached[1]
+
+
+def _call(what: str, function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        log.warning("stripe %s: provider unavailable (%s)", what, type(error).__name__)
+        raise PaymentProviderUnavailable() from None
+    except stripe.APIError as error:
+        log.warning("stripe %s: provider error %s", what, error.http_status)
+        raise PaymentProviderUnavailable() from None
+    except stripe.CardError as error:
+        raise PaymentProviderError(f"The payment was declined: {error.user_message or 'card declined'}.") from None
+    except stripe.AuthenticationError:
+        log.error("stripe %s: authentication failed; check STRIPE_SECRET_KEY", what)
+        raise PaymentProviderError("The payment provider rejected this server's credentials.") from None
+    except stripe.StripeError as error:
+        log.warning("stripe %s: refused (%s, %s)", what, type(error).__name__, error.http_status)
+        raise PaymentProviderError() from None
+
+
+def create_payment_intent(*, amount_fen: int, currency: str, method: str, idempotency_key: str,
+                          metadata: dict[str, str]) -> Intent:
+    params = {"amount": amount_fen, "currency": currency, "payment_method_types": METHOD_TYPES[method],
+              "metadata": metadata}
+    if method == "wechat_pay":
+        params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+    intent = _call("create payment intent", _client().v1.payment_intents.create, params=params,
+                   options={"idempotency_key": idempotency_key})
+    return intent_from(intent)
+
+
+def retrieve_payment_intent(stripe_id: str) -> Intent:
+    return intent_from(_call("retrieve payment intent", _client().v1.payment_intents.retrieve, stripe_id))
+
+
+def cancel_payment_intent(stripe_id: str) -> Intent:
+    return intent_from(_call("cancel payment intent", _client().v1.payment_intents.cancel, stripe_id))
+
+
+def create_refund(*, payment_intent: str, amount_fen: int, idempotency_key: str, metadata: dict[str, str]) -> StripeRefund:
+    refund = _call("create refund", _client().v1.refunds.create,
+                   params={"payment_intent": payment_intent, "amount": amount_fen, "metadata": metadata},
+                   options={"idempotency_key": idempotency_key})
+    return refund_from(refund)
+
+
+def list_refunds(payment_intent: str) -> list[StripeRefund]:
+    page = _call("list refunds", _client().v1.refunds.list, params={"payment_intent": payment_intent, "limit": 100})
+    return [refund_from(refund) for refund in page.data]
+
+
+def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
+    """The event of a webhook delivery whose signature is valid and fresh, as a plain dict.
+
+    Raises InvalidWebhook (400) for a missing, wrong or stale signature, or a body that is not a
+    JSON event."""
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise PaymentsNotConfigured()
+    if not signature_header:
+        raise InvalidWebhook("The Stripe-Signature header is missing.", code="missing_signature")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidWebhook("The webhook body is not UTF-8.", code="invalid_payload") from None
+    try:
+        stripe.WebhookSignature.verify_header(text, signature_header, secret,
+                                              current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"])
+    except stripe.SignatureVerificationError:
+        raise InvalidWebhook("The Stripe signature does not match this body, or is too old.",
+                             code="invalid_signature") from None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise InvalidWebhook("The webhook body is not JSON.", code="invalid_payload") from None
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
+            and isinstance((event.get("data") or {}).get("object"), dict)):
+        raise InvalidWebhook("The webhook body is not a Stripe event.", code="invalid_payload")
+    return event

@@ -1,0 +1,148 @@
+"""Payment records: Stripe PaymentIntents per checkout, Stripe events applied once, refunds, and the
+sellers' settlement ledger."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.common.time import utcnow
+from marketplace.extensions import db
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+def _partial_unique(name: str, columns: list[str], where: str) -> Index:
+    """A unique index over the rows matching ``where`` (PostgreSQL and SQLite both have them)."""
+    return Index(name, *columns, unique=True, postgresql_where=text(where), sqlite_where=text(where))
+
+
+class PaymentIntent(db.Model):
+    """One Stripe PaymentIntent created for a checkout; a checkout gets a new attempt only after
+    its previous intent was cancelled."""
+
+    __tablename__ = "payment_intents"
+    __table_args__ = (
+        UniqueConstraint("checkout_id", "attempt", name="uq_payment_intents_checkout_attempt"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's status, moved only forward by rank (see services.INTENT_RANK).
+    status: Mapped[str] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+STRIPE_EVENT_OUTCOMES = ("applied", "unchanged", "ignored", "flagged")
+
+
+class StripeEvent(db.Model):
+    """A Stripe event, recorded in the same transaction as its effect so it is applied once."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (CheckConstraint(_in("outcome", STRIPE_EVENT_OUTCOMES), name="known_outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(80))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook or reconcile
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+REFUND_METHODS = ("stripe", "cash")
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Refund(db.Model):
+    """Money going back to the buyer for one order: through Stripe, or in cash at the station.
+
+    A refund is ``pending`` from the moment it is asked for (so its amount already counts
+    against what may still be refunded) until Stripe confirms it, or the partner records the
+    cash paid back; only then does it reach the ledgers.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(_in("method", REFUND_METHODS), name="known_method"),
+        CheckConstraint(_in("status", REFUND_STATUSES), name="known_status"),
+        Index("ix_refunds_status_submitted", "status", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    reason: Mapped[str] = mapped_column(String(300))
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    payment_intent_id: Mapped[int | None] = mapped_column(ForeignKey("payment_intents.id"))
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # When a worker last sent it to Stripe; a claim keeps two workers from sending it at once.
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failure: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    lines: Mapped[list["RefundLine"]] = relationship(order_by="RefundLine.order_line_id", lazy="selectin",
+                                                     cascade="all, delete-orphan")
+
+
+class RefundLine(db.Model):
+    """Units of one order line a refund gives back (refunds by amount have none)."""
+
+    __tablename__ = "refund_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+
+SELLER_ENTRY_KINDS = ("sale", "commission", "refund", "payout")
+
+
+class SellerLedgerEntry(db.Model):
+    """One movement of what the platform owes a seller: + paid sales, − refunds, − commission
+    (and + commission given back on refunds), − payouts. The balance is the sum."""
+
+    __tablename__ = "seller_ledger_entries"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SELLER_ENTRY_KINDS), name="known_kind"),
+        # A sale and its commission are written once per order, a refund's entries once per refund.
+        _partial_unique("uq_seller_ledger_order_kind", ["order_id", "kind"],
+                        "refund_id IS NULL AND order_id IS NOT NULL"),
+        _partial_unique("uq_seller_ledger_refund_kind", ["refund_id", "kind"],
+                        "refund_id IS NOT NULL"),
+        Index("ix_seller_ledger_seller_id", "seller_user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(300))
+    recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

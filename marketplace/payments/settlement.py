@@ -1,0 +1,111 @@
+"""Seller settlement: what the platform owes each seller, entry by entry.
+
+Rules:
+- A paid order credits its seller with everything the buyer paid for it (goods and shipping,
+  since the seller ships) and debits the platform commission on it.
+- Commission is ``PLATFORM_COMMISSION_BPS`` basis points of the order's net paid amount, rounded
+  half up to the fen. A refund debits the refunded amount and credits back the commission
+  difference, commission(net before) − commission(net after), so after any sequence of refunds
+  the commission entries of an order sum to exactly commission(net paid).
+- Payouts, recorded by administrators with the transfer's reference, debit the balance and can
+  never exceed it. The balance is the sum of the entries.
+"""
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import Role, User
+from marketplace.common.pagination import Page, paginate
+from marketplace.errors import Conflict, Forbidden
+from marketplace.extensions import db
+from marketplace.orders.models import Order
+from marketplace.payments.models import Refund, SellerLedgerEntry
+
+
+def commission_fen(amount_fen: int) -> int:
+    """The platform's commission on an amount, rounded half up to the fen (integers only)."""
+    return (amount_fen * current_app.config["PLATFORM_COMMISSION_BPS"] + 5000) // 10000
+
+
+def credit_sale(order: Order) -> None:
+    """A paid order's sale and commission entries (the caller commits)."""
+    db.session.add_all([
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="sale", amount_fen=order.total_fen, order_id=order.id),
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="commission",
+                          amount_fen=-commission_fen(order.total_fen), order_id=order.id),
+    ])
+
+
+def debit_refund(refund: Refund, order: Order, refunded_before_fen: int) -> None:
+    """A confirmed refund's entries, if the order's sale was credited (the caller commits).
+
+    Money paid for an order that never became a sale (cancelled or expired before its payment
+    arrived) goes straight back to the buyer and never touches the seller's ledger."""
+    sold = db.session.scalar(select(SellerLedgerEntry.id).where(
+        SellerLedgerEntry.order_id == order.id, SellerLedgerEntry.kind == "sale", SellerLedgerEntry.refund_id.is_(None)))
+    if sold is None:
+        return
+    net_before = order.total_fen - refunded_before_fen
+    net_after = net_before - refund.amount_fen
+    db.session.add_all([
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="refund", amount_fen=-refund.amount_fen,
+                          order_id=order.id, refund_id=refund.id),
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="commission",
+                          amount_fen=commission_fen(net_before) - commission_fen(net_after),
+                          order_id=order.id, refund_id=refund.id),
+    ])
+
+
+def _balance(seller_user_id: int) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(SellerLedgerEntry.amount_fen), 0))
+                             .where(SellerLedgerEntry.seller_user_id == seller_user_id))
+
+
+@dataclass
+class SellerLedger:
+    seller_user_id: int
+    balance_fen: int
+    entries: Page
+
+    # The page's fields at the top level, beside the balance.
+    items = property(lambda self: self.entries.items)
+    page = property(lambda self: self.entries.page)
+    per_page = property(lambda self: self.entries.per_page)
+    total = property(lambda self: self.entries.total)
+
+
+def _seller(seller_user_id: int, viewer: User) -> User:
+    if viewer.id != seller_user_id and not viewer.has_role(Role.ADMIN):
+        raise Forbidden("You can only see your own settlement ledger.", code="not_your_ledger")
+    return accounts.get_user(seller_user_id)
+
+
+def seller_ledger(seller_user_id: int, viewer: User, *, page: int = 1, per_page: int = 50) -> SellerLedger:
+    """A seller's entries, newest first, and the balance the platform owes them."""
+    _seller(seller_user_id, viewer)
+    entries = paginate(select(SellerLedgerEntry).where(SellerLedgerEntry.seller_user_id == seller_user_id)
+                       .order_by(SellerLedgerEntry.id.desc()), page, per_page)
+    return SellerLedger(seller_user_id, _balance(seller_user_id), entries)
+
+
+class PayoutExceedsBalance(Conflict):
+    code = "payout_exceeds_balance"
+
+
+def record_payout(seller_user_id: int, admin: User, *, amount_fen: int, reference: str,
+                  note: str | None = None) -> SellerLedgerEntry:
+    """An administrator records money sent to a seller (e.g. a bank transfer and its reference)."""
+    accounts.get_user(seller_user_id)
+    # Serialize payouts to one seller so two at once cannot overdraw the balance.
+    db.session.execute(select(User.id).where(User.id == seller_user_id).with_for_update())
+    balance = _balance(seller_user_id)
+    if amount_fen > balance:
+        raise PayoutExceedsBalance(f"The payout of {amount_fen} fen is more than the {balance} fen owed to the seller.",
+                                   details={"amount_fen": amount_fen, "balance_fen": balance})
+    entry = SellerLedgerEntry(seller_user_id=seller_user_id, kind="payout", amount_fen=-amount_fen,
+                              reference=reference.strip(), note=note, recorded_by_user_id=admin.id)
+    db.session.add(entry)
+    db.session.commit()
+    return entry
