@@ -174,27 +174,27 @@ def lock_checkout(checkout_id: int) -> Checkout:
 def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime, note: str) -> Settlement:
     """Money for a locked checkout arrived; the caller records the payment and commits.
 
-    Orders awaiting payment become paid. Expired orders become paid if every one of their
+    Orders awaiting payment become paid. An expired order becomes paid if every one of its
     products still has the stock (taken again by the same conditional updates as checkout);
-    otherwise their share goes back. Orders cancelled after the payment was started
+    otherwise its share goes back. Orders cancelled after the payment was started
     (``covers_orders_since``) were paid for too, and their share goes back.
     """
     settlement = Settlement()
     for order in checkout.orders:
         if order.status == OrderStatus.PENDING_PAYMENT and _apply(order, "pay", None, note):
             settlement.paid.append(order)
-    expired = [order for order in checkout.orders if order.status == OrderStatus.EXPIRED]
-    if expired:
+    for order in checkout.orders:
+        if order.status != OrderStatus.EXPIRED:
+            continue
+        # Each seller's order on its own: one sold-out product does not cost the other sellers their sale.
         savepoint = db.session.begin_nested()
-        if catalog.reserve_stock(_quantities(expired)):
+        if catalog.reserve_stock(_quantities([order])):
             savepoint.rollback()
-            settlement.refund += [(order, "The payment arrived after the deadline and the stock was gone.")
-                                  for order in expired]
+            settlement.refund.append((order, "The payment arrived after the deadline and the stock was gone."))
         else:
             savepoint.commit()
-            for order in expired:
-                if _apply(order, "pay_late", None, note):
-                    settlement.paid.append(order)
+            if _apply(order, "pay_late", None, note):
+                settlement.paid.append(order)
     cancelled_ids = [order.id for order in checkout.orders if order.paid_at is None and order not in settlement.paid]
     cancelled_after = set(db.session.scalars(
         select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids or [-1]), OrderEvent.action == "cancel",

@@ -83,10 +83,11 @@ def intent_from(obj) -> Intent:
     """An Intent from a PaymentIntent as Stripe returns it (an SDK object or a webhook's dict)."""
     obj = _as_dict(obj)
     error = obj.get("last_payment_error") or None
+    if error is not None:
+        error = error.get("message") or error.get("code")  # an object in Stripe's shape, or it raises
     return Intent(id=obj["id"], status=obj["status"], amount=int(obj["amount"]), currency=obj["currency"],
                   metadata=dict(obj.get("metadata") or {}), client_secret=obj.get("client_secret"),
-                  next_action=_plain(obj.get("next_action")),
-                  last_error=(error.get("message") or error.get("code")) if error else None)
+                  next_action=_plain(obj.get("next_action")), last_error=str(error) if error else None)
 
 
 def refund_from(obj) -> StripeRefund:
@@ -193,7 +194,8 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
         event = json.loads(text)
     except ValueError:
         raise InvalidWebhook("The webhook body is not JSON.", code="invalid_payload") from None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
-            and isinstance((event.get("data") or {}).get("object"), dict)):
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and 0 < len(event["id"]) <= 255
+            and isinstance(event.get("type"), str) and isinstance(event.get("data"), dict)
+            and isinstance(event["data"].get("object"), dict)):
         raise InvalidWebhook("The webhook body is not a Stripe event.", code="invalid_payload")
     return event

@@ -103,12 +103,13 @@ class Refund(db.Model):
 
 
 class RefundLine(db.Model):
-    """Units of one order line a refund gives back (refunds by amount have none)."""
+    """Units of one order line a refund gives back and the part of its money they account for
+    (refunds by amount have no lines)."""
 
     __tablename__ = "refund_lines"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("amount_fen >= 0", name="amount_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

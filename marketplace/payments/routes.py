@@ -50,6 +50,10 @@ class CheckoutPayment(MethodView):
 
 @bp.route("/payments/stripe/webhook")
 class StripeWebhook(MethodView):
+    @bp.doc(parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"},
+                         "description": "Stripe's signature of the raw body: t=<unix time>,v1=<HMAC-SHA256>"}],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "description": "A Stripe event, byte for byte as Stripe sent it"}}}})
     @bp.response(200, WebhookOut)
     def post(self):
         """Stripe events (signed with the endpoint secret); each is applied once"""

@@ -155,6 +155,9 @@ class EventResult:
     refund_ids: list[int] = field(default_factory=list)
 
 
+# What reading a well-signed event whose object is not shaped as Stripe's can raise.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
+
 HANDLED_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
                   "charge.refunded")
 
@@ -164,7 +167,10 @@ def receive_webhook(payload: bytes, signature_header: str | None) -> EventResult
     event = gateway.verify_webhook(payload, signature_header)
     stripe_refunds = None
     if event["type"] == "charge.refunded":
-        stripe_refunds = _refunds_in(event["data"]["object"])
+        try:
+            stripe_refunds = _refunds_in(event["data"]["object"])
+        except MALFORMED:
+            stripe_refunds = None  # apply_stripe_event finds the same fault and flags the event
     result = apply_stripe_event(event, stripe_refunds=stripe_refunds)
     submit_refunds_quietly(result.refund_ids)
     return result
@@ -186,8 +192,10 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
     kind = event["type"]
     obj = event["data"]["object"]
     intent_id = obj.get("id") if kind.startswith("payment_intent.") else obj.get("payment_intent")
+    if not isinstance(intent_id, str) or len(intent_id) > 255:
+        intent_id = None
     record = StripeEvent(stripe_event_id=event["id"], type=kind[:80], source=source, outcome="applied",
-                         stripe_payment_intent_id=intent_id if isinstance(intent_id, str) else None)
+                         stripe_payment_intent_id=intent_id)
     db.session.add(record)
     try:
         db.session.flush()  # a second delivery of this event stops here (waiting for the first to commit)
@@ -196,7 +204,7 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
         return EventResult("duplicate")
     if kind not in HANDLED_EVENTS:
         result = EventResult("ignored")
-    elif not isinstance(intent_id, str):
+    elif intent_id is None:
         result = EventResult("flagged", "The event names no PaymentIntent.")
     else:
         intent = db.session.scalars(select(PaymentIntent).where(PaymentIntent.stripe_id == intent_id)
@@ -206,7 +214,7 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
         else:
             try:
                 result = _HANDLERS[kind](intent, obj, event, stripe_refunds)
-            except (KeyError, TypeError, ValueError):
+            except MALFORMED:
                 db.session.rollback()
                 db.session.add(StripeEvent(stripe_event_id=event["id"], type=kind[:80], source=source,
                                            stripe_payment_intent_id=intent_id, outcome="flagged",
@@ -326,8 +334,13 @@ def _new_refund(order: Order, amount_fen: int, reason: str, *, requested_by: int
                     amount_fen=amount_fen, status="pending", reason=reason[:300], requested_by_user_id=requested_by,
                     payment_intent_id=intent.id if intent else None)
     prices = {line.id: line.unit_price_fen for line in order.lines}
-    refund.lines = [RefundLine(order_line_id=line_id, quantity=units, amount_fen=prices[line_id] * units)
-                    for line_id, units in sorted((lines or {}).items()) if units > 0]
+    # Units go back at their price, but never more money on the lines than the refund itself: after
+    # an earlier refund by amount, the rest is spread over the lines in order and may run out.
+    left = amount_fen
+    for line_id, units in sorted((lines or {}).items()):
+        share = min(prices[line_id] * units, left)
+        left -= share
+        refund.lines.append(RefundLine(order_line_id=line_id, quantity=units, amount_fen=share))
     db.session.add(refund)
     return refund
 
@@ -491,7 +504,8 @@ def _confirm_refund(refund: Refund, *, cash_by: User | None = None) -> bool:
     ).rowcount
     if not moved:
         return False
-    order = db.session.get(Order, refund.order_id)
+    # One order's refunds are confirmed one at a time, so each sees the ones before it (commission).
+    order = db.session.scalars(select(Order).where(Order.id == refund.order_id).with_for_update()).one()
     settlement.debit_refund(refund, order, _refunded_fen(order.id, ("succeeded",), exclude=refund.id))
     if cash_by is not None:
         cash.add_entry(order.station_id, "refund", refund.amount_fen, cash_by, refund_id=refund.id,
@@ -514,7 +528,9 @@ def record_cash_collection(checkout_id: int, partner: User, *, amount_fen: int) 
     checkout = db.session.get(Checkout, checkout_id)
     if checkout is None:
         raise orders.CheckoutNotFound(checkout_id)
-    _check_payable(checkout, in_cash=True)
+    if checkout.payment_method != "cash_at_station":
+        raise Conflict("This checkout is paid online, not in cash.", code="not_cash_checkout",
+                       details={"checkout_id": checkout.id})
     cash.require_partner(checkout.station_id, partner)
     checkout = orders.lock_checkout(checkout_id)
     _check_payable(checkout, in_cash=True)
