@@ -1,4 +1,4 @@
-"""flask commands: users, counties import, demo seed, jobs, payments reconcile."""
+"""flask commands: users, counties import, demo seed, jobs, payments reconcile, reports rebuild-rollups."""
 import getpass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ counties_cli = AppGroup("counties", help="The county registry.")
 seed_cli = AppGroup("seed", help="Reference and demo data.")
 jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
 payments_cli = AppGroup("payments", help="Stripe payments.")
+reports_cli = AppGroup("reports", help="The sales ledger and its rollups.")
 
 
 def _fail(error: AppError) -> None:
@@ -150,6 +151,15 @@ def payments_reconcile(since):
     click.echo(f"{len(changes)} change(s)")
 
 
+@reports_cli.command("rebuild-rollups")
+def reports_rebuild_rollups():
+    """Recompute the county/day rollups from the whole sales ledger (the job keeps them current)."""
+    from marketplace.reports import rollup
+
+    rows = rollup.rebuild()
+    click.echo(f"rollups rebuilt from {rows} ledger row(s)")
+
+
 def register(app: Flask) -> None:
-    for group in (users_cli, counties_cli, seed_cli, jobs_cli, payments_cli):
+    for group in (users_cli, counties_cli, seed_cli, jobs_cli, payments_cli, reports_cli):
         app.cli.add_command(group)

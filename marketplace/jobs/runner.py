@@ -10,6 +10,7 @@ from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
 from marketplace.payments import reconcile
+from marketplace.reports import rollup
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def _jobs() -> dict[str, Callable[[], int]]:
         "advance_settled_orders": orders.advance_settled_orders,
         "forget_idempotency_keys": lambda: checkout_service.forget_idempotency_keys(ttl),
         "reconcile_stripe_payments": _reconcile_open_payments,
+        "roll_up_sales": rollup.roll_up_all,
     }
 
 

@@ -150,6 +150,7 @@ def move_order(order_id: int, action: str, actor: User, *, note: str | None = No
 class Settlement:
     """What money arriving for a checkout did to its orders."""
 
+    paid_at: datetime
     paid: list[Order] = field(default_factory=list)  # became paid now
     refund: list[tuple[Order, str]] = field(default_factory=list)  # orders whose share goes back, and why
 
@@ -179,9 +180,9 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
     otherwise its share goes back. Orders cancelled after the payment was started
     (``covers_orders_since``) were paid for too, and their share goes back.
     """
-    settlement = Settlement()
+    settlement = Settlement(paid_at=utcnow())
     for order in checkout.orders:
-        if order.status == OrderStatus.PENDING_PAYMENT and _apply(order, "pay", None, note):
+        if order.status == OrderStatus.PENDING_PAYMENT and _apply(order, "pay", None, note, at=settlement.paid_at):
             settlement.paid.append(order)
     for order in checkout.orders:
         if order.status != OrderStatus.EXPIRED:
@@ -193,7 +194,7 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
             settlement.refund.append((order, "The payment arrived after the deadline and the stock was gone."))
         else:
             savepoint.commit()
-            if _apply(order, "pay_late", None, note):
+            if _apply(order, "pay_late", None, note, at=settlement.paid_at):
                 settlement.paid.append(order)
     cancelled_ids = [order.id for order in checkout.orders if order.paid_at is None and order not in settlement.paid]
     cancelled_after = set(db.session.scalars(
@@ -204,7 +205,7 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
                           for order in checkout.orders if order.id in cancelled_after]
     if settlement.paid:
         checkout.status = OrderStatus.PAID
-        checkout.paid_at = utcnow()
+        checkout.paid_at = settlement.paid_at
     return settlement
 
 

@@ -103,13 +103,12 @@ class Refund(db.Model):
 
 
 class RefundLine(db.Model):
-    """Units of one order line a refund gives back and the part of its money they account for
-    (refunds by amount have no lines)."""
+    """Units of one order line a refund gives back and the part of its money that line accounts
+    for (a refund by amount spreads its money over the lines with no units)."""
 
     __tablename__ = "refund_lines"
     __table_args__ = (
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("amount_fen >= 0", name="amount_not_negative"),
+        CheckConstraint("quantity >= 0 AND amount_fen >= 0 AND quantity + amount_fen > 0", name="something_back"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

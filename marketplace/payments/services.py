@@ -29,6 +29,7 @@ from marketplace.orders.lifecycle import OrderStatus
 from marketplace.orders.models import Checkout, Order
 from marketplace.payments import gateway, settlement
 from marketplace.payments.models import PaymentIntent, Refund, RefundLine, StripeEvent
+from marketplace.reports import ledger
 from marketplace.stations import cash
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,13 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
     return result
 
 
+def _record_sales(outcome: orders.Settlement) -> None:
+    """Orders just paid: their sellers are credited and the sales ledger counts them."""
+    for order in outcome.paid:
+        settlement.credit_sale(order)
+        ledger.record_sale(order, outcome.paid_at)
+
+
 def _payment_succeeded(intent: PaymentIntent, obj: dict, event: dict, _refunds) -> EventResult:
     amount, currency = int(obj["amount"]), str(obj["currency"]).lower()
     if amount != intent.amount_fen or currency != intent.currency:
@@ -240,8 +248,7 @@ def _payment_succeeded(intent: PaymentIntent, obj: dict, event: dict, _refunds) 
     checkout = orders.lock_checkout(intent.checkout_id)
     outcome = orders.settle_checkout_payment(checkout, covers_orders_since=intent.created_at,
                                              note=f"paid through Stripe ({intent.stripe_id})")
-    for order in outcome.paid:
-        settlement.credit_sale(order)
+    _record_sales(outcome)
     refunds = [_new_refund(order, order.total_fen, why, requested_by=None, intent=intent)
                for order, why in outcome.refund]
     if not outcome.paid and not refunds:
@@ -307,13 +314,15 @@ def _refunded_fen(order_id: int, statuses=("pending", "succeeded"), *, exclude: 
     return db.session.scalar(query)
 
 
-def _refunded_units(order_id: int) -> dict[int, int]:
+def _refunded_by_line(order_id: int) -> dict[int, tuple[int, int]]:
+    """Units and money already given back (or on their way) per order line."""
     rows = db.session.execute(
-        select(RefundLine.order_line_id, func.sum(RefundLine.quantity)).join(Refund, Refund.id == RefundLine.refund_id)
+        select(RefundLine.order_line_id, func.sum(RefundLine.quantity), func.sum(RefundLine.amount_fen))
+        .join(Refund, Refund.id == RefundLine.refund_id)
         .where(Refund.order_id == order_id, Refund.status.in_(("pending", "succeeded")))
         .group_by(RefundLine.order_line_id)
     ).all()
-    return {line_id: int(units) for line_id, units in rows}
+    return {line_id: (int(units), int(money)) for line_id, units, money in rows}
 
 
 def _succeeded_intent(checkout_id: int) -> PaymentIntent | None:
@@ -333,21 +342,31 @@ def _new_refund(order: Order, amount_fen: int, reason: str, *, requested_by: int
     refund = Refund(order_id=order.id, checkout_id=order.checkout_id, method="cash" if by_cash else "stripe",
                     amount_fen=amount_fen, status="pending", reason=reason[:300], requested_by_user_id=requested_by,
                     payment_intent_id=intent.id if intent else None)
-    prices = {line.id: line.unit_price_fen for line in order.lines}
-    # Units go back at their price, but never more money on the lines than the refund itself: after
-    # an earlier refund by amount, the rest is spread over the lines in order and may run out.
-    left = amount_fen
-    for line_id, units in sorted((lines or {}).items()):
-        share = min(prices[line_id] * units, left)
-        left -= share
-        refund.lines.append(RefundLine(order_line_id=line_id, quantity=units, amount_fen=share))
+    refund.lines = _refund_lines(order, amount_fen, lines)
     db.session.add(refund)
     return refund
 
 
+def _refund_lines(order: Order, amount_fen: int, units: dict[int, int] | None) -> list[RefundLine]:
+    """Which lines a refund's money and units come from, so reports can take them off the right
+    county and category. Units go back at their price; a refund by amount spreads its money over
+    the lines in order, without units. A line never gives back more money than it brought in."""
+    done = _refunded_by_line(order.id)
+    money_left = {line.id: line.line_total_fen - done.get(line.id, (0, 0))[1] for line in order.lines}
+    prices = {line.id: line.unit_price_fen for line in order.lines}
+    left, result = amount_fen, []
+    for line_id in sorted(units) if units else sorted(money_left):
+        count = units[line_id] if units else 0
+        share = min(prices[line_id] * count if units else money_left[line_id], money_left[line_id], left)
+        left -= share
+        if count or share:
+            result.append(RefundLine(order_line_id=line_id, quantity=count, amount_fen=share))
+    return result
+
+
 def _remaining_units(order: Order) -> dict[int, int]:
-    refunded = _refunded_units(order.id)
-    return {line.id: line.quantity - refunded.get(line.id, 0) for line in order.lines}
+    done = _refunded_by_line(order.id)
+    return {line.id: line.quantity - done.get(line.id, (0, 0))[0] for line in order.lines}
 
 
 def request_refund(order_id: int, actor: User, *, reason: str, lines: list[dict] | None = None,
@@ -440,8 +459,13 @@ def submit_refunds_quietly(refund_ids: list[int]) -> None:
 def submit_refund(refund_id: int, *, known: list[gateway.StripeRefund] | None = None) -> Refund:
     """Send one pending Stripe refund, claimed first so that two workers never both send it.
 
-    A refund claimed before (its worker may have died after Stripe answered) is looked up among
-    the PaymentIntent's refunds (by our id in its metadata) before it is sent again."""
+    A refund sent before whose answer was lost (its worker died after Stripe answered) is looked
+    up among the PaymentIntent's refunds (by our id in its metadata) before it is sent again. A
+    send that fails releases its claim, so the next reconciliation tries again at once."""
+    refund = db.session.get(Refund, refund_id, populate_existing=True)
+    if refund is None:
+        raise RefundNotFound(refund_id)
+    sent_before = refund.submitted_at is not None
     now = utcnow()
     claimed = db.session.execute(
         update(Refund).where(Refund.id == refund_id, Refund.status == "pending", Refund.method == "stripe",
@@ -450,23 +474,29 @@ def submit_refund(refund_id: int, *, known: list[gateway.StripeRefund] | None = 
         .values(submitted_at=now).execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    refund = db.session.get(Refund, refund_id)
-    if refund is None:
-        raise RefundNotFound(refund_id)
     if not claimed:
-        return refund
+        return db.session.get(Refund, refund_id)
     intent = db.session.get(PaymentIntent, refund.payment_intent_id)
-    retried = refund.submitted_at != now
     amount, metadata = refund.amount_fen, {"refund_id": str(refund.id), "order_id": str(refund.order_id),
                                            "checkout_id": str(refund.checkout_id)}
     db.session.rollback()
-    stripe_refund = None
-    if retried or known is not None:
-        listed = known if known is not None else gateway.list_refunds(intent.stripe_id)
-        stripe_refund = next((r for r in listed if r.metadata.get("refund_id") == str(refund_id)), None)
-    if stripe_refund is None:
-        stripe_refund = gateway.create_refund(payment_intent=intent.stripe_id, amount_fen=amount,
-                                              idempotency_key=f"refund-{refund_id}", metadata=metadata)
+    try:
+        stripe_refund = None
+        if sent_before or known is not None:
+            listed = known if known is not None else gateway.list_refunds(intent.stripe_id)
+            stripe_refund = next((r for r in listed if r.metadata.get("refund_id") == str(refund_id)), None)
+        if stripe_refund is None:
+            stripe_refund = gateway.create_refund(payment_intent=intent.stripe_id, amount_fen=amount,
+                                                  idempotency_key=f"refund-{refund_id}", metadata=metadata)
+    except AppError:
+        db.session.rollback()
+        # Stripe answered no, or nothing (it may still have made the refund): release the claim but
+        # keep it marked as sent, so the next attempt looks among Stripe's refunds before sending.
+        db.session.execute(update(Refund).where(Refund.id == refund_id, Refund.stripe_refund_id.is_(None))
+                           .values(submitted_at=now - REFUND_CLAIM_TIMEOUT - timedelta(seconds=1))
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+        raise
     intent = db.session.scalars(select(PaymentIntent).where(PaymentIntent.id == intent.id).with_for_update()).one()
     _settle_stripe_refund(intent, stripe_refund)
     db.session.commit()
@@ -498,15 +528,17 @@ def _settle_stripe_refund(intent: PaymentIntent, stripe_refund: gateway.StripeRe
 
 def _confirm_refund(refund: Refund, *, cash_by: User | None = None) -> bool:
     """A pending refund is confirmed: it reaches the seller's ledger (and the station's, for cash)."""
+    now = utcnow()
     moved = db.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == "pending")
-        .values(status="succeeded", confirmed_at=utcnow()).execution_options(synchronize_session=False)
+        .values(status="succeeded", confirmed_at=now).execution_options(synchronize_session=False)
     ).rowcount
     if not moved:
         return False
     # One order's refunds are confirmed one at a time, so each sees the ones before it (commission).
     order = db.session.scalars(select(Order).where(Order.id == refund.order_id).with_for_update()).one()
-    settlement.debit_refund(refund, order, _refunded_fen(order.id, ("succeeded",), exclude=refund.id))
+    if settlement.debit_refund(refund, order, _refunded_fen(order.id, ("succeeded",), exclude=refund.id)):
+        ledger.record_refund(refund, order, now)
     if cash_by is not None:
         cash.add_entry(order.station_id, "refund", refund.amount_fen, cash_by, refund_id=refund.id,
                        note=f"cash paid back for order {order.id}")
@@ -541,8 +573,7 @@ def record_cash_collection(checkout_id: int, partner: User, *, amount_fen: int) 
     cash.add_entry(checkout.station_id, "collection", due, partner, checkout_id=checkout.id,
                    note=f"cash for checkout {checkout.id}")
     outcome = orders.settle_checkout_payment(checkout, covers_orders_since=utcnow(), note="cash collected at the station")
-    for order in outcome.paid:
-        settlement.credit_sale(order)
+    _record_sales(outcome)
     try:
         db.session.commit()
     except IntegrityError:

@@ -38,15 +38,15 @@ def credit_sale(order: Order) -> None:
     ])
 
 
-def debit_refund(refund: Refund, order: Order, refunded_before_fen: int) -> None:
+def debit_refund(refund: Refund, order: Order, refunded_before_fen: int) -> bool:
     """A confirmed refund's entries, if the order's sale was credited (the caller commits).
 
     Money paid for an order that never became a sale (cancelled or expired before its payment
-    arrived) goes straight back to the buyer and never touches the seller's ledger."""
+    arrived) goes straight back to the buyer and never touches the seller's ledger; False then."""
     sold = db.session.scalar(select(SellerLedgerEntry.id).where(
         SellerLedgerEntry.order_id == order.id, SellerLedgerEntry.kind == "sale", SellerLedgerEntry.refund_id.is_(None)))
     if sold is None:
-        return
+        return False
     net_before = order.total_fen - refunded_before_fen
     net_after = net_before - refund.amount_fen
     db.session.add_all([
@@ -56,6 +56,7 @@ def debit_refund(refund: Refund, order: Order, refunded_before_fen: int) -> None
                           amount_fen=commission_fen(net_before) - commission_fen(net_after),
                           order_id=order.id, refund_id=refund.id),
     ])
+    return True
 
 
 def _balance(seller_user_id: int) -> int:

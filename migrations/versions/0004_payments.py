@@ -91,8 +91,7 @@ def upgrade():
     sa.Column('order_line_id', sa.Integer(), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('amount_fen', sa.Integer(), nullable=False),
-    sa.CheckConstraint('amount_fen >= 0', name=op.f('ck_refund_lines_amount_not_negative')),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_refund_lines_quantity_positive')),
+    sa.CheckConstraint('quantity >= 0 AND amount_fen >= 0 AND quantity + amount_fen > 0', name=op.f('ck_refund_lines_something_back')),
     sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_refund_lines_order_line_id_order_lines')),
     sa.ForeignKeyConstraint(['refund_id'], ['refunds.id'], name=op.f('fk_refund_lines_refund_id_refunds')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refund_lines'))

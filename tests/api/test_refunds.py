@@ -223,12 +223,13 @@ def test_refunds_by_lines_then_by_amount_never_exceed_what_was_paid(client, buil
 def test_refunds_by_amount_then_by_lines_never_exceed_what_was_paid(client, build, sale, admin):
     total = sale.order.total_fen
     assert refund(client, build, admin, sale.order.id, amount_fen=total - 1000).status_code == 201
+    before = refund_rows()
 
     response = refund(client, build, admin, sale.order.id, lines=[{"order_line_id": sale.line_of(sale.apples), "quantity": 1}])
 
     assert response.status_code == 422
     assert response.json["error"]["code"] == "refund_exceeds_paid"
-    assert refund_rows() == (1, 0)
+    assert refund_rows() == before
     walnut = refund(client, build, admin, sale.order.id, lines=[{"order_line_id": sale.line_of(sale.walnuts), "quantity": 1}])
     assert walnut.status_code == 201 and walnut.json["amount_fen"] == 800
 

@@ -1,0 +1,1 @@
+"""Reports: the sales ledger, county/day rollups and report queries."""

@@ -1,0 +1,155 @@
+"""Rolling the sales ledger up into county/day figures.
+
+Checkouts and payments only append to the ledger (and its queue); this job adds queued rows to
+the rollups in batches, so a flash sale in one county never makes buyers wait on that county's
+rollup row. Each batch is taken from the queue with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) and
+deleted in the same transaction that adds it, so several workers can run the job at once and
+every ledger row is counted exactly once. ``rebuild`` recomputes everything from the ledger and
+must give the same figures.
+"""
+from collections import defaultdict
+
+from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from marketplace.common.time import utcnow
+from marketplace.extensions import db
+from marketplace.reports.models import (
+    CountyDailyCategorySales,
+    CountyDailyMember,
+    CountyDailySales,
+    RollupState,
+    SalesLedgerEntry,
+    SalesLedgerQueue,
+)
+
+ROLLUP = "county_daily_sales"
+MONEY = ("units_sold", "units_refunded", "gross_fen", "refunded_fen", "net_fen")
+
+
+def _upsert(model):
+    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+def _figures(rows) -> dict:
+    """Units and money of ledger rows, by the columns a rollup adds up."""
+    totals = dict.fromkeys(MONEY, 0)
+    for row in rows:
+        if row.kind == "sale":
+            totals["units_sold"] += row.units
+            totals["gross_fen"] += row.amount_fen
+        else:
+            totals["units_refunded"] -= row.units
+            totals["refunded_fen"] -= row.amount_fen
+        totals["net_fen"] += row.amount_fen
+    return totals
+
+
+def _add(model, keys: dict, figures: dict) -> None:
+    statement = _upsert(model).values(**keys, **figures)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: getattr(model, name) + statement.excluded[name] for name in figures}))
+
+
+def _new_members(day, county: str, kind: str, ids: set[int]) -> int:
+    """Record who took part; returns how many were not yet counted for that day and county."""
+    statement = _upsert(CountyDailyMember).values(
+        [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member} for member in sorted(ids)])
+    return db.session.execute(statement.on_conflict_do_nothing()).rowcount
+
+
+def _apply(rows: list[SalesLedgerEntry]) -> None:
+    by_county = defaultdict(list)
+    by_category = defaultdict(list)
+    for row in rows:
+        by_county[(row.business_day, row.origin_county_adcode)].append(row)
+        by_category[(row.business_day, row.origin_county_adcode, row.category)].append(row)
+    for (day, county), county_rows in sorted(by_county.items()):
+        sales = [row for row in county_rows if row.kind == "sale"]
+        counts = {
+            "orders": _new_members(day, county, "order", {row.order_id for row in sales}) if sales else 0,
+            "buyers": _new_members(day, county, "buyer", {row.buyer_user_id for row in sales}) if sales else 0,
+            "sellers": _new_members(day, county, "seller", {row.seller_user_id for row in sales}) if sales else 0,
+        }
+        _add(CountyDailySales, {"business_day": day, "county_adcode": county}, {**counts, **_figures(county_rows)})
+    for (day, county, category), category_rows in sorted(by_category.items()):
+        _add(CountyDailyCategorySales, {"business_day": day, "county_adcode": county, "category": category},
+             _figures(category_rows))
+
+
+def _mark_run(rows: int) -> None:
+    statement = _upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at,
+                                       "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up}))
+
+
+def roll_up(batch: int = 5000) -> int:
+    """Add one batch of queued ledger rows to the rollups; returns how many rows it took."""
+    taken = db.session.scalars(
+        select(SalesLedgerQueue.ledger_id).order_by(SalesLedgerQueue.ledger_id).limit(batch)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if taken:
+        rows = db.session.scalars(select(SalesLedgerEntry).where(SalesLedgerEntry.id.in_(taken))).all()
+        _apply(rows)
+        db.session.execute(delete(SalesLedgerQueue).where(SalesLedgerQueue.ledger_id.in_(taken)))
+    _mark_run(len(taken))
+    db.session.commit()
+    return len(taken)
+
+
+def roll_up_all(batch: int = 5000) -> int:
+    """Roll up until the queue is empty (what the job does each round)."""
+    total = 0
+    while True:
+        taken = roll_up(batch)
+        total += taken
+        if taken < batch:
+            return total
+
+
+def rebuild() -> int:
+    """Recompute every rollup from the whole ledger in one transaction; returns the ledger rows read.
+
+    On PostgreSQL the rollup tables are locked for the duration, so the incremental job waits
+    rather than adding a batch twice."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE sales_ledger_queue, county_daily_sales, county_daily_category_sales, "
+                                "county_daily_members IN EXCLUSIVE MODE"))
+    for model in (SalesLedgerQueue, CountyDailySales, CountyDailyCategorySales, CountyDailyMember):
+        db.session.execute(delete(model))
+    ledger = SalesLedgerEntry
+    sale = ledger.kind == "sale"
+    day_county = (ledger.business_day, ledger.origin_county_adcode)
+    for kind, column in (("order", ledger.order_id), ("buyer", ledger.buyer_user_id), ("seller", ledger.seller_user_id)):
+        db.session.execute(insert(CountyDailyMember).from_select(
+            ["business_day", "county_adcode", "kind", "member_id"],
+            select(*day_county, literal(kind), column).where(sale).distinct()))
+    money = [func.coalesce(total, 0) for total in (
+        func.sum(ledger.units).filter(sale), -func.sum(ledger.units).filter(~sale),
+        func.sum(ledger.amount_fen).filter(sale), -func.sum(ledger.amount_fen).filter(~sale), func.sum(ledger.amount_fen))]
+    members = {kind: (select(func.count()).where(CountyDailyMember.business_day == ledger.business_day,
+                                                 CountyDailyMember.county_adcode == ledger.origin_county_adcode,
+                                                 CountyDailyMember.kind == kind).scalar_subquery())
+               for kind in ("order", "buyer", "seller")}
+    db.session.execute(insert(CountyDailySales).from_select(
+        ["business_day", "county_adcode", "orders", "buyers", "sellers", *MONEY],
+        select(*day_county, members["order"], members["buyer"], members["seller"],
+               *money).group_by(*day_county)))
+    db.session.execute(insert(CountyDailyCategorySales).from_select(
+        ["business_day", "county_adcode", "category", *MONEY],
+        select(*day_county, ledger.category, *money)
+        .group_by(*day_county, ledger.category)))
+    rows = db.session.scalar(select(func.count()).select_from(ledger))
+    _mark_run(0)
+    db.session.commit()
+    return rows
+
+
+def freshness() -> dict:
+    """When the rollups were last brought up to date and how many ledger rows still wait."""
+    state = db.session.get(RollupState, ROLLUP)
+    waiting = db.session.scalar(select(func.count()).select_from(SalesLedgerQueue))
+    return {"last_rollup_at": state.last_run_at if state else None, "rows_waiting": waiting}
