@@ -76,10 +76,12 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.geo.routes import bp as geo_bp
     from marketplace.orders.routes import bp as orders_bp
     from marketplace.payments.routes import bp as payments_bp
+    from marketplace.reports.routes import bp as reports_bp
+    from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web.routes import bp as web_bp
 
-    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp):
+    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, reports_bp, review_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(health.bp)

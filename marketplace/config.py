@@ -80,6 +80,11 @@ class Config:
     IDEMPOTENCY_KEY_TTL_HOURS = _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)  # at least 24
     JOBS_INTERVAL_SECONDS = _env_int("JOBS_INTERVAL_SECONDS", 30)
 
+    # Review of poverty-county sales (anomaly flags)
+    REVIEW_BUYER_SHARE_PERCENT = _env_int("REVIEW_BUYER_SHARE_PERCENT", 30)  # one buyer's share of a county's sales
+    REVIEW_SPIKE_FACTOR = _env_int("REVIEW_SPIKE_FACTOR", 5)  # a day this many times the 28-day average
+    REVIEW_MIN_FEN = _env_int("REVIEW_MIN_FEN", 10_000)  # smaller counties and days are not flagged
+
     # Uploaded photos (local directory; served under /media/)
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media")
 

@@ -87,16 +87,19 @@ class Builders:
         return product
 
     def checkout(self, buyer: User | None = None, products: list[Product] | None = None, *, station=None,
-                 status: str = "pending_payment", quantity: int = 1, payment_method: str = "card"):
+                 status: str = "pending_payment", quantity: int = 1, quantities: list[int] | None = None,
+                 payment_method: str = "card"):
         """A checkout placed through the service (to a station if given, else an address), its
-        orders then put in ``status``."""
+        orders then put in ``status``. ``quantities`` gives each product its own quantity."""
         buyer = buyer or self.user("buyer")
         products = products or [self.product()]
+        quantities = quantities or [quantity] * len(products)
         delivery = {"station_id": station.id} if station is not None else {"address": {
             "recipient": "张三", "phone": "13800138000", "county_adcode": products[0].origin_county_adcode,
             "detail": "人民路1号"}}
         checkout, _ = checkout_service.place_checkout(
-            buyer, lines=[{"product_id": p.id, "quantity": quantity} for p in products], delivery=delivery,
+            buyer, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
+            delivery=delivery,
             payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
         if status != "pending_payment":
             paid_at = utcnow() if status in PAID_STATES else None
@@ -130,6 +133,13 @@ class Builders:
     def pay(self, checkout, note: str | None = None):
         """Pay a checkout the way production does: a Stripe success event for its intent."""
         payments.apply_stripe_event(self.stripe_event(self.intent(checkout)))
+        db.session.expire_all()
+        return checkout
+
+    def collect_cash(self, checkout):
+        """Pay a cash checkout the way production does: its station's partner records the cash."""
+        partner = db.session.get(ServiceStation, checkout.station_id).partner
+        payments.record_cash_collection(checkout.id, partner, amount_fen=orders.amount_due_fen(checkout))
         db.session.expire_all()
         return checkout
 

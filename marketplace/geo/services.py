@@ -30,6 +30,20 @@ def get_county(adcode: str) -> County:
     return county
 
 
+class ProvinceNotFound(NotFound):
+    code = "province_not_found"
+
+    def __init__(self, adcode: str):
+        super().__init__(f"No province with code {adcode} in the registry.", details={"adcode": adcode})
+
+
+def get_province(adcode: str) -> Province:
+    province = db.session.get(Province, adcode) if adcode and adcode.isdigit() and len(adcode) == 6 else None
+    if province is None:
+        raise ProvinceNotFound(adcode)
+    return province
+
+
 def _province_adcode(province: str) -> str:
     """Accept a province code (``650000``) or its name (``新疆维吾尔自治区``)."""
     if province in PROVINCE_NAMES:

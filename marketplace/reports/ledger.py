@@ -1,9 +1,11 @@
 """Writing the sales ledger, in the caller's transaction (the payment's or the refund's)."""
 from datetime import datetime
 
+from sqlalchemy import func, select
+
 from marketplace.common.time import business_day
 from marketplace.extensions import db
-from marketplace.reports.models import SalesLedgerEntry, SalesLedgerQueue
+from marketplace.reports.models import SaleExclusion, SalesLedgerEntry, SalesLedgerQueue
 
 
 def _append(rows: list[SalesLedgerEntry]) -> None:
@@ -39,3 +41,41 @@ def record_refund(refund, order, confirmed_at: datetime) -> None:
                          station_id=order.station_id, units=-item.quantity, amount_fen=-item.amount_fen)
         for item in refund.lines if item.quantity or item.amount_fen
     ])
+    exclusion = active_exclusion(order.id)
+    if exclusion is not None:
+        # An excluded sale stays out of the official figures whatever happens to it later.
+        adjust(order.id, exclusion, "exclusion", confirmed_at)
+
+
+def active_exclusion(order_id: int) -> SaleExclusion | None:
+    return db.session.scalar(select(SaleExclusion).where(SaleExclusion.order_id == order_id,
+                                                         SaleExclusion.lifted_at.is_(None)))
+
+
+def adjust(order_id: int, exclusion: SaleExclusion, kind: str, at: datetime) -> int:
+    """Append the rows that bring an order's official figures to zero (``exclusion``) or back to
+    what was sold and refunded (``inclusion``), line by line and day by day; returns how many."""
+    L = SalesLedgerEntry
+    sums = db.session.execute(
+        select(L.order_line_id, L.business_day,
+               func.sum(L.units), func.sum(L.amount_fen),
+               func.sum(L.units).filter(L.kind.in_(("sale", "refund"))),
+               func.sum(L.amount_fen).filter(L.kind.in_(("sale", "refund"))))
+        .where(L.order_id == order_id).group_by(L.order_line_id, L.business_day)
+        .order_by(L.order_line_id, L.business_day)
+    ).all()
+    sales = {row.order_line_id: row for row in db.session.scalars(select(L).where(L.order_id == order_id, L.kind == "sale"))}
+    rows = []
+    for line_id, day, units, fen, raw_units, raw_fen in sums:
+        target_units, target_fen = (0, 0) if kind == "exclusion" else (raw_units or 0, raw_fen or 0)
+        delta_units, delta_fen = target_units - units, target_fen - fen
+        if delta_units or delta_fen:
+            sale = sales[line_id]
+            rows.append(SalesLedgerEntry(
+                kind=kind, business_day=day, occurred_at=at, order_id=order_id, order_line_id=line_id,
+                exclusion_id=exclusion.id, product_id=sale.product_id, category=sale.category,
+                origin_county_adcode=sale.origin_county_adcode, seller_user_id=sale.seller_user_id,
+                buyer_user_id=sale.buyer_user_id, station_id=sale.station_id, units=delta_units, amount_fen=delta_fen))
+    if rows:
+        _append(rows)
+    return len(rows)

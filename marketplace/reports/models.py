@@ -11,17 +11,25 @@ from marketplace.extensions import db
 LedgerId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+LEDGER_KINDS = ("sale", "refund", "exclusion", "inclusion")
+
+
 class SalesLedgerEntry(db.Model):
     """One sale (+units, +fen) of an order line when its order is paid, or one refund (−units,
     −fen) of it when the refund is confirmed. Written in the transaction that moves the money;
     never updated or deleted. What is sold is copied from the order line, so later edits of a
-    product or a county never change the figures."""
+    product or a county never change the figures.
+
+    An administrator's exclusion of a sale from the official figures appends ``exclusion`` rows
+    that bring the line's figures to zero on each day it had any (and lifting it, ``inclusion``
+    rows that restore them), so the rollups stay sums of the ledger."""
 
     __tablename__ = "sales_ledger"
     __table_args__ = (
-        CheckConstraint("kind IN ('sale', 'refund')", name="known_kind"),
+        CheckConstraint("kind IN ('sale', 'refund', 'exclusion', 'inclusion')", name="known_kind"),
         CheckConstraint("(kind = 'sale' AND units > 0 AND amount_fen > 0) OR "
-                        "(kind = 'refund' AND units <= 0 AND amount_fen <= 0)", name="sign_follows_kind"),
+                        "(kind = 'refund' AND units <= 0 AND amount_fen <= 0) OR "
+                        "kind IN ('exclusion', 'inclusion')", name="sign_follows_kind"),
         Index("ix_sales_ledger_day_county", "business_day", "origin_county_adcode"),
         Index("uq_sales_ledger_sale_line", "order_line_id", unique=True,
               postgresql_where=text("kind = 'sale'"), sqlite_where=text("kind = 'sale'")),
@@ -30,12 +38,13 @@ class SalesLedgerEntry(db.Model):
     )
 
     id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(10))
     business_day: Mapped[date] = mapped_column(Date)  # Asia/Shanghai calendar day of occurred_at
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    exclusion_id: Mapped[int | None] = mapped_column(ForeignKey("sale_exclusions.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     category: Mapped[str] = mapped_column(String(32))
     origin_county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
@@ -71,7 +80,9 @@ class CountyDailySales(db.Model):
     units_refunded: Mapped[int] = mapped_column(Integer, default=0)
     gross_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    net_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    units_excluded: Mapped[int] = mapped_column(Integer, default=0)
+    excluded_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # taken out of the official figures
+    net_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # gross − refunded − excluded
 
 
 class CountyDailyCategorySales(db.Model):
@@ -86,7 +97,9 @@ class CountyDailyCategorySales(db.Model):
     units_refunded: Mapped[int] = mapped_column(Integer, default=0)
     gross_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    net_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    units_excluded: Mapped[int] = mapped_column(Integer, default=0)
+    excluded_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # taken out of the official figures
+    net_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # gross − refunded − excluded
 
 
 class CountyDailyMember(db.Model):
@@ -110,3 +123,55 @@ class RollupState(db.Model):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     rows_rolled_up: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SaleExclusion(db.Model):
+    """An administrator took an order's sales out of the official figures (while lifted_at is null)."""
+
+    __tablename__ = "sale_exclusions"
+    __table_args__ = (Index("uq_sale_exclusions_active_order", "order_id", unique=True,
+                            postgresql_where=text("lifted_at IS NULL"), sqlite_where=text("lifted_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    flag: Mapped[str | None] = mapped_column(String(30))  # the anomaly that led to it, if any
+    reason: Mapped[str] = mapped_column(String(300))
+    excluded_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    excluded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lifted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lift_reason: Mapped[str | None] = mapped_column(String(300))
+
+
+HOUSEHOLD_STATUSES = ("verified", "rejected", "revoked")
+
+
+class PovertyHouseholdReview(db.Model):
+    """A decision on whether a seller is a registered poor household; the latest one holds."""
+
+    __tablename__ = "poverty_household_reviews"
+    __table_args__ = (
+        CheckConstraint("status IN ('verified', 'rejected', 'revoked')", name="known_status"),
+        Index("ix_poverty_household_reviews_seller", "seller_user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(10))
+    evidence_note: Mapped[str] = mapped_column(String(500))
+    reviewed_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewAuditEntry(db.Model):
+    """Every review action, in order: who did what to which record, and why."""
+
+    __tablename__ = "review_audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(30))
+    subject_type: Mapped[str] = mapped_column(String(20))  # seller or order
+    subject_id: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -25,7 +25,7 @@ from marketplace.reports.models import (
 )
 
 ROLLUP = "county_daily_sales"
-MONEY = ("units_sold", "units_refunded", "gross_fen", "refunded_fen", "net_fen")
+MONEY = ("units_sold", "units_refunded", "gross_fen", "refunded_fen", "units_excluded", "excluded_fen", "net_fen")
 
 
 def _upsert(model):
@@ -39,9 +39,12 @@ def _figures(rows) -> dict:
         if row.kind == "sale":
             totals["units_sold"] += row.units
             totals["gross_fen"] += row.amount_fen
-        else:
+        elif row.kind == "refund":
             totals["units_refunded"] -= row.units
             totals["refunded_fen"] -= row.amount_fen
+        else:  # exclusion or inclusion
+            totals["units_excluded"] -= row.units
+            totals["excluded_fen"] -= row.amount_fen
         totals["net_fen"] += row.amount_fen
     return totals
 
@@ -56,7 +59,8 @@ def _new_members(day, county: str, kind: str, ids: set[int]) -> int:
     """Record who took part; returns how many were not yet counted for that day and county."""
     statement = _upsert(CountyDailyMember).values(
         [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member} for member in sorted(ids)])
-    return db.session.execute(statement.on_conflict_do_nothing()).rowcount
+    # RETURNING names the rows actually inserted (a multi-row insert's rowcount is not reliable on every driver).
+    return len(db.session.execute(statement.on_conflict_do_nothing().returning(CountyDailyMember.member_id)).all())
 
 
 def _apply(rows: list[SalesLedgerEntry]) -> None:
@@ -127,9 +131,13 @@ def rebuild() -> int:
         db.session.execute(insert(CountyDailyMember).from_select(
             ["business_day", "county_adcode", "kind", "member_id"],
             select(*day_county, literal(kind), column).where(sale).distinct()))
+    refund = ledger.kind == "refund"
+    adjustment = ledger.kind.in_(("exclusion", "inclusion"))
     money = [func.coalesce(total, 0) for total in (
-        func.sum(ledger.units).filter(sale), -func.sum(ledger.units).filter(~sale),
-        func.sum(ledger.amount_fen).filter(sale), -func.sum(ledger.amount_fen).filter(~sale), func.sum(ledger.amount_fen))]
+        func.sum(ledger.units).filter(sale), -func.sum(ledger.units).filter(refund),
+        func.sum(ledger.amount_fen).filter(sale), -func.sum(ledger.amount_fen).filter(refund),
+        -func.sum(ledger.units).filter(adjustment), -func.sum(ledger.amount_fen).filter(adjustment),
+        func.sum(ledger.amount_fen))]
     members = {kind: (select(func.count()).where(CountyDailyMember.business_day == ledger.business_day,
                                                  CountyDailyMember.county_adcode == ledger.origin_county_adcode,
                                                  CountyDailyMember.kind == kind).scalar_subquery())

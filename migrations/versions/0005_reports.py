@@ -1,8 +1,8 @@
-"""Reports: the append-only sales ledger and its queue, county/day (and category) rollups, rollup state.
+"""Reports and review: the append-only sales ledger and its queue, county/day and category rollups, rollup state, sale exclusions, poverty-household reviews, the review audit log.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-23 16:45:34.986288
+Create Date: 2026-11-23 16:57:29.849166
 
 """
 from alembic import op
@@ -39,6 +39,8 @@ def upgrade():
     sa.Column('units_refunded', sa.Integer(), nullable=False),
     sa.Column('gross_fen', sa.BigInteger(), nullable=False),
     sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('units_excluded', sa.Integer(), nullable=False),
+    sa.Column('excluded_fen', sa.BigInteger(), nullable=False),
     sa.Column('net_fen', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['county_adcode'], ['counties.adcode'], name=op.f('fk_county_daily_category_sales_county_adcode_counties')),
     sa.PrimaryKeyConstraint('business_day', 'county_adcode', 'category', name=op.f('pk_county_daily_category_sales'))
@@ -53,18 +55,69 @@ def upgrade():
     sa.Column('units_refunded', sa.Integer(), nullable=False),
     sa.Column('gross_fen', sa.BigInteger(), nullable=False),
     sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('units_excluded', sa.Integer(), nullable=False),
+    sa.Column('excluded_fen', sa.BigInteger(), nullable=False),
     sa.Column('net_fen', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['county_adcode'], ['counties.adcode'], name=op.f('fk_county_daily_sales_county_adcode_counties')),
     sa.PrimaryKeyConstraint('business_day', 'county_adcode', name=op.f('pk_county_daily_sales'))
     )
+    op.create_table('poverty_household_reviews',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('seller_user_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('evidence_note', sa.String(length=500), nullable=False),
+    sa.Column('reviewed_by_user_id', sa.Integer(), nullable=False),
+    sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status IN ('verified', 'rejected', 'revoked')", name=op.f('ck_poverty_household_reviews_known_status')),
+    sa.ForeignKeyConstraint(['reviewed_by_user_id'], ['users.id'], name=op.f('fk_poverty_household_reviews_reviewed_by_user_id_users')),
+    sa.ForeignKeyConstraint(['seller_user_id'], ['users.id'], name=op.f('fk_poverty_household_reviews_seller_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_poverty_household_reviews'))
+    )
+    with op.batch_alter_table('poverty_household_reviews', schema=None) as batch_op:
+        batch_op.create_index('ix_poverty_household_reviews_seller', ['seller_user_id', 'id'], unique=False)
+
+    op.create_table('review_audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('actor_user_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=30), nullable=False),
+    sa.Column('subject_type', sa.String(length=20), nullable=False),
+    sa.Column('subject_id', sa.Integer(), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['actor_user_id'], ['users.id'], name=op.f('fk_review_audit_log_actor_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_audit_log'))
+    )
+    with op.batch_alter_table('review_audit_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_audit_log_created_at'), ['created_at'], unique=False)
+
+    op.create_table('sale_exclusions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('flag', sa.String(length=30), nullable=True),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('excluded_by_user_id', sa.Integer(), nullable=False),
+    sa.Column('excluded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('lifted_by_user_id', sa.Integer(), nullable=True),
+    sa.Column('lifted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lift_reason', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['excluded_by_user_id'], ['users.id'], name=op.f('fk_sale_exclusions_excluded_by_user_id_users')),
+    sa.ForeignKeyConstraint(['lifted_by_user_id'], ['users.id'], name=op.f('fk_sale_exclusions_lifted_by_user_id_users')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_sale_exclusions_order_id_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sale_exclusions'))
+    )
+    with op.batch_alter_table('sale_exclusions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sale_exclusions_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('uq_sale_exclusions_active_order', ['order_id'], unique=True, postgresql_where=sa.text('lifted_at IS NULL'), sqlite_where=sa.text('lifted_at IS NULL'))
+
     op.create_table('sales_ledger',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('business_day', sa.Date(), nullable=False),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('order_line_id', sa.Integer(), nullable=False),
     sa.Column('refund_id', sa.Integer(), nullable=True),
+    sa.Column('exclusion_id', sa.Integer(), nullable=True),
     sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('category', sa.String(length=32), nullable=False),
     sa.Column('origin_county_adcode', sa.String(length=6), nullable=False),
@@ -73,9 +126,10 @@ def upgrade():
     sa.Column('station_id', sa.Integer(), nullable=True),
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('amount_fen', sa.Integer(), nullable=False),
-    sa.CheckConstraint("(kind = 'sale' AND units > 0 AND amount_fen > 0) OR (kind = 'refund' AND units <= 0 AND amount_fen <= 0)", name=op.f('ck_sales_ledger_sign_follows_kind')),
-    sa.CheckConstraint("kind IN ('sale', 'refund')", name=op.f('ck_sales_ledger_known_kind')),
+    sa.CheckConstraint("(kind = 'sale' AND units > 0 AND amount_fen > 0) OR (kind = 'refund' AND units <= 0 AND amount_fen <= 0) OR kind IN ('exclusion', 'inclusion')", name=op.f('ck_sales_ledger_sign_follows_kind')),
+    sa.CheckConstraint("kind IN ('sale', 'refund', 'exclusion', 'inclusion')", name=op.f('ck_sales_ledger_known_kind')),
     sa.ForeignKeyConstraint(['buyer_user_id'], ['users.id'], name=op.f('fk_sales_ledger_buyer_user_id_users')),
+    sa.ForeignKeyConstraint(['exclusion_id'], ['sale_exclusions.id'], name=op.f('fk_sales_ledger_exclusion_id_sale_exclusions')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_sales_ledger_order_id_orders')),
     sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_sales_ledger_order_line_id_order_lines')),
     sa.ForeignKeyConstraint(['origin_county_adcode'], ['counties.adcode'], name=op.f('fk_sales_ledger_origin_county_adcode_counties')),
@@ -107,6 +161,19 @@ def downgrade():
         batch_op.drop_index('ix_sales_ledger_day_county')
 
     op.drop_table('sales_ledger')
+    with op.batch_alter_table('sale_exclusions', schema=None) as batch_op:
+        batch_op.drop_index('uq_sale_exclusions_active_order', postgresql_where=sa.text('lifted_at IS NULL'), sqlite_where=sa.text('lifted_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_sale_exclusions_order_id'))
+
+    op.drop_table('sale_exclusions')
+    with op.batch_alter_table('review_audit_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_audit_log_created_at'))
+
+    op.drop_table('review_audit_log')
+    with op.batch_alter_table('poverty_household_reviews', schema=None) as batch_op:
+        batch_op.drop_index('ix_poverty_household_reviews_seller')
+
+    op.drop_table('poverty_household_reviews')
     op.drop_table('county_daily_sales')
     op.drop_table('county_daily_category_sales')
     op.drop_table('rollup_state')

@@ -16,6 +16,7 @@ from marketplace.catalog.models import ProductImage
 from marketplace.extensions import db
 from marketplace.payments import settlement
 from marketplace.payments.models import Refund
+from marketplace.reports import ledger, review
 from marketplace.stations.models import StationCashEntry
 from tests.builders import PASSWORD
 from tests.webhooks import signed_delivery
@@ -51,6 +52,7 @@ class Endpoint:
     payment_method: str = "card"  # how {checkout_id} is paid
     payment_started: bool = True  # {checkout_id} already has a PaymentIntent
     needs_stripe: bool = False  # the call reaches Stripe (a localstripe server)
+    sale_excluded: bool = False  # {order_id}'s sale is excluded from the official figures
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -135,6 +137,22 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/sellers/{seller_user_id}/ledger", SELLER_OR_ADMIN),
     Endpoint("POST", "/api/v1/sellers/{seller_user_id}/payouts", ADMIN,
              lambda w: {"json": {"amount_fen": 100, "reference": "转账 20261123-01"}}),
+    Endpoint("GET", "/api/v1/reports/summary", ADMIN),
+    Endpoint("GET", "/api/v1/reports/counties", ADMIN),
+    Endpoint("GET", "/api/v1/reports/provinces", ADMIN),
+    Endpoint("GET", "/api/v1/reports/daily", ADMIN),
+    Endpoint("GET", "/api/v1/reports/categories", ADMIN),
+    Endpoint("GET", "/api/v1/reports/counties/{adcode}/top-products", ADMIN),
+    Endpoint("GET", "/api/v1/reports/{report}.csv", ADMIN),
+    Endpoint("GET", "/api/v1/review/flags", ADMIN),
+    Endpoint("POST", "/api/v1/review/orders/{order_id}/exclusion", ADMIN, lambda w: {"json": {"reason": "自买自卖"}}),
+    Endpoint("POST", "/api/v1/review/orders/{order_id}/inclusion", ADMIN, lambda w: {"json": {"reason": "核实无误"}},
+             sale_excluded=True),
+    Endpoint("GET", "/api/v1/review/exclusions", ADMIN),
+    Endpoint("GET", "/api/v1/review/sellers/{seller_user_id}/household", ADMIN),
+    Endpoint("POST", "/api/v1/review/sellers/{seller_user_id}/household", ADMIN,
+             lambda w: {"json": {"status": "verified", "evidence_note": "建档立卡户 6529270001"}}),
+    Endpoint("GET", "/api/v1/review/audit-log", ADMIN),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -175,6 +193,10 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
     refund = None
     if order.paid_at is not None:
         settlement.credit_sale(order)
+        ledger.record_sale(order, order.paid_at)
+        if endpoint.sale_excluded:
+            db.session.flush()
+            review.exclude_sale(order.id, build.user("admin"), reason="自买自卖")
         refund = Refund(order_id=order.id, checkout_id=checkout.id, amount_fen=100, reason="少发了一斤",
                         method="cash" if endpoint.payment_method == "cash_at_station" else "stripe",
                         payment_intent_id=intent.id if intent else None)
@@ -226,7 +248,7 @@ def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endp
     path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
                                 product_id=world.product.id, image_id=world.image.id,
                                 checkout_id=world.checkout.id, order_id=world.order.id, seller_user_id=world.seller.id,
-                                refund_id=world.refund.id if world.refund else 0)
+                                refund_id=world.refund.id if world.refund else 0, report="counties")
     call = endpoint.request(world)
     headers.update(call.pop("headers", {}))
 

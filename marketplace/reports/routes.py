@@ -1,0 +1,198 @@
+"""Report endpoints for administrators: summary, rankings, daily series, categories, top products, CSV."""
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.common.auth import current_user, requires
+from marketplace.reports import export, queries, review, rollup
+from marketplace.reports.periods import resolve
+from marketplace.reports.schemas import (
+    AuditPageOut,
+    CategoryReportOut,
+    CountyRankingOut,
+    DailySeriesOut,
+    ExclusionIn,
+    ExclusionListArgs,
+    ExclusionOut,
+    ExclusionPageOut,
+    ExportArgs,
+    FlagListOut,
+    HouseholdHistoryOut,
+    HouseholdReviewIn,
+    HouseholdReviewOut,
+    InclusionIn,
+    PeriodArgs,
+    ProvinceRankingOut,
+    RankingArgs,
+    SummaryOut,
+    TopProductsArgs,
+    TopProductsOut,
+)
+
+bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+               description="Poverty-alleviation sales reports (administrators); days are Asia/Shanghai days")
+
+
+def _period_and_scope(args: dict):
+    period = resolve(preset=args.pop("preset"), first=args.pop("first"), last=args.pop("last"), year=args.pop("year"))
+    scope = queries.Scope(province_adcode=args.pop("province", None), county_adcode=args.pop("county", None))
+    return period, scope
+
+
+def _rows(period, items) -> dict:
+    return {"period": period, "freshness": rollup.freshness(), "items": items}
+
+
+@bp.route("/summary")
+class Summary(MethodView):
+    @requires("admin")
+    @bp.arguments(PeriodArgs(), location="query")
+    @bp.response(200, SummaryOut)
+    def get(self, args):
+        """Rural online sales of a period: poverty and demonstration counties' shares, growth on a year earlier, peak day"""
+        return queries.summary(*_period_and_scope(args))
+
+
+@bp.route("/counties")
+class CountyRanking(MethodView):
+    @requires("admin")
+    @bp.arguments(RankingArgs(), location="query")
+    @bp.response(200, CountyRankingOut)
+    def get(self, args):
+        """Counties ranked by net sales, with their poverty and demonstration flags"""
+        period, scope = _period_and_scope(args)
+        return _rows(period, queries.county_ranking(period, scope, **args))
+
+
+@bp.route("/provinces")
+class ProvinceRanking(MethodView):
+    @requires("admin")
+    @bp.arguments(PeriodArgs(), location="query")
+    @bp.response(200, ProvinceRankingOut)
+    def get(self, args):
+        """Provinces ranked by net sales, with the poverty counties' share"""
+        period, scope = _period_and_scope(args)
+        return _rows(period, queries.province_ranking(period, scope))
+
+
+@bp.route("/daily")
+class DailySeries(MethodView):
+    @requires("admin")
+    @bp.arguments(PeriodArgs(), location="query")
+    @bp.response(200, DailySeriesOut)
+    def get(self, args):
+        """Net sales day by day (zeros for days without sales)"""
+        period, scope = _period_and_scope(args)
+        return _rows(period, queries.daily_series(period, scope))
+
+
+@bp.route("/categories")
+class Categories(MethodView):
+    @requires("admin")
+    @bp.arguments(PeriodArgs(), location="query")
+    @bp.response(200, CategoryReportOut)
+    def get(self, args):
+        """Net sales by category"""
+        period, scope = _period_and_scope(args)
+        return _rows(period, queries.by_category(period, scope))
+
+
+@bp.route("/counties/<adcode>/top-products")
+class TopProducts(MethodView):
+    @requires("admin")
+    @bp.arguments(TopProductsArgs(), location="query")
+    @bp.response(200, TopProductsOut)
+    def get(self, args, adcode):
+        """A county's best-selling products in the period"""
+        limit = args.pop("limit")
+        period, _ = _period_and_scope(args)
+        return _rows(period, queries.top_products(period, adcode, limit=limit))
+
+
+@bp.route("/<any(summary, counties, provinces, daily, categories):report>.csv")
+class Export(MethodView):
+    @requires("admin")
+    @bp.arguments(ExportArgs(), location="query")
+    @bp.response(200, content_type="text/csv")
+    @bp.doc(responses={"200": {"description": "UTF-8 with a byte-order mark; opens in Excel",
+                               "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def get(self, args, report):
+        """A report as CSV, with Chinese (default) or English headers"""
+        lang = args.pop("lang")
+        period, scope = _period_and_scope(args)
+        rows = export.report_rows(report, period, scope, **args)
+        filename = f"{report}_{period.first:%Y%m%d}_{period.last:%Y%m%d}.csv"
+        return Response(export.to_csv(report, rows, lang), content_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+review_bp = Blueprint("review", __name__, url_prefix="/api/v1/review",
+                      description="Review of poverty-county sales: households, anomaly flags, exclusions, audit log")
+
+
+@review_bp.route("/flags")
+class Flags(MethodView):
+    @requires("admin")
+    @review_bp.arguments(PeriodArgs(), location="query")
+    @review_bp.response(200, FlagListOut)
+    def get(self, args):
+        """Anomaly flags on poverty-county sales in a period (self-dealing, dominant buyer, late refund, spike)"""
+        period, scope = _period_and_scope(args)
+        return _rows(period, review.anomaly_flags(period, scope))
+
+
+@review_bp.route("/orders/<id:order_id>/exclusion")
+class Exclusion(MethodView):
+    @requires("admin")
+    @review_bp.arguments(ExclusionIn())
+    @review_bp.response(201, ExclusionOut)
+    def post(self, fields, order_id):
+        """Take an order's sales out of the official figures, with a reason"""
+        return review.exclude_sale(order_id, current_user(), **fields)
+
+
+@review_bp.route("/orders/<id:order_id>/inclusion")
+class Inclusion(MethodView):
+    @requires("admin")
+    @review_bp.arguments(InclusionIn())
+    @review_bp.response(200, ExclusionOut)
+    def post(self, fields, order_id):
+        """Put an excluded sale back into the official figures, with a reason"""
+        return review.include_sale(order_id, current_user(), **fields)
+
+
+@review_bp.route("/exclusions")
+class Exclusions(MethodView):
+    @requires("admin")
+    @review_bp.arguments(ExclusionListArgs(), location="query")
+    @review_bp.response(200, ExclusionPageOut)
+    def get(self, args):
+        """Sales excluded from the official figures (active ones by default)"""
+        return review.exclusions(**args)
+
+
+@review_bp.route("/sellers/<id:seller_user_id>/household")
+class Household(MethodView):
+    @requires("admin")
+    @review_bp.response(200, HouseholdHistoryOut)
+    def get(self, seller_user_id):
+        """Whether a seller is a registered poor household, with every decision"""
+        history = review.household_reviews(seller_user_id)
+        return {"seller_user_id": seller_user_id, "status": history[0].status if history else None, "items": history}
+
+    @requires("admin")
+    @review_bp.arguments(HouseholdReviewIn())
+    @review_bp.response(201, HouseholdReviewOut)
+    def post(self, fields, seller_user_id):
+        """Record that a seller is (or is not, or no longer) a registered poor household, with the evidence"""
+        return review.review_household(seller_user_id, current_user(), **fields)
+
+
+@review_bp.route("/audit-log")
+class AuditLog(MethodView):
+    @requires("admin")
+    @review_bp.arguments(ExclusionListArgs(only=("page", "per_page")), location="query")
+    @review_bp.response(200, AuditPageOut)
+    def get(self, args):
+        """Every review action, newest first"""
+        return review.audit_log(**args)
