@@ -2,6 +2,8 @@
 import csv
 import io
 
+from flask import Response
+
 from marketplace.reports import queries
 from marketplace.reports.periods import Period
 
@@ -71,3 +73,10 @@ def to_csv(report: str, rows: list[dict], lang: str) -> bytes:
             cells[columns.index("figure")] = HEADERS.get(row["figure"], (row["figure"],) * 2)[index]
         writer.writerow(cells)
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
+
+
+def csv_response(report: str, period: Period, rows: list[dict], lang: str) -> Response:
+    """The CSV as a download named after the report and its period."""
+    filename = f"{report}_{period.first:%Y%m%d}_{period.last:%Y%m%d}.csv"
+    return Response(to_csv(report, rows, lang), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,5 +1,4 @@
 """Report endpoints for administrators: summary, rankings, daily series, categories, top products, CSV."""
-from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -120,10 +119,7 @@ class Export(MethodView):
         """A report as CSV, with Chinese (default) or English headers"""
         lang = args.pop("lang")
         period, scope = _period_and_scope(args)
-        rows = export.report_rows(report, period, scope, **args)
-        filename = f"{report}_{period.first:%Y%m%d}_{period.last:%Y%m%d}.csv"
-        return Response(export.to_csv(report, rows, lang), content_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return export.csv_response(report, period, export.report_rows(report, period, scope, **args), lang)
 
 
 review_bp = Blueprint("review", __name__, url_prefix="/api/v1/review",

@@ -1,4 +1,6 @@
 """Query arguments and output schemas of the reports."""
+from datetime import date
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -6,12 +8,19 @@ from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime,
 from marketplace.reports.periods import PRESETS
 from marketplace.reports.review import FLAG_KINDS
 
+# The days a report may name (as for the double11 year); beyond them the year-earlier comparison
+# could fall outside the calendar.
+REPORT_DAYS = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
+
+
 class PeriodArgs(Schema):
     preset = ma.fields.String(load_default=None, validate=validate.OneOf(PRESETS), metadata={
         "description": "today, last_7_days, last_30_days (the default), month, year (to date), or double11 "
                        "(1-11 November; the summary adds 11 November alone)"})
-    first = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "First day (Asia/Shanghai), inclusive"})
-    last = ma.fields.Date(data_key="to", load_default=None, metadata={"description": "Last day (Asia/Shanghai), inclusive"})
+    first = ma.fields.Date(data_key="from", load_default=None, validate=REPORT_DAYS,
+                           metadata={"description": "First day (Asia/Shanghai), inclusive"})
+    last = ma.fields.Date(data_key="to", load_default=None, validate=REPORT_DAYS,
+                          metadata={"description": "Last day (Asia/Shanghai), inclusive"})
     year = ma.fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
                              metadata={"description": "The year of a double11 period"})
     province = adcode_field(load_default=None, metadata={"description": "Only this province (its code)"})

@@ -1,11 +1,29 @@
-"""Browser pages: a landing page and cookie-session login with CSRF-protected forms."""
+"""Browser pages: a landing page, cookie-session login with CSRF-protected forms, and the
+administrators' reports dashboard."""
+from functools import wraps
+from urllib.parse import quote, urlsplit
+
+import marshmallow as ma
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from marketplace.accounts import services as accounts
-from marketplace.errors import AppError
+from marketplace.catalog.taxonomy import CATEGORY_LABELS
+from marketplace.common.time import BUSINESS_TZ, as_utc
+from marketplace.errors import AppError, InvalidInput
 from marketplace.extensions import limiter
+from marketplace.geo import services as geo
+from marketplace.reports import charts, export, queries
+from marketplace.reports.periods import PRESETS, resolve
+from marketplace.reports.schemas import ExportArgs, PeriodArgs
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+# Not /static: the app reserves that URL for its own (absent) static folder, which would shadow these files.
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
+
+PRESET_LABELS = {"today": "今天", "last_7_days": "近 7 天", "last_30_days": "近 30 天", "month": "本月",
+                 "year": "今年", "double11": "双 11（11月1日—11日）"}
+# report -> its CSV link on the dashboard; the county ranking is exported whole
+EXPORTS = {"summary": "汇总", "counties": "县域排名（全部）", "provinces": "各省", "daily": "每日", "categories": "品类"}
+ALL_COUNTIES = 3000
 
 
 def _signed_in_user():
@@ -19,6 +37,16 @@ def _signed_in_user():
     return user if user.is_active else None
 
 
+def _local_path(target: str | None) -> str | None:
+    """A path on this site to return to after login; anything that could lead elsewhere is dropped."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(character) < 0x20 for character in target):
+        return None
+    parts = urlsplit(target)
+    return target if not (parts.scheme or parts.netloc) else None
+
+
 @bp.get("/")
 def home():
     return render_template("home.html", user=_signed_in_user())
@@ -29,6 +57,7 @@ def home():
 def login():
     error = None
     identifier = request.form.get("identifier", "").strip()
+    next_path = _local_path(request.form.get("next") or request.args.get("next"))
     if request.method == "POST":
         try:
             user = accounts.authenticate_password(identifier, request.form.get("password", ""))
@@ -37,11 +66,101 @@ def login():
         else:
             session.clear()
             session["user_id"] = user.id
-            return redirect(url_for("web.home"))
-    return render_template("login.html", error=error, identifier=identifier), 401 if error else 200
+            return redirect(next_path or url_for("web.home"))
+    return render_template("login.html", error=error, identifier=identifier, next_path=next_path), 401 if error else 200
 
 
 @bp.post("/logout")
 def logout():
     session.clear()
     return redirect(url_for("web.home"))
+
+
+def admin_page(view):
+    """Administrators only: others are sent to log in, or shown a 403 page; the view gets the user."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        user = _signed_in_user()
+        if user is None:
+            return redirect(f"{url_for('web.login')}?next={quote(request.full_path.rstrip('?'), safe='/')}")
+        if not user.has_role("admin"):
+            return _error_page(user, 403, "forbidden", "此页面仅限管理员访问。")
+        return view(user, *args, **kwargs)
+
+    return wrapper
+
+
+def _error_page(user, status: int, code: str, message: str):
+    return render_template("error.html", user=user, status=status, code=code, message=message), status
+
+
+PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.items()}
+
+
+def _period_and_scope(schema: type[ma.Schema]) -> tuple:
+    """The period and counties the query string asks for (empty form fields count as absent),
+    and the other arguments the schema loaded."""
+    filled = {name: value for name, value in request.args.items() if value.strip()}
+    try:
+        args = schema(unknown=ma.EXCLUDE).load(filled)
+    except ma.ValidationError as error:
+        problems = "; ".join(f"{field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items())
+        raise InvalidInput(f"Invalid report arguments: {problems}", details=error.messages) from error
+    period = resolve(preset=args.pop("preset"), first=args.pop("first"), last=args.pop("last"), year=args.pop("year"))
+    return period, queries.Scope(province_adcode=args.pop("province"), county_adcode=args.pop("county")), args
+
+
+@bp.app_template_filter("yuan")
+def _yuan(fen: int) -> str:
+    return charts.yuan(fen)
+
+
+@bp.app_template_filter("percent")
+def _percent(share: float | None) -> str:
+    return charts.percent(share)
+
+
+@bp.app_template_filter("growth")
+def _growth(share: float | None) -> str:
+    return charts.percent(share, signed=True)
+
+
+@bp.app_template_filter("shanghai_time")
+def _shanghai_time(moment) -> str:
+    return as_utc(moment).astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _export_links() -> dict[str, str]:
+    """The CSV download of each report, for the period and counties on the page."""
+    period = {name: value for name, value in request.args.items() if name in PERIOD_FIELDS and value.strip()}
+    return {label: url_for("web.admin_report_csv", report=report, **period,
+                           **({"limit": ALL_COUNTIES} if report == "counties" else {}))
+            for report, label in EXPORTS.items()}
+
+
+@bp.get("/admin/reports")
+@admin_page
+def admin_reports(user):
+    page = {"user": user, "form": request.args, "presets": {code: PRESET_LABELS.get(code, code) for code in PRESETS},
+            "provinces": geo.list_provinces(), "categories": {code.value: zh for code, (zh, _) in CATEGORY_LABELS.items()}}
+    try:
+        period, scope, _ = _period_and_scope(PeriodArgs)
+        board = charts.dashboard(period, scope)
+    except AppError as error:
+        return render_template("admin_reports.html", **page, error=error.message), error.status
+    return render_template("admin_reports.html", **page, board=board, exports=_export_links())
+
+
+@bp.get(f"/admin/reports/<any({', '.join(EXPORTS)}):report>.csv")
+@admin_page
+def admin_report_csv(user, report):
+    """A report as CSV for the signed-in administrator (the API's export needs a bearer token)."""
+    try:
+        period, scope, args = _period_and_scope(ExportArgs)
+        lang = args.pop("lang")
+        rows = export.report_rows(report, period, scope, **args)
+    except AppError as error:
+        return _error_page(user, error.status, error.code, error.message)
+    return export.csv_response(report, period, rows, lang)
+
