@@ -22,6 +22,7 @@ from marketplace import create_app
 from marketplace.config import TestConfig
 from marketplace.extensions import db, limiter
 from tests.builders import Builders
+from tests.clock import Clock
 
 pytest_plugins = ["tests.stripe_server"]  # the localstripe fixture
 
@@ -160,3 +161,9 @@ def stripe_configured(app, localstripe, monkeypatch):
     monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", localstripe.secret_key)
     monkeypatch.setitem(app.config, "STRIPE_API_BASE", localstripe.base_url)
     return localstripe
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Sets the time money moves at and reports read "today" at (``clock.at("2026-11-10T16:00:00Z")``)."""
+    return Clock(monkeypatch)

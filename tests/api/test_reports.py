@@ -5,19 +5,17 @@ Excel opens; bad input answered with a stable code; an empty database; administr
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
-from marketplace.common.time import utcnow
 from marketplace.extensions import db
-from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order
-from marketplace.payments import services as payments
-from marketplace.reports import periods, rollup
+from marketplace.reports import rollup
 from marketplace.stations.models import ServiceStation
+from tests.clock import Clock
 
 WUSHI = "652927"  # Xinjiang: national poverty county and e-commerce demonstration county
 LEISHAN = "522634"  # Guizhou: national poverty county
@@ -35,29 +33,6 @@ REPORTS = "/api/v1/reports"
 
 def share(part: int, whole: int) -> float:
     return round(part / whole, 4)
-
-
-class Clock:
-    """The instant payments are settled, refunds confirmed and report presets read "today" at."""
-
-    def __init__(self):
-        self.now: datetime | None = None
-
-    def at(self, moment: str) -> datetime:
-        self.now = datetime.fromisoformat(moment).astimezone(UTC)
-        return self.now
-
-    def read(self) -> datetime:
-        return self.now or utcnow()
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(orders, "utcnow", clock.read)
-    monkeypatch.setattr(payments, "utcnow", clock.read)
-    monkeypatch.setattr(periods, "utcnow", clock.read)
-    return clock
 
 
 @pytest.fixture
@@ -586,6 +561,8 @@ def assert_error(response, status: int, code: str) -> None:
     ("summary", {"from": "2026-02-30", "to": "2026-03-01"}, 422, "validation_error"),
     ("summary", {"from": "2026-13-01", "to": "2026-12-01"}, 422, "validation_error"),
     ("daily", {"from": "yesterday", "to": "2026-11-11"}, 422, "validation_error"),
+    ("summary", {"from": "0001-01-01", "to": "0001-01-02"}, 422, "validation_error"),
+    ("daily", {"from": "2026-11-01", "to": "9999-12-31"}, 422, "validation_error"),
     ("summary", {"county": "999999"}, 404, "county_not_found"),
     ("counties", {"province": "990000"}, 404, "province_not_found"),
     ("categories", {"county": "65292"}, 422, "validation_error"),

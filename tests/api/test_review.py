@@ -4,19 +4,15 @@ appending to the ledger only; anomaly flags (self-dealing, dominant buyer, late 
 national poverty counties only; registered poor-household decisions with their history; an audit
 log of every review action; administrators only."""
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
-from marketplace.common.time import utcnow
 from marketplace.extensions import db
-from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order
-from marketplace.payments import services as payments
-from marketplace.reports import periods, rollup
+from marketplace.reports import rollup
 from marketplace.reports.models import (
     CountyDailyCategorySales,
     CountyDailyMember,
@@ -24,6 +20,7 @@ from marketplace.reports.models import (
     SalesLedgerEntry,
 )
 from marketplace.stations.models import ServiceStation
+from tests.clock import Clock
 
 WUSHI = "652927"  # Xinjiang: national poverty county
 LEISHAN = "522634"  # Guizhou: national poverty county
@@ -33,29 +30,6 @@ COUNTIES = {WUSHI: ("乌什县", True), LEISHAN: ("雷山县", True), NANMING: (
 REVIEW = "/api/v1/review"
 REPORTS = "/api/v1/reports"
 NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
-
-
-class Clock:
-    """The instant payments are settled, refunds confirmed and presets read "today" at."""
-
-    def __init__(self):
-        self.now: datetime | None = None
-
-    def at(self, moment: str) -> datetime:
-        self.now = datetime.fromisoformat(moment).astimezone(UTC)
-        return self.now
-
-    def read(self) -> datetime:
-        return self.now or utcnow()
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(orders, "utcnow", clock.read)
-    monkeypatch.setattr(payments, "utcnow", clock.read)
-    monkeypatch.setattr(periods, "utcnow", clock.read)
-    return clock
 
 
 def auth(build, user: User) -> dict:

@@ -15,22 +15,17 @@ from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.reports import ledger, rollup
 from marketplace.reports.models import RollupState, SalesLedgerEntry, SalesLedgerQueue
+from tests.clock import Clock
 from tests.integration.test_checkout_concurrency import _run_together as run_together
 from tests.unit.test_rollups import snapshot
 from tests.unit.test_sales_ledger import (
     GUIZHOU_LEISHAN,
     HUNAN_MAYANG,
     XINJIANG_WUSHI,
-    Clock,
 )
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
 
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    """Sets the time the setup's payments are made at (the workers' own run at the real time)."""
-    return Clock(monkeypatch)
 
 DAYS = ("2026-11-10T23:00:00+08:00", "2026-11-11T00:05:00+08:00", "2026-11-11T20:00:00+08:00")
 

@@ -22,12 +22,12 @@ from marketplace.reports.models import (
     SalesLedgerEntry,
     SalesLedgerQueue,
 )
+from tests.clock import Clock
 from tests.unit.test_sales_ledger import (
     GUIZHOU_LEISHAN,
     HUNAN_MAYANG,
     REASON,
     XINJIANG_WUSHI,
-    Clock,
     confirm_by_stripe,
     refund_in_cash,
 )
@@ -158,9 +158,8 @@ D1, D2, D3, D4 = date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11), date
 
 
 @pytest.fixture
-def market(build, monkeypatch) -> Market:
+def market(build, clock) -> Market:
     """Four days of sales and refunds in three counties (see the comments for who bought what)."""
-    clock = Clock(monkeypatch)
     wushi_farmer = build.user("seller", county=XINJIANG_WUSHI)
     leishan_tea_house = build.user("seller", county=GUIZHOU_LEISHAN)
     mayang_coop = build.user("seller", county=HUNAN_MAYANG)

@@ -2,7 +2,7 @@
 day of the payment), one −row per refunded line when a refund is confirmed, nothing for pending
 refunds or for money that never became a sale, and rows that later product edits never change."""
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -23,29 +23,6 @@ XINJIANG_WUSHI = "652927"
 GUIZHOU_LEISHAN = "522634"
 HUNAN_MAYANG = "431226"
 REASON = "三个苹果坏了"
-
-
-class Clock:
-    """The moment payments are settled (orders.services) and refunds confirmed (payments.services);
-    the real time while ``now`` is unset."""
-
-    def __init__(self, monkeypatch):
-        self.now: datetime | None = None
-        monkeypatch.setattr(orders, "utcnow", self.read)
-        monkeypatch.setattr(payments, "utcnow", self.read)
-
-    def at(self, moment: str) -> datetime:
-        self.now = datetime.fromisoformat(moment).astimezone(UTC)
-        return self.now
-
-    def read(self) -> datetime:
-        return self.now or utcnow()
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    """Sets the time money moves at."""
-    return Clock(monkeypatch)
 
 
 def ledger_rows(order_id: int | None = None, kind: str | None = None) -> list[SalesLedgerEntry]:

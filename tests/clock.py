@@ -1,0 +1,24 @@
+"""A settable clock for the moments money moves and reports read "today"."""
+from datetime import UTC, datetime
+
+from marketplace.common.time import utcnow
+from marketplace.orders import services as orders
+from marketplace.payments import services as payments
+from marketplace.reports import periods
+
+
+class Clock:
+    """The instant payments are settled (orders.services), refunds confirmed (payments.services)
+    and report presets read "today" (reports.periods); the real time while ``now`` is unset."""
+
+    def __init__(self, monkeypatch):
+        self.now: datetime | None = None
+        for module in (orders, payments, periods):
+            monkeypatch.setattr(module, "utcnow", self.read)
+
+    def at(self, moment: str) -> datetime:
+        self.now = datetime.fromisoformat(moment).astimezone(UTC)
+        return self.now
+
+    def read(self) -> datetime:
+        return self.now or utcnow()
