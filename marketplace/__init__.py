@@ -101,11 +101,14 @@ def register_commands(app: Flask) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite: enforce foreign keys and let SQLAlchemy drive transactions (needed for SAVEPOINT)."""
+    """SQLite: enforce foreign keys, let SQLAlchemy drive transactions (needed for SAVEPOINT), let
+    readers go on while one writer writes (WAL), and make a writer wait its turn (busy timeout)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
 
