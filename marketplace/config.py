@@ -80,6 +80,9 @@ class Config:
     IDEMPOTENCY_KEY_TTL_HOURS = _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)  # at least 24
     JOBS_INTERVAL_SECONDS = _env_int("JOBS_INTERVAL_SECONDS", 30)
 
+    # Reports: how often the jobs worker recomputes the stored whole-country reports (when they changed)
+    REPORT_SNAPSHOT_SECONDS = _env_int("REPORT_SNAPSHOT_SECONDS", 60)
+
     # Review of poverty-county sales (anomaly flags)
     REVIEW_BUYER_SHARE_PERCENT = _env_int("REVIEW_BUYER_SHARE_PERCENT", 30)  # one buyer's share of a county's sales
     REVIEW_SPIKE_FACTOR = _env_int("REVIEW_SPIKE_FACTOR", 5)  # a day this many times the 28-day average

@@ -10,7 +10,7 @@ from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
 from marketplace.payments import reconcile
-from marketplace.reports import rollup
+from marketplace.reports import rollup, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,21 @@ def _jobs() -> dict[str, Callable[[], int]]:
         "forget_idempotency_keys": lambda: checkout_service.forget_idempotency_keys(ttl),
         "reconcile_stripe_payments": _reconcile_open_payments,
         "roll_up_sales": rollup.roll_up_all,
+        "refresh_report_snapshots": _refresh_report_snapshots,
     }
 
 
 _last_reconcile = {"at": float("-inf")}
+_last_snapshots = {"at": float("-inf")}
+
+
+def _refresh_report_snapshots() -> int:
+    """The whole-country standard reports, recomputed at most every REPORT_SNAPSHOT_SECONDS when
+    the rollups (or the day, or the county flags) changed."""
+    if time.monotonic() - _last_snapshots["at"] < current_app.config["REPORT_SNAPSHOT_SECONDS"]:
+        return 0
+    _last_snapshots["at"] = time.monotonic()
+    return snapshots.refresh()
 
 
 def _reconcile_open_payments() -> int:

@@ -1,7 +1,7 @@
 """The sales ledger (append-only) and the county/day rollups built from it."""
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.common.time import utcnow
@@ -116,13 +116,31 @@ class CountyDailyMember(db.Model):
 
 
 class RollupState(db.Model):
-    """When the rollup job last ran, for reports to say how fresh they are."""
+    """When the rollup job last ran, for reports to say how fresh they are; ``version`` grows with
+    every change to the rollups (report snapshots record the version they were computed from)."""
 
     __tablename__ = "rollup_state"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     rows_rolled_up: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ReportSnapshot(db.Model):
+    """A whole-country report for a standard period, computed by the rollup job from the rollups
+    (as the report endpoint would) and served as is while its basis holds: the same Asia/Shanghai
+    day, rollup version and county flags."""
+
+    __tablename__ = "report_snapshots"
+
+    report: Mapped[str] = mapped_column(String(20), primary_key=True)
+    preset: Mapped[str] = mapped_column(String(20), primary_key=True)
+    business_day: Mapped[date] = mapped_column(Date)
+    rollup_version: Mapped[int] = mapped_column(BigInteger)
+    counties_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class SaleExclusion(db.Model):

@@ -36,6 +36,11 @@ def _years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def current_day() -> date:
+    """The Asia/Shanghai calendar day it is now: presets end on it."""
+    return business_day(utcnow())
+
+
 class InvalidPeriod(InvalidInput):
     code = "invalid_period"
 
@@ -45,7 +50,7 @@ def resolve(*, preset: str | None = None, first: date | None = None, last: date 
     """The period a report asked for: a preset, or from/to (both inclusive); the default is the last 30 days.
 
     ``double11`` is 1 to 11 November of ``year`` (by default the latest Double 11 that has begun)."""
-    today = today or business_day(utcnow())
+    today = today or current_day()
     if preset and (first or last):
         raise InvalidPeriod("Give either a preset or from/to, not both.")
     if year is not None and preset != "double11":

@@ -54,6 +54,11 @@ def _rollup_rows(period: Period, scope: Scope, *columns) -> Select:
             .where(*_in_period(S.business_day, period), *scope.where(S.county_adcode)))
 
 
+def with_freshness(period: Period, items: list) -> dict:
+    """A report's rows with its period and how fresh the rollups behind it are."""
+    return {"period": period, "freshness": rollup.freshness(), "items": items}
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 

@@ -82,11 +82,12 @@ def _apply(rows: list[SalesLedgerEntry]) -> None:
              _figures(category_rows))
 
 
-def _mark_run(rows: int) -> None:
-    statement = _upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows)
+def _mark_run(rows: int, *, changed: bool) -> None:
+    statement = _upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at,
-                                       "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up}))
+                                       "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up,
+                                       "version": RollupState.version + statement.excluded.version}))
 
 
 def roll_up(batch: int = 5000) -> int:
@@ -99,7 +100,7 @@ def roll_up(batch: int = 5000) -> int:
         rows = db.session.scalars(select(SalesLedgerEntry).where(SalesLedgerEntry.id.in_(taken))).all()
         _apply(rows)
         db.session.execute(delete(SalesLedgerQueue).where(SalesLedgerQueue.ledger_id.in_(taken)))
-    _mark_run(len(taken))
+    _mark_run(len(taken), changed=bool(taken))
     db.session.commit()
     return len(taken)
 
@@ -151,7 +152,7 @@ def rebuild() -> int:
         select(*day_county, ledger.category, *money)
         .group_by(*day_county, ledger.category)))
     rows = db.session.scalar(select(func.count()).select_from(ledger))
-    _mark_run(0)
+    _mark_run(0, changed=True)
     db.session.commit()
     return rows
 
@@ -161,3 +162,8 @@ def freshness() -> dict:
     state = db.session.get(RollupState, ROLLUP)
     waiting = db.session.scalar(select(func.count()).select_from(SalesLedgerQueue))
     return {"last_rollup_at": state.last_run_at if state else None, "rows_waiting": waiting}
+
+
+def version() -> int:
+    """Grows with every change to the rollups."""
+    return db.session.scalar(select(RollupState.version).where(RollupState.name == ROLLUP)) or 0

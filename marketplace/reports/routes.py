@@ -3,7 +3,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.common.auth import current_user, requires
-from marketplace.reports import export, queries, review, rollup
+from marketplace.reports import export, queries, review, snapshots
 from marketplace.reports.periods import resolve
 from marketplace.reports.schemas import (
     AuditPageOut,
@@ -38,10 +38,6 @@ def _period_and_scope(args: dict):
     return period, scope
 
 
-def _rows(period, items) -> dict:
-    return {"period": period, "freshness": rollup.freshness(), "items": items}
-
-
 @bp.route("/summary")
 class Summary(MethodView):
     @requires("admin")
@@ -49,6 +45,8 @@ class Summary(MethodView):
     @bp.response(200, SummaryOut)
     def get(self, args):
         """Rural online sales of a period: poverty and demonstration counties' shares, growth on a year earlier, peak day"""
+        if (stored := snapshots.stored("summary", args)) is not None:
+            return stored
         return queries.summary(*_period_and_scope(args))
 
 
@@ -59,8 +57,10 @@ class CountyRanking(MethodView):
     @bp.response(200, CountyRankingOut)
     def get(self, args):
         """Counties ranked by net sales, with their poverty and demonstration flags"""
+        if (stored := snapshots.stored("counties", args)) is not None:
+            return stored
         period, scope = _period_and_scope(args)
-        return _rows(period, queries.county_ranking(period, scope, **args))
+        return queries.with_freshness(period, queries.county_ranking(period, scope, **args))
 
 
 @bp.route("/provinces")
@@ -70,8 +70,10 @@ class ProvinceRanking(MethodView):
     @bp.response(200, ProvinceRankingOut)
     def get(self, args):
         """Provinces ranked by net sales, with the poverty counties' share"""
+        if (stored := snapshots.stored("provinces", args)) is not None:
+            return stored
         period, scope = _period_and_scope(args)
-        return _rows(period, queries.province_ranking(period, scope))
+        return queries.with_freshness(period, queries.province_ranking(period, scope))
 
 
 @bp.route("/daily")
@@ -81,8 +83,10 @@ class DailySeries(MethodView):
     @bp.response(200, DailySeriesOut)
     def get(self, args):
         """Net sales day by day (zeros for days without sales)"""
+        if (stored := snapshots.stored("daily", args)) is not None:
+            return stored
         period, scope = _period_and_scope(args)
-        return _rows(period, queries.daily_series(period, scope))
+        return queries.with_freshness(period, queries.daily_series(period, scope))
 
 
 @bp.route("/categories")
@@ -92,8 +96,10 @@ class Categories(MethodView):
     @bp.response(200, CategoryReportOut)
     def get(self, args):
         """Net sales by category"""
+        if (stored := snapshots.stored("categories", args)) is not None:
+            return stored
         period, scope = _period_and_scope(args)
-        return _rows(period, queries.by_category(period, scope))
+        return queries.with_freshness(period, queries.by_category(period, scope))
 
 
 @bp.route("/counties/<adcode>/top-products")
@@ -105,7 +111,7 @@ class TopProducts(MethodView):
         """A county's best-selling products in the period"""
         limit = args.pop("limit")
         period, _ = _period_and_scope(args)
-        return _rows(period, queries.top_products(period, adcode, limit=limit))
+        return queries.with_freshness(period, queries.top_products(period, adcode, limit=limit))
 
 
 @bp.route("/<any(summary, counties, provinces, daily, categories):report>.csv")
@@ -134,7 +140,7 @@ class Flags(MethodView):
     def get(self, args):
         """Anomaly flags on poverty-county sales in a period (self-dealing, dominant buyer, late refund, spike)"""
         period, scope = _period_and_scope(args)
-        return _rows(period, review.anomaly_flags(period, scope))
+        return queries.with_freshness(period, review.anomaly_flags(period, scope))
 
 
 @review_bp.route("/orders/<id:order_id>/exclusion")

@@ -1,0 +1,98 @@
+"""Whole-country reports for the standard periods, computed by the rollup job and served as stored.
+
+Live, a report over the rollups costs time in proportion to the county-days (and, for distinct
+buyers and sellers, the people) in its period: a year of the whole country at ten million ledger
+rows is seconds. The reports administrators open most (every preset, all counties) are therefore
+computed once per change by the jobs worker, right after it rolls new sales up, and stored as
+the JSON the endpoint would have answered. A stored report is served only while its basis
+holds: the same Asia/Shanghai day (presets move at midnight), the same rollup version (any new
+sale, refund or exclusion rolled up changes it) and the same county flags. Anything else (other
+periods, a province or county, a stored report whose basis moved) is computed live. Either way
+the answer says when its figures were rolled up.
+"""
+import json
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from marketplace.common.time import as_utc, utcnow
+from marketplace.extensions import db
+from marketplace.geo.models import County
+from marketplace.reports import queries, rollup
+from marketplace.reports.models import ReportSnapshot
+from marketplace.reports.periods import PRESETS, current_day, resolve
+from marketplace.reports.schemas import (
+    CategoryReportOut,
+    CountyRankingOut,
+    DailySeriesOut,
+    ProvinceRankingOut,
+    SummaryOut,
+)
+
+ALL_COUNTIES = 3000  # a stored county ranking keeps every county; requests take the first `limit`
+
+
+# report -> (how to compute it for a period of the whole country, the schema that dumps it)
+REPORTS = {
+    "summary": (lambda period: queries.summary(period, queries.Scope()), SummaryOut),
+    "counties": (lambda period: queries.with_freshness(period, queries.county_ranking(period, queries.Scope(), limit=ALL_COUNTIES)),
+                 CountyRankingOut),
+    "provinces": (lambda period: queries.with_freshness(period, queries.province_ranking(period, queries.Scope())), ProvinceRankingOut),
+    "daily": (lambda period: queries.with_freshness(period, queries.daily_series(period, queries.Scope())), DailySeriesOut),
+    "categories": (lambda period: queries.with_freshness(period, queries.by_category(period, queries.Scope())), CategoryReportOut),
+}
+
+
+def _basis() -> tuple:
+    counties_at = db.session.scalar(select(func.max(County.updated_at)))
+    return current_day(), rollup.version(), counties_at
+
+
+def _holds(snapshot: ReportSnapshot, basis: tuple) -> bool:
+    day, version, counties_at = basis
+    stored_at = snapshot.counties_updated_at
+    same_counties = (stored_at is None and counties_at is None) or (
+        stored_at is not None and counties_at is not None and as_utc(stored_at) == as_utc(counties_at))
+    return snapshot.business_day == day and snapshot.rollup_version == version and same_counties
+
+
+def refresh(*, force: bool = False) -> int:
+    """Recompute the stored reports whose basis moved; returns how many were stored."""
+    basis = _basis()
+    stored = {(s.report, s.preset): s for s in db.session.scalars(select(ReportSnapshot))}
+    refreshed = 0
+    for preset in PRESETS:
+        period = resolve(preset=preset, today=basis[0])
+        for report, (compute, schema) in REPORTS.items():
+            snapshot = stored.get((report, preset))
+            if snapshot is not None and not force and _holds(snapshot, basis):
+                continue
+            body = json.dumps(schema().dump(compute(period)), ensure_ascii=False)
+            if snapshot is None:
+                snapshot = ReportSnapshot(report=report, preset=preset)
+                db.session.add(snapshot)
+            snapshot.business_day, snapshot.rollup_version, snapshot.counties_updated_at = basis
+            snapshot.computed_at, snapshot.body = utcnow(), body
+            refreshed += 1
+    db.session.commit()
+    return refreshed
+
+
+def stored(report: str, args: dict):
+    """The stored answer (a response) to a report request, if it asks for a standard period of
+    the whole country and the stored report's basis still holds; None means compute it live."""
+    if report not in REPORTS or not _standard(args):
+        return None
+    snapshot = db.session.get(ReportSnapshot, (report, args.get("preset") or "last_30_days"))
+    if snapshot is None or not _holds(snapshot, _basis()):
+        return None
+    body = json.loads(snapshot.body)
+    if report == "counties":
+        items = [row for row in body["items"] if row["is_poverty_county"] or not args.get("poverty_only")]
+        body["items"] = [dict(row, rank=rank) for rank, row in enumerate(items[:args.get("limit", 50)], start=1)]
+    return current_app.json.response(body)
+
+
+def _standard(args: dict) -> bool:
+    return (args.get("first") is None and args.get("last") is None and args.get("year") is None
+            and args.get("province") is None and args.get("county") is None)
