@@ -29,14 +29,20 @@ from marketplace.reports.schemas import (
     SummaryOut,
 )
 
-ALL_COUNTIES = 3000  # a stored county ranking keeps every county; requests take the first `limit`
+# A stored county ranking keeps this many counties (all, and poverty counties only); requests for
+# at most as many take the first `limit`, longer ones are computed live. Storing every county would
+# make reading it grow with the number of counties that sold.
+STORED_RANKING = 100
 
 
 # report -> (how to compute it for a period of the whole country, the schema that dumps it)
 REPORTS = {
     "summary": (lambda period: queries.summary(period, queries.Scope()), SummaryOut),
-    "counties": (lambda period: queries.with_freshness(period, queries.county_ranking(period, queries.Scope(), limit=ALL_COUNTIES)),
-                 CountyRankingOut),
+    "counties": (lambda period: queries.with_freshness(
+        period, queries.county_ranking(period, queries.Scope(), limit=STORED_RANKING)), CountyRankingOut),
+    "poverty_counties": (lambda period: queries.with_freshness(
+        period, queries.county_ranking(period, queries.Scope(), poverty_only=True, limit=STORED_RANKING)),
+        CountyRankingOut),
     "provinces": (lambda period: queries.with_freshness(period, queries.province_ranking(period, queries.Scope())), ProvinceRankingOut),
     "daily": (lambda period: queries.with_freshness(period, queries.daily_series(period, queries.Scope())), DailySeriesOut),
     "categories": (lambda period: queries.with_freshness(period, queries.by_category(period, queries.Scope())), CategoryReportOut),
@@ -83,13 +89,16 @@ def stored(report: str, args: dict):
     the whole country and the stored report's basis still holds; None means compute it live."""
     if report not in REPORTS or not _standard(args):
         return None
+    if report == "counties":
+        if args.get("limit", 50) > STORED_RANKING:
+            return None
+        report = "poverty_counties" if args.get("poverty_only") else "counties"
     snapshot = db.session.get(ReportSnapshot, (report, args.get("preset") or "last_30_days"))
     if snapshot is None or not _holds(snapshot, _basis()):
         return None
     body = json.loads(snapshot.body)
-    if report == "counties":
-        items = [row for row in body["items"] if row["is_poverty_county"] or not args.get("poverty_only")]
-        body["items"] = [dict(row, rank=rank) for rank, row in enumerate(items[:args.get("limit", 50)], start=1)]
+    if "limit" in args:
+        body["items"] = body["items"][:args["limit"]]
     return current_app.json.response(body)
 
 

@@ -9,6 +9,7 @@ from marketplace.reports import rollup, snapshots
 from marketplace.reports.models import ReportSnapshot
 
 REPORTS = ("summary", "counties", "provinces", "daily", "categories")
+STORED = 6 * len(snapshots.REPORTS)  # every preset of every stored report
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def without_period_name(body: dict) -> dict:
 def test_a_stored_report_is_the_live_answer(client, admin_headers, sales, name):
     live = report(client, admin_headers, name, **{"from": "2026-10-22", "to": "2026-11-20"})
 
-    assert snapshots.refresh() == 6 * len(REPORTS)
+    assert snapshots.refresh() == STORED
     stored = report(client, admin_headers, name, preset="last_30_days")
 
     assert without_period_name(stored) == without_period_name(live)
@@ -77,7 +78,7 @@ def test_a_new_sale_rolled_up_makes_the_report_live_again(client, admin_headers,
 
     assert live["freshness"]["rows_waiting"] == 0
     assert live["figures"]["net_fen"] == before + 700
-    assert snapshots.refresh() == 6 * len(REPORTS)
+    assert snapshots.refresh() == STORED
 
 
 def test_the_next_day_a_stored_report_is_not_served(client, admin_headers, clock, sales):
@@ -113,7 +114,8 @@ def test_requests_for_other_periods_or_places_are_computed_live(client, admin_he
         assert report(client, admin_headers, "summary", **query)["freshness"]["rows_waiting"] == 0, query
 
 
-@pytest.mark.parametrize("query", [{}, {"limit": 1}, {"poverty_only": "true"}, {"poverty_only": "true", "limit": 1}])
+@pytest.mark.parametrize("query", [{}, {"limit": 1}, {"poverty_only": "true"}, {"poverty_only": "true", "limit": 1},
+                                   {"limit": 100}])
 def test_a_stored_county_ranking_answers_limits_and_the_poverty_filter_like_the_live_one(client, admin_headers,
                                                                                         sales, query):
     live = report(client, admin_headers, "counties", **{"from": "2026-10-22", "to": "2026-11-20"}, **query)
@@ -124,5 +126,13 @@ def test_a_stored_county_ranking_answers_limits_and_the_poverty_filter_like_the_
 
 
 def test_nothing_is_recomputed_while_nothing_changed(sales):
-    assert snapshots.refresh() == 6 * len(REPORTS)
+    assert snapshots.refresh() == STORED
     assert snapshots.refresh() == 0
+
+
+def test_a_longer_county_ranking_than_is_stored_is_computed_live(client, admin_headers, sales):
+    snapshots.refresh()
+    _tamper("counties")
+
+    assert report(client, admin_headers, "counties", limit=100)["freshness"]["rows_waiting"] == 424242
+    assert report(client, admin_headers, "counties", limit=101)["freshness"]["rows_waiting"] == 0
