@@ -17,7 +17,14 @@ from marketplace.orders.models import Checkout, Order, OrderLine
 from marketplace.payments.models import PaymentIntent, Refund, RefundLine
 from marketplace.reports.models import CountyDailySales, SalesLedgerEntry
 from seed import demo
-from seed.history import FULL_REGISTRY, festival_factor, history_days, seed_history, short_county_name, split_exactly
+from seed.history import (
+    FULL_REGISTRY,
+    festival_factor,
+    history_days,
+    seed_history,
+    short_county_name,
+    split_exactly,
+)
 
 ROWS = 2000
 END = date(2026, 11, 20)  # the window starts on 21 November 2024: Double 11 of 2025 and 2026 are in it
@@ -81,7 +88,8 @@ def test_every_refund_row_carries_its_refund_line_and_its_confirmed_stripe_refun
 
     assert {(row.refund_id, row.order_line_id) for row in refund_rows} == set(refund_lines)
     for row in refund_rows:
-        item, refund, sale = refund_lines[(row.refund_id, row.order_line_id)], refunds[row.refund_id], sold[row.order_line_id]
+        item, refund = refund_lines[(row.refund_id, row.order_line_id)], refunds[row.refund_id]
+        sale = sold[row.order_line_id]
         assert (row.units, row.amount_fen) == (-item.quantity, -item.amount_fen)
         assert 0 < item.amount_fen <= sale.amount_fen and 0 < item.quantity <= sale.units
         assert (refund.status, refund.method, refund.amount_fen, refund.order_id) == (
@@ -95,11 +103,13 @@ def test_checkouts_and_payment_intents_add_up_to_their_orders(history):
     lines_total = dict(db.session.execute(select(OrderLine.order_id, func.sum(OrderLine.line_total_fen))
                                           .group_by(OrderLine.order_id)).all())
     intents = {intent.checkout_id: intent for intent in db.session.scalars(select(PaymentIntent))}
+    checkouts = {checkout.id: checkout for checkout in db.session.scalars(select(Checkout))}
 
     for order in orders:
-        checkout = db.session.get(Checkout, order.checkout_id)
+        checkout = checkouts[order.checkout_id]
         assert order.items_total_fen == lines_total[order.id]
-        assert (checkout.items_total_fen, checkout.shipping_total_fen) == (order.items_total_fen, order.shipping_fee_fen)
+        assert (checkout.items_total_fen, checkout.shipping_total_fen) == (
+            order.items_total_fen, order.shipping_fee_fen)
         assert intents[checkout.id].amount_fen == checkout.grand_total_fen == order.total_fen
         assert intents[checkout.id].status == "succeeded" and checkout.status == "paid"
 
