@@ -1,5 +1,5 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test test-sqlite install bench-catalog bench-checkout
+.PHONY: run test test-sqlite install bench-catalog bench-checkout bench-webhook bench-reports
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
@@ -21,3 +21,11 @@ bench-catalog:  ## catalog list/detail HTTP benchmark on PostgreSQL (bench/READM
 bench-checkout: ## steady checkout and flash-sale HTTP benchmark on PostgreSQL (bench/README.md); BENCH_ARGS="--duration 5"
 	scripts/bootstrap requirements.txt
 	.venv/bin/python bench/checkout.py $(BENCH_ARGS)
+
+bench-webhook:  ## Stripe webhook HTTP benchmark (events applied, duplicates) on PostgreSQL (bench/README.md); BENCH_ARGS="--duration 5"
+	scripts/bootstrap requirements.txt
+	.venv/bin/python bench/webhook.py $(BENCH_ARGS)
+
+bench-reports:  ## reports at 10k and 10M ledger rows, and the rollup lag in a flash sale, on PostgreSQL (bench/README.md); BENCH_ARGS="--keep-db"
+	scripts/bootstrap requirements.txt
+	.venv/bin/python bench/reports.py $(BENCH_ARGS)
