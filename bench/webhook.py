@@ -333,6 +333,9 @@ class Deliveries:
         return Scenario(name, label, WEBHOOK, target=0.0, lua=webhook_lua(self.path, self.threads))  # no target
 
     def prepare(self, events: list[list[int]]) -> list[list[int]]:
+        if len(events) < self.threads:
+            raise BenchError(f"{len(events)} events to deliver for {self.threads} wrk threads; place more checkouts "
+                             f"(--checkouts, now {len(self.amount):,}).")
         write_deliveries(self.path, events, self.secret)
         return events
 
