@@ -6,13 +6,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
 from marketplace.catalog.taxonomy import SOLD_OUT, Category, ProductStatus, Unit
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import County, Village
-
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 def listing_etag(version: int, stock_units: int) -> str:
@@ -27,9 +24,9 @@ class Product(db.Model):
         CheckConstraint("stock_units >= 0", name="stock_not_negative"),
         CheckConstraint("units_sold >= 0", name="units_sold_not_negative"),
         CheckConstraint("min_order_units >= 1", name="min_order_positive"),
-        CheckConstraint(_in("category", Category), name="known_category"),
-        CheckConstraint(_in("unit", Unit), name="known_unit"),
-        CheckConstraint(_in("status", ProductStatus), name="known_status"),
+        CheckConstraint(one_of("category", Category), name="known_category"),
+        CheckConstraint(one_of("unit", Unit), name="known_unit"),
+        CheckConstraint(one_of("status", ProductStatus), name="known_status"),
         # Each browse order has an index ending in its sort key and the id tie-breaker, so a page
         # of 20 is read in order and stops after 20 rows.
         Index("ix_products_status_created", "status", "created_at", "id"),

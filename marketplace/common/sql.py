@@ -32,3 +32,8 @@ def commit_keeping_loaded_state() -> None:
         session.commit()
     finally:
         session.expire_on_commit = True
+
+
+def one_of(column: str, values) -> str:
+    """A CHECK constraint's text: ``column`` holds one of ``values`` (strings or string enums)."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"

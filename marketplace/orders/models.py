@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders.lifecycle import OrderStatus
@@ -12,17 +13,14 @@ PAYMENT_METHODS = ("card", "alipay", "wechat_pay", "cash_at_station")
 DELIVERY_KINDS = ("station", "address")
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
-
 
 class Checkout(db.Model):
     """What one payment covers: the orders of one cart, split per seller."""
 
     __tablename__ = "checkouts"
     __table_args__ = (
-        CheckConstraint(_in("payment_method", PAYMENT_METHODS), name="known_payment_method"),
-        CheckConstraint(_in("delivery_kind", DELIVERY_KINDS), name="known_delivery_kind"),
+        CheckConstraint(one_of("payment_method", PAYMENT_METHODS), name="known_payment_method"),
+        CheckConstraint(one_of("delivery_kind", DELIVERY_KINDS), name="known_delivery_kind"),
         CheckConstraint("grand_total_fen = items_total_fen + shipping_total_fen", name="totals_add_up"),
         CheckConstraint(
             "(delivery_kind = 'station' AND station_id IS NOT NULL) OR "
@@ -55,7 +53,7 @@ class Checkout(db.Model):
 class Order(db.Model):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("status", OrderStatus), name="known_status"),
+        CheckConstraint(one_of("status", OrderStatus), name="known_status"),
         CheckConstraint("total_fen = items_total_fen + shipping_fee_fen", name="totals_add_up"),
         Index("ix_orders_seller_status", "seller_user_id", "status"),
         Index("ix_orders_buyer_created", "buyer_user_id", "created_at"),

@@ -5,12 +5,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
-
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 def _partial_unique(name: str, columns: list[str], where: str) -> Index:
@@ -50,7 +47,7 @@ class StripeEvent(db.Model):
     """A Stripe event, recorded in the same transaction as its effect so it is applied once."""
 
     __tablename__ = "stripe_events"
-    __table_args__ = (CheckConstraint(_in("outcome", STRIPE_EVENT_OUTCOMES), name="known_outcome"),)
+    __table_args__ = (CheckConstraint(one_of("outcome", STRIPE_EVENT_OUTCOMES), name="known_outcome"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stripe_event_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -77,8 +74,8 @@ class Refund(db.Model):
     __tablename__ = "refunds"
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="amount_positive"),
-        CheckConstraint(_in("method", REFUND_METHODS), name="known_method"),
-        CheckConstraint(_in("status", REFUND_STATUSES), name="known_status"),
+        CheckConstraint(one_of("method", REFUND_METHODS), name="known_method"),
+        CheckConstraint(one_of("status", REFUND_STATUSES), name="known_status"),
         Index("ix_refunds_status_submitted", "status", "submitted_at"),
     )
 
@@ -127,7 +124,7 @@ class SellerLedgerEntry(db.Model):
 
     __tablename__ = "seller_ledger_entries"
     __table_args__ = (
-        CheckConstraint(_in("kind", SELLER_ENTRY_KINDS), name="known_kind"),
+        CheckConstraint(one_of("kind", SELLER_ENTRY_KINDS), name="known_kind"),
         # A sale and its commission are written once per order, a refund's entries once per refund.
         _partial_unique("uq_seller_ledger_order_kind", ["order_id", "kind"],
                         "refund_id IS NULL AND order_id IS NOT NULL"),

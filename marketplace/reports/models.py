@@ -4,6 +4,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 
@@ -26,7 +27,7 @@ class SalesLedgerEntry(db.Model):
 
     __tablename__ = "sales_ledger"
     __table_args__ = (
-        CheckConstraint("kind IN ('sale', 'refund', 'exclusion', 'inclusion')", name="known_kind"),
+        CheckConstraint(one_of("kind", LEDGER_KINDS), name="known_kind"),
         CheckConstraint("(kind = 'sale' AND units > 0 AND amount_fen > 0) OR "
                         "(kind = 'refund' AND units <= 0 AND amount_fen <= 0) OR "
                         "kind IN ('exclusion', 'inclusion')", name="sign_follows_kind"),
@@ -169,7 +170,7 @@ class PovertyHouseholdReview(db.Model):
 
     __tablename__ = "poverty_household_reviews"
     __table_args__ = (
-        CheckConstraint("status IN ('verified', 'rejected', 'revoked')", name="known_status"),
+        CheckConstraint(one_of("status", HOUSEHOLD_STATUSES), name="known_status"),
         Index("ix_poverty_household_reviews_seller", "seller_user_id", "id"),
     )
 

@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, page_of
+from marketplace.reports.models import HOUSEHOLD_STATUSES
 from marketplace.reports.periods import PRESETS
 from marketplace.reports.review import FLAG_KINDS
 
@@ -160,7 +161,7 @@ TopProductsOut = rows_of(ProductRowOut, "TopProductsOut")
 # ---------------------------------------------------------------- review
 
 class HouseholdReviewIn(Schema):
-    status = ma.fields.String(required=True, validate=validate.OneOf(("verified", "rejected", "revoked")),
+    status = ma.fields.String(required=True, validate=validate.OneOf(HOUSEHOLD_STATUSES),
                              metadata={"description": "Is the seller a registered poor household?"})
     evidence_note = ma.fields.String(required=True, validate=[validate.Length(min=2, max=500), NOT_BLANK],
                                      metadata={"description": "What was checked (e.g. the registration card number)"})

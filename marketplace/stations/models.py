@@ -5,6 +5,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, In
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import Village
@@ -36,7 +37,7 @@ class StationCashEntry(db.Model):
 
     __tablename__ = "station_cash_entries"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in CASH_ENTRY_KINDS)})", name="known_kind"),
+        CheckConstraint(one_of("kind", CASH_ENTRY_KINDS), name="known_kind"),
         CheckConstraint("(kind = 'collection' AND amount_fen > 0) OR (kind <> 'collection' AND amount_fen < 0)",
                         name="sign_follows_kind"),
         # A checkout's cash is collected once; a refund is paid back once.
