@@ -9,7 +9,7 @@ Rules:
 - Edits carry the version the seller last saw (If-Match); a stale one is refused, never merged.
 - Stock moves by relative, conditional updates and never below zero.
 """
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -340,6 +340,18 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
     ))
 
 
+# The checkout's two statements on listings, as plain SQL: they run on every sale, and building
+# and caching an expression each time costs more than the database does to answer them.
+_OFFERS = text(
+    "SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
+    " min_order_units, stock_units, status FROM products WHERE id IN :product_ids"
+).bindparams(bindparam("product_ids", expanding=True))
+_TAKE_STOCK = text(
+    "UPDATE products SET stock_units = stock_units - :units, units_sold = units_sold + :units"
+    " WHERE id = :product_id AND status = :active AND stock_units >= :units"
+)
+
+
 def offers_by_id(product_ids):
     """What a cart needs to know of its listings (one row each, no ORM objects), read without locks.
 
@@ -347,13 +359,7 @@ def offers_by_id(product_ids):
     """
     if not product_ids:
         return {}
-    rows = db.session.execute(
-        select(Product.id, Product.seller_user_id, Product.title, Product.category, Product.unit,
-               Product.net_weight_grams, Product.origin_county_adcode, Product.price_fen, Product.min_order_units,
-               Product.stock_units, Product.status)
-        .where(Product.id.in_(product_ids))
-    )
-    return {row.id: row for row in rows}
+    return {row.id: row for row in db.session.execute(_OFFERS, {"product_ids": list(product_ids)})}
 
 
 def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
@@ -366,12 +372,7 @@ def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
     short: list[int] = []
     for product_id in sorted(quantities):
         taken = db.session.execute(
-            update(Product)
-            .where(Product.id == product_id, Product.status == ProductStatus.ACTIVE,
-                   Product.stock_units >= quantities[product_id])
-            .values(stock_units=Product.stock_units - quantities[product_id],
-                    units_sold=Product.units_sold + quantities[product_id])
-            .execution_options(synchronize_session=False)
+            _TAKE_STOCK, {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}
         ).rowcount
         if taken == 0:
             short.append(product_id)

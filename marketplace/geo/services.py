@@ -1,5 +1,5 @@
 """Reading the county registry and managing villages."""
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.sql import contains_pattern
@@ -23,11 +23,24 @@ class VillageNotFound(NotFound):
         super().__init__(f"No village with id {village_id}.", details={"village_id": village_id})
 
 
+def _is_adcode(adcode: str) -> bool:
+    return bool(adcode) and adcode.isdigit() and len(adcode) == 6
+
+
 def get_county(adcode: str) -> County:
-    county = db.session.get(County, adcode) if adcode and adcode.isdigit() and len(adcode) == 6 else None
+    county = db.session.get(County, adcode) if _is_adcode(adcode) else None
     if county is None:
         raise CountyNotFound(adcode)
     return county
+
+
+_COUNTY_EXISTS = text("SELECT 1 FROM counties WHERE adcode = :adcode")
+
+
+def require_county(adcode: str) -> None:
+    """Raise CountyNotFound unless the registry holds the county; one indexed read, no object built."""
+    if not _is_adcode(adcode) or db.session.execute(_COUNTY_EXISTS, {"adcode": adcode}).first() is None:
+        raise CountyNotFound(adcode)
 
 
 class ProvinceNotFound(NotFound):

@@ -310,6 +310,20 @@ def test_a_replay_answers_even_after_the_product_stopped_selling(client, build, 
     assert replay.json["id"] == first.json["id"]
 
 
+def test_a_replay_answers_even_after_the_last_unit_sold(client, build, buyer_headers):
+    product = build.product(stock_units=2)
+    body, key = cart_body((product, 2)), fresh_key()
+    first = place(client, buyer_headers, body, key)
+    assert stock_of(product) == 0
+
+    replay = place(client, buyer_headers, body, key)
+    other = place(client, buyer_headers, body, fresh_key())
+
+    assert (first.status_code, replay.status_code, other.status_code) == (201, 200, 409)
+    assert replay.json == first.json
+    assert footprint()["checkouts"] == 1
+
+
 def test_idempotency_keys_belong_to_one_user(client, build):
     product = build.product(stock_units=10)
     body, key = cart_body((product, 1)), fresh_key()

@@ -135,6 +135,21 @@ def test_checkout_killed_after_taking_stock_leaves_no_order_and_no_lost_stock(ap
     assert db.session.scalar(select(func.count()).select_from(Checkout)) == 0
 
 
+def test_one_key_sent_eight_times_at_once_places_one_checkout(app, build):
+    product = build.product(stock_units=10)
+    buyer = build.user("buyer")
+    db.session.commit()
+    lines = [{"product_id": product.id, "quantity": 3}]
+
+    results = _run_together(app, [_place(buyer.id, lines, "retried-key") for _ in range(8)])
+
+    assert all(isinstance(result, int) for result in results), results
+    assert len(set(results)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Checkout)) == 1
+    assert _sold_units(product.id) == 3
+    assert _stock(product.id) == 7
+
+
 def _expired_checkout(app, build, units: int):
     product = build.product(stock_units=50)
     buyer = build.user("buyer")
