@@ -98,7 +98,7 @@ class Builders:
             "recipient": "张三", "phone": "13800138000", "county_adcode": products[0].origin_county_adcode,
             "detail": "人民路1号"}}
         checkout, _ = checkout_service.place_checkout(
-            buyer, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
+            buyer.id, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
             delivery=delivery,
             payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
         if status != "pending_payment":

@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from marketplace.accounts import services
 from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
-from marketplace.common.auth import current_token, current_user, requires
+from marketplace.common.auth import current_caller, current_user, requires
 from marketplace.extensions import limiter
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")
@@ -42,7 +42,7 @@ class Logout(MethodView):
     @bp.response(204)
     def post(self):
         """Revoke the bearer token used for this request"""
-        services.log_out(current_token())
+        services.log_out(current_caller().token_id)
 
 
 @bp.route("/me")

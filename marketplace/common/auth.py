@@ -5,25 +5,29 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import ApiToken, User
+from marketplace.accounts.models import User
 from marketplace.errors import Forbidden, NotAuthenticated
 
-def _bearer_token() -> ApiToken:
+def _bearer_caller() -> accounts.Caller:
     header = request.headers.get("Authorization", "")
     scheme, _, plain = header.partition(" ")
     if not header:
         raise NotAuthenticated("Log in and send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not plain.strip():
         raise accounts.InvalidToken("The Authorization header must be 'Bearer <token>'.")
-    return accounts.token_for(plain.strip())
+    return accounts.caller_for(plain.strip())
+
+
+def current_caller() -> accounts.Caller:
+    """Who is calling (user id, token id, roles), known without loading the account."""
+    return g.caller
 
 
 def current_user() -> User:
-    return g.current_token.user
-
-
-def current_token() -> ApiToken:
-    return g.current_token
+    """The caller's account, loaded on first use in a request."""
+    if "current_user" not in g:
+        g.current_user = accounts.get_user(g.caller.user_id)
+    return g.current_user
 
 
 def requires(*roles: str):
@@ -35,10 +39,10 @@ def requires(*roles: str):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            token = _bearer_token()
-            if roles and not token.user.has_role(*roles):
+            caller = _bearer_caller()
+            if roles and not caller.has_role(*roles):
                 raise Forbidden(f"This needs the role {' or '.join(roles)}.", details={"required_roles": list(roles)})
-            g.current_token = token
+            g.caller = caller
             return view(*args, **kwargs)
 
         return Blueprint.doc(security=[{"bearerAuth": []}], **{"x-required-roles": list(roles) or ["any"]})(wrapper)
@@ -50,4 +54,5 @@ def optional_user() -> User | None:
     """The caller if an Authorization header was sent (it must then be valid), else None."""
     if not request.headers.get("Authorization"):
         return None
-    return _bearer_token().user
+    g.caller = _bearer_caller()
+    return current_user()

@@ -18,7 +18,6 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from marketplace.accounts.models import User
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
@@ -73,7 +72,7 @@ def _replay(user_id: int, key: str, digest: str) -> Checkout | None:
     return db.session.get(Checkout, record.checkout_id)
 
 
-def _check_cart(buyer: User, lines: list[dict]) -> dict:
+def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
     quantities = {}
     for line in lines:
         if line["product_id"] in quantities:
@@ -86,7 +85,7 @@ def _check_cart(buyer: User, lines: list[dict]) -> dict:
         product = products.get(product_id)
         if product is None or product.status != ProductStatus.ACTIVE:
             problems[product_id] = "not for sale"
-        elif product.seller_user_id == buyer.id:
+        elif product.seller_user_id == buyer_user_id:
             problems[product_id] = "your own listing"
         elif quantity < product.min_order_units:
             problems[product_id] = f"minimum order is {product.min_order_units} {product.unit}"
@@ -126,7 +125,7 @@ def shipping_fee_fen(items_total_fen: int) -> int:
     return 0 if items_total_fen >= config["SHIPPING_FREE_OVER_FEN"] else config["SHIPPING_FLAT_FEE_FEN"]
 
 
-def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_method: str,
+def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, payment_method: str,
                    idempotency_key: str) -> tuple[Checkout, bool]:
     """Create the checkout and its orders; returns (checkout, created) where created is False on a replay.
 
@@ -136,15 +135,15 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
     """
     digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method})
     try:
-        cart = _check_cart(buyer, lines)
-        checkout = _priced_checkout(buyer, cart, _check_delivery(delivery, payment_method), payment_method)
+        cart = _check_cart(buyer_user_id, lines)
+        checkout = _priced_checkout(buyer_user_id, cart, _check_delivery(delivery, payment_method), payment_method)
     except AppError:
-        replayed = _replay(buyer.id, idempotency_key, digest)
+        replayed = _replay(buyer_user_id, idempotency_key, digest)
         if replayed is not None:
             return replayed, False
         raise
     try:
-        _write_checkout(checkout, IdempotencyKey(user_id=buyer.id, key=idempotency_key, request_digest=digest,
+        _write_checkout(checkout, IdempotencyKey(user_id=buyer_user_id, key=idempotency_key, request_digest=digest,
                                                  created_at=checkout.created_at))
         # Stock is taken last, so its row locks are held for as short a time as possible.
         short = catalog.reserve_stock({pid: q for pid, (_, q) in cart.items()})
@@ -156,14 +155,14 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
     except IntegrityError:
         # The key is taken: by this request's first attempt, or by a concurrent one that won.
         db.session.rollback()
-        replayed = _replay(buyer.id, idempotency_key, digest)
+        replayed = _replay(buyer_user_id, idempotency_key, digest)
         if replayed is None:
             raise
         return replayed, False
     return checkout, True
 
 
-def _priced_checkout(buyer: User, cart: dict, delivery_fields: dict, payment_method: str) -> Checkout:
+def _priced_checkout(buyer_user_id: int, cart: dict, delivery_fields: dict, payment_method: str) -> Checkout:
     """The checkout, its orders (one per seller, in seller order), lines and first events, not yet written."""
     now = utcnow()
     by_seller: dict[int, list] = defaultdict(list)
@@ -181,13 +180,13 @@ def _priced_checkout(buyer: User, cart: dict, delivery_fields: dict, payment_met
         ]
         items_total = sum(line.line_total_fen for line in order_lines)
         fee = shipping_fee_fen(items_total)
-        orders.append(Order(buyer_user_id=buyer.id, seller_user_id=seller_id, station_id=delivery_fields.get("station_id"),
+        orders.append(Order(buyer_user_id=buyer_user_id, seller_user_id=seller_id, station_id=delivery_fields.get("station_id"),
                             delivery_kind=delivery_fields["delivery_kind"], status=OrderStatus.PENDING_PAYMENT,
                             items_total_fen=items_total, shipping_fee_fen=fee, total_fen=items_total + fee,
                             carrier=None, tracking_number=None, paid_at=None, shipped_at=None, delivered_at=None,
                             completed_at=None, lines=order_lines, created_at=now, updated_at=now,
                             events=[OrderEvent(action="place", from_status=None, to_status=OrderStatus.PENDING_PAYMENT,
-                                               actor_user_id=buyer.id, note=None, created_at=now)]))
+                                               actor_user_id=buyer_user_id, note=None, created_at=now)]))
     items_total = sum(o.items_total_fen for o in orders)
     shipping_total = sum(o.shipping_fee_fen for o in orders)
     if items_total + shipping_total > MAX_CHECKOUT_TOTAL_FEN:
@@ -196,7 +195,7 @@ def _priced_checkout(buyer: User, cart: dict, delivery_fields: dict, payment_met
                            details={"grand_total_fen": items_total + shipping_total, "max_fen": MAX_CHECKOUT_TOTAL_FEN})
     address = {field: delivery_fields.get(field)
                for field in ("station_id", "recipient_name", "recipient_phone", "address_county_adcode", "address_detail")}
-    return Checkout(buyer_user_id=buyer.id, payment_method=payment_method, delivery_kind=delivery_fields["delivery_kind"],
+    return Checkout(buyer_user_id=buyer_user_id, payment_method=payment_method, delivery_kind=delivery_fields["delivery_kind"],
                     items_total_fen=items_total, shipping_total_fen=shipping_total,
                     grand_total_fen=items_total + shipping_total, currency="cny",
                     status=OrderStatus.PENDING_PAYMENT, paid_at=None, created_at=now,

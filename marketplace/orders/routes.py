@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import current_user, requires
+from marketplace.common.auth import current_caller, current_user, requires
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services
 from marketplace.orders.schemas import (
@@ -29,7 +29,7 @@ class Checkouts(MethodView):
     def post(self, headers, fields):
         """Place a checkout: one order per seller, stock taken now, payment due before expires_at"""
         checkout, created = checkout_service.place_checkout(
-            current_user(), idempotency_key=headers["idempotency_key"], **fields
+            current_caller().user_id, idempotency_key=headers["idempotency_key"], **fields
         )
         return checkout, 201 if created else 200
 

@@ -65,7 +65,7 @@ def _place(user_id: int, lines: list[dict], key: str):
     def task():
         buyer = db.session.get(User, user_id)
         checkout, _ = checkout_service.place_checkout(
-            buyer, lines=lines, delivery={"address": ADDRESS}, payment_method="card", idempotency_key=key
+            buyer.id, lines=lines, delivery={"address": ADDRESS}, payment_method="card", idempotency_key=key
         )
         return checkout.id
 
