@@ -84,10 +84,11 @@ def refresh(*, force: bool = False) -> int:
     return refreshed
 
 
-def stored(report: str, args: dict):
+def stored(report: str, args: dict, scope: queries.Scope):
     """The stored answer (a response) to a report request, if it asks for a standard period of
-    the whole country and the stored report's basis still holds; None means compute it live."""
-    if report not in REPORTS or not _standard(args):
+    the whole country (``scope``: the counties the caller asked for and may read) and the stored
+    report's basis still holds; None means compute it live."""
+    if report not in REPORTS or scope != queries.Scope() or not _standard(args):
         return None
     if report == "counties":
         if args.get("limit", 50) > STORED_RANKING:
@@ -103,5 +104,4 @@ def stored(report: str, args: dict):
 
 
 def _standard(args: dict) -> bool:
-    return (args.get("first") is None and args.get("last") is None and args.get("year") is None
-            and args.get("province") is None and args.get("county") is None)
+    return args.get("first") is None and args.get("last") is None and args.get("year") is None
