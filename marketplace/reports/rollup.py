@@ -10,9 +10,8 @@ must give the same figures.
 from collections import defaultdict
 
 from sqlalchemy import case, delete, func, insert, literal, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from marketplace.common.sql import upsert
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.reports.models import (
@@ -26,10 +25,6 @@ from marketplace.reports.models import (
 
 ROLLUP = "county_daily_sales"
 MONEY = ("units_sold", "units_refunded", "gross_fen", "refunded_fen", "units_excluded", "excluded_fen", "net_fen")
-
-
-def _upsert(model):
-    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 def _figures(rows) -> dict:
@@ -50,7 +45,7 @@ def _figures(rows) -> dict:
 
 
 def _add(model, keys: dict, figures: dict) -> None:
-    statement = _upsert(model).values(**keys, **figures)
+    statement = upsert(model).values(**keys, **figures)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: getattr(model, name) + statement.excluded[name] for name in figures}))
 
@@ -63,7 +58,7 @@ def _count_members(day, county: str, kind: str, changes: dict[int, int]) -> int:
     """Add to the members' counted sale lines; returns by how much the number of members with any
     changed (one that gets its first counts +1, one whose last is excluded −1). Additions commute,
     so batches may arrive in any order (an exclusion before its sale gives −1 then 0: no change)."""
-    statement = _upsert(CountyDailyMember).values(
+    statement = upsert(CountyDailyMember).values(
         [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member, "sale_lines": change}
          for member, change in sorted(changes.items())])
     # RETURNING gives each member's total after the addition; before it, it was that less the change.
@@ -100,7 +95,7 @@ def _apply(rows: list[SalesLedgerEntry]) -> None:
 
 
 def _mark_run(rows: int, *, changed: bool) -> None:
-    statement = _upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
+    statement = upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at,
                                        "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up,

@@ -15,6 +15,7 @@ import json
 from flask import current_app
 from sqlalchemy import func, select
 
+from marketplace.common.sql import upsert
 from marketplace.common.time import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import County
@@ -73,15 +74,22 @@ def refresh(*, force: bool = False) -> int:
             snapshot = stored.get((report, preset))
             if snapshot is not None and not force and _holds(snapshot, basis):
                 continue
-            body = json.dumps(schema().dump(compute(period)), ensure_ascii=False)
-            if snapshot is None:
-                snapshot = ReportSnapshot(report=report, preset=preset)
-                db.session.add(snapshot)
-            snapshot.business_day, snapshot.rollup_version, snapshot.counties_updated_at = basis
-            snapshot.computed_at, snapshot.body = utcnow(), body
+            _store(report, preset, basis, json.dumps(schema().dump(compute(period)), ensure_ascii=False))
             refreshed += 1
     db.session.commit()
     return refreshed
+
+
+def _store(report: str, preset: str, basis: tuple, body: str) -> None:
+    """Insert or replace one stored report in one statement: two workers storing the same report
+    for the first time at once must not collide on its key (the later one replaces it)."""
+    day, version, counties_at = basis
+    statement = upsert(ReportSnapshot).values(report=report, preset=preset, business_day=day, rollup_version=version,
+                                              counties_updated_at=counties_at, computed_at=utcnow(), body=body)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["report", "preset"],
+        set_={column: statement.excluded[column]
+              for column in ("business_day", "rollup_version", "counties_updated_at", "computed_at", "body")}))
 
 
 def stored(report: str, args: dict, scope: queries.Scope):
