@@ -133,7 +133,12 @@ class CountyDailyMember(db.Model):
     ``sale_lines`` is above zero."""
 
     __tablename__ = "county_daily_members"
-    __table_args__ = (CheckConstraint("kind IN ('order', 'buyer', 'seller')", name="known_kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('order', 'buyer', 'seller')", name="known_kind"),
+        # A province's or county's distinct buyers and sellers (an official's reports) without
+        # reading every county's members of the period: a year of one county in milliseconds.
+        Index("ix_county_daily_members_county", "county_adcode", "kind", "business_day", "member_id", "sale_lines"),
+    )
 
     business_day: Mapped[date] = mapped_column(Date, primary_key=True)
     county_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)

@@ -1,5 +1,6 @@
 """Officials: the role official and the report scope (a province or a county) of each official;
-counts of orders, buyers and sellers without the sales excluded by review.
+counts of orders, buyers and sellers without the sales excluded by review; an index for the
+distinct buyers and sellers of one province or county.
 
 Revision ID: 0007
 Revises: 0006
@@ -61,6 +62,8 @@ def upgrade():
     op.add_column('county_daily_members', sa.Column('sale_lines', sa.Integer(), server_default='0', nullable=False))
     op.execute(MARK_EARLIER_ADJUSTMENTS)
     _roll_up_again()
+    op.create_index('ix_county_daily_members_county', 'county_daily_members',
+                    ['county_adcode', 'kind', 'business_day', 'member_id', 'sale_lines'], unique=False)
     op.create_table('report_scopes',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('province_adcode', sa.String(length=6), nullable=True),
@@ -80,6 +83,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_county_daily_members_county', table_name='county_daily_members')
     with op.batch_alter_table('county_daily_members', schema=None) as batch_op:
         batch_op.drop_column('sale_lines')
     # Not batch mode: copying sales_ledger would delete its rows under the queue's foreign key;

@@ -127,6 +127,10 @@ def run_without_foreign_keys(engine, *statements: str) -> None:
         connection.close()
 
 
+def member_indexes(engine) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes("county_daily_members")}
+
+
 LEDGER = ("INSERT INTO sales_ledger (id, kind, business_day, occurred_at, order_id, order_line_id, refund_id, "
           "exclusion_id, product_id, category, origin_county_adcode, seller_user_id, buyer_user_id, units, amount_fen) "
           "VALUES ")
@@ -176,12 +180,14 @@ def test_0007_marks_earlier_exclusions_and_rolls_everything_up_again_without_the
         assert marked == [(1, 0), (2, 0), (3, 0), (4, -1), (5, -1), (6, 0), (7, 0)]
         assert [row[0] for row in queued] == [1, 2, 3, 4, 5, 6, 7]
         assert emptied == [0, 0, 0] and version == 6  # stored reports no longer hold
+        assert "ix_county_daily_members_county" in member_indexes(engine)
         assert day == [(1, 1, 1, 8550, 7300, 1250)]  # order 100 and its buyer are out of the counts
 
         downgrade(revision="0006")
         columns = {table: {column["name"] for column in inspect(engine).get_columns(table)}
                    for table in ("sales_ledger", "county_daily_members")}
         assert "count_change" not in columns["sales_ledger"] and "sale_lines" not in columns["county_daily_members"]
+        assert "ix_county_daily_members_county" not in member_indexes(engine)
         assert run(engine, "SELECT count(*) FROM sales_ledger")[0][0] == 7
         assert run(engine, "SELECT count(*) FROM sales_ledger_queue")[0][0] == 7
         assert run(engine, "SELECT count(*) FROM county_daily_sales")[0][0] == 0
