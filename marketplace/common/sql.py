@@ -1,4 +1,4 @@
-"""Small SQL helpers shared by the read sides."""
+"""Small SQL helpers shared by the packages: LIKE patterns, read-only connections, CHECK texts, upserts."""
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
