@@ -48,6 +48,20 @@ class Builders:
         fields.update(overrides)
         return accounts.create_account(password=password, roles=list(roles), county_adcode=county, **fields)
 
+    def official(self, scope: str | None = "652927", *roles: str, **overrides) -> User:
+        """An official (with any other roles) whose reports cover this province or county code,
+        granted by a new administrator; ``scope=None`` grants none."""
+        user = self.user("official", *roles, **overrides)
+        if scope is not None:
+            if scope in PROVINCE_NAMES:
+                if db.session.get(Province, scope) is None:
+                    db.session.add(Province(adcode=scope, name=PROVINCE_NAMES[scope]))
+                    db.session.flush()
+            else:
+                self.county(scope)
+            accounts.update_user(user.id, report_scope=scope, acting_user_id=self.user("admin").id)
+        return user
+
     def token(self, user: User, password: str = PASSWORD) -> str:
         plain, _ = accounts.log_in(user.phone or user.email, password)
         return plain

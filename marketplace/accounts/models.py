@@ -1,10 +1,11 @@
-"""Accounts: users with one or more roles, and hashed bearer tokens."""
+"""Accounts: users with one or more roles, the counties an official's reports cover, and hashed bearer tokens."""
 import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 
@@ -14,6 +15,8 @@ class Role(enum.StrEnum):
     SELLER = "seller"
     PARTNER = "partner"
     ADMIN = "admin"
+    # A county or provincial commerce bureau: reads the sales reports of its report scope only.
+    OFFICIAL = "official"
 
 
 # Sellers and partners work in a county; their accounts must name it.
@@ -41,6 +44,10 @@ class User(db.Model):
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
     )
+    # Loaded when asked for (report requests of officials, account pages), not with every token.
+    report_scope: Mapped["ReportScope | None"] = relationship(
+        cascade="all, delete-orphan", foreign_keys="ReportScope.user_id", uselist=False
+    )
 
     @property
     def roles(self) -> list[str]:
@@ -52,13 +59,38 @@ class User(db.Model):
 
 class UserRole(db.Model):
     __tablename__ = "user_roles"
-    __table_args__ = (CheckConstraint("role IN ('buyer', 'seller', 'partner', 'admin')", name="known_role"),)
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="known_role"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="role_rows")
+
+
+class ReportScope(db.Model):
+    """The counties an official's reports cover: one province or one county of the registry,
+    granted by an administrator."""
+
+    __tablename__ = "report_scopes"
+    __table_args__ = (
+        CheckConstraint("(province_adcode IS NULL AND county_adcode IS NOT NULL) OR "
+                        "(province_adcode IS NOT NULL AND county_adcode IS NULL)", name="province_or_county"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    province_adcode: Mapped[str | None] = mapped_column(ForeignKey("provinces.adcode"))
+    county_adcode: Mapped[str | None] = mapped_column(ForeignKey("counties.adcode"))
+    granted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def adcode(self) -> str:
+        return self.province_adcode or self.county_adcode
+
+    @property
+    def kind(self) -> str:
+        return "province" if self.province_adcode else "county"
 
 
 class ApiToken(db.Model):

@@ -76,5 +76,5 @@ class UserDetail(MethodView):
     @bp.arguments(UserUpdateIn())
     @bp.response(200, UserOut)
     def patch(self, fields, user_id):
-        """Grant roles, set the county, or (de)activate an account (administrators)"""
+        """Grant roles, set the county or an official's report scope (province or county), or (de)activate an account (administrators)"""
         return services.update_user(user_id, acting_user_id=current_user().id, **fields)

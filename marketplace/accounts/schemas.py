@@ -43,6 +43,13 @@ class LoginIn(Schema):
     password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
 
 
+class ReportScopeOut(Schema):
+    kind = ma.fields.String(required=True, validate=validate.OneOf(["province", "county"]))
+    adcode = ma.fields.String(required=True, metadata={"example": "652927"})
+    granted_by_user_id = ma.fields.Integer(allow_none=True)
+    granted_at = UtcDateTime(required=True)
+
+
 class UserOut(Schema):
     id = ma.fields.Integer(dump_only=True)
     phone = ma.fields.String(allow_none=True)
@@ -53,6 +60,8 @@ class UserOut(Schema):
     is_active = ma.fields.Boolean()
     county_adcode = ma.fields.String(allow_none=True)
     seller_verified_at = UtcDateTime(allow_none=True, metadata={"description": "Verified sellers publish without review"})
+    report_scope = ma.fields.Nested(ReportScopeOut, allow_none=True, metadata={
+        "description": "Officials: the province or county whose sales reports they may read (null: none yet)"})
     created_at = UtcDateTime(dump_only=True)
 
 
@@ -72,8 +81,12 @@ UserPageOut = page_of(UserOut, "UserPageOut")
 
 class UserUpdateIn(Schema):
     roles = ma.fields.List(
-        ma.fields.String(validate=validate.OneOf(ROLE_CHOICES)), validate=validate.Length(min=1, max=4)
+        ma.fields.String(validate=validate.OneOf(ROLE_CHOICES)), validate=validate.Length(min=1, max=len(ROLE_CHOICES))
     )
     is_active = ma.fields.Boolean()
     county_adcode = adcode_field()
     seller_verified = ma.fields.Boolean(metadata={"description": "Let this seller publish without review"})
+    report_scope = adcode_field(allow_none=True, metadata={
+        "description": "Officials only: the 6-digit code of the province (e.g. 650000) or county (e.g. 652927) of the "
+                       "registry whose sales reports they may read; null takes the scope away. Removing the role "
+                       "official takes it away too."})

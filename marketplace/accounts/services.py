@@ -1,4 +1,4 @@
-"""Account use cases: registering, logging in and out, resolving tokens, granting roles."""
+"""Account use cases: registering, logging in and out, resolving tokens, granting roles and report scopes."""
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -9,9 +9,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import Integer, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
-from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, Role, User, UserRole
+from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, ReportScope, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.time import as_utc, utcnow
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
@@ -255,10 +255,48 @@ def get_user(user_id: int) -> User:
 
 
 def list_users(*, role: str | None = None, page: int = 1, per_page: int = 20) -> Page:
-    query = select(User).order_by(User.id)
+    query = select(User).order_by(User.id).options(selectinload(User.report_scope))
     if role:
         query = query.where(User.role_rows.any(UserRole.role == role))
     return paginate(query, page, per_page)
+
+
+UNCHANGED = object()  # an argument left out, where None has a meaning of its own
+
+
+class UnknownReportScope(InvalidInput):
+    code = "unknown_report_scope"
+
+    def __init__(self, adcode: str):
+        super().__init__(f"No province or county with code {adcode} in the registry.",
+                         details={"report_scope": [f"{adcode} is neither a province nor a county of the registry."]})
+
+
+def _report_scope(adcode: str, granted_by_user_id: int) -> ReportScope:
+    """A scope of one province (its 6-digit code, e.g. 650000) or one county, checked against the registry."""
+    try:
+        return ReportScope(province_adcode=geo.get_province(adcode).adcode, granted_by_user_id=granted_by_user_id)
+    except geo.ProvinceNotFound:
+        pass
+    try:
+        return ReportScope(county_adcode=geo.get_county(adcode).adcode, granted_by_user_id=granted_by_user_id)
+    except geo.CountyNotFound:
+        raise UnknownReportScope(adcode) from None
+
+
+def _set_report_scope(user: User, roles: set[Role], report_scope, acting_user_id: int) -> None:
+    """Officials read the reports of their scope; an account that stops being an official loses it."""
+    if Role.OFFICIAL not in roles:
+        if report_scope not in (UNCHANGED, None):
+            raise InvalidInput("Only officials have a report scope: grant the role official too.",
+                               code="report_scope_needs_official", details={"report_scope": ["Only for officials."]})
+        user.report_scope = None
+    elif report_scope is None:
+        user.report_scope = None
+    elif report_scope is not UNCHANGED and (user.report_scope is None or user.report_scope.adcode != report_scope):
+        user.report_scope = None
+        db.session.flush()  # one scope per official: the old row goes before the new one arrives
+        user.report_scope = _report_scope(report_scope, acting_user_id)
 
 
 def update_user(
@@ -268,9 +306,11 @@ def update_user(
     is_active: bool | None = None,
     county_adcode: str | None = None,
     seller_verified: bool | None = None,
+    report_scope=UNCHANGED,
     acting_user_id: int,
 ) -> User:
-    """Administrators grant roles, set the county and (de)activate accounts."""
+    """Administrators grant roles, set the county and an official's report scope (a province or
+    county code; None takes it away), and (de)activate accounts."""
     user = get_user(user_id)
     new_roles = {Role(r) for r in roles} if roles is not None else {Role(r) for r in user.roles}
     new_county = county_adcode if county_adcode is not None else user.county_adcode
@@ -284,6 +324,7 @@ def update_user(
         current = {row.role: row for row in user.role_rows}
         user.role_rows = [current.get(r.value) or UserRole(role=r.value) for r in sorted(new_roles)]
     user.county_adcode = new_county
+    _set_report_scope(user, new_roles, report_scope, acting_user_id)
     if seller_verified is not None:
         user.seller_verified_at = (user.seller_verified_at or utcnow()) if seller_verified else None
     if is_active is not None:
@@ -300,6 +341,11 @@ def revoke_all_tokens(user: User) -> None:
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
     )
 
+
+
+def report_scope_of(user: User) -> ReportScope | None:
+    """The counties an official's reports cover, if an administrator granted any."""
+    return user.report_scope if user.has_role(Role.OFFICIAL) else None
 
 
 def is_verified_seller(user: User) -> bool:

@@ -1,5 +1,9 @@
-"""Small SQL helpers shared by the read sides."""
+"""Small SQL helpers shared by the packages: LIKE patterns, read-only connections, CHECK texts, upserts."""
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.extensions import db
 
@@ -37,3 +41,9 @@ def commit_keeping_loaded_state() -> None:
 def one_of(column: str, values) -> str:
     """A CHECK constraint's text: ``column`` holds one of ``values`` (strings or string enums)."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+def upsert(model) -> PostgresInsert | SqliteInsert:
+    """An INSERT into ``model``'s table that can say ``on_conflict_do_update`` / ``_do_nothing``
+    (INSERT ... ON CONFLICT), on PostgreSQL and on SQLite alike."""
+    return (postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)

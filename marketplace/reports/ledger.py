@@ -43,8 +43,9 @@ def record_refund(refund, order, confirmed_at: datetime) -> None:
     ])
     exclusion = active_exclusion(order.id)
     if exclusion is not None:
-        # An excluded sale stays out of the official figures whatever happens to it later.
-        adjust(order.id, exclusion, "exclusion", confirmed_at)
+        # An excluded sale stays out of the official figures whatever happens to it later (it is
+        # already out of the counts).
+        adjust(order.id, exclusion, "exclusion", confirmed_at, counts=False)
 
 
 def active_exclusion(order_id: int) -> SaleExclusion | None:
@@ -52,9 +53,13 @@ def active_exclusion(order_id: int) -> SaleExclusion | None:
                                                          SaleExclusion.lifted_at.is_(None)))
 
 
-def adjust(order_id: int, exclusion: SaleExclusion, kind: str, at: datetime) -> int:
+def adjust(order_id: int, exclusion: SaleExclusion, kind: str, at: datetime, *, counts: bool = True) -> int:
     """Append the rows that bring an order's official figures to zero (``exclusion``) or back to
-    what was sold and refunded (``inclusion``), line by line and day by day; returns how many."""
+    what was sold and refunded (``inclusion``), line by line and day by day; returns how many.
+
+    With ``counts`` (an administrator excludes or includes the sale) each line's row on the day of
+    its sale, written even when no money moves that day, also takes the line out of (or back into)
+    the counts of orders, buyers and sellers."""
     L = SalesLedgerEntry
     sums = db.session.execute(
         select(L.order_line_id, L.business_day,
@@ -69,13 +74,15 @@ def adjust(order_id: int, exclusion: SaleExclusion, kind: str, at: datetime) -> 
     for line_id, day, units, fen, raw_units, raw_fen in sums:
         target_units, target_fen = (0, 0) if kind == "exclusion" else (raw_units or 0, raw_fen or 0)
         delta_units, delta_fen = target_units - units, target_fen - fen
-        if delta_units or delta_fen:
-            sale = sales[line_id]
+        sale = sales[line_id]
+        count_change = (-1 if kind == "exclusion" else 1) if counts and day == sale.business_day else 0
+        if delta_units or delta_fen or count_change:
             rows.append(SalesLedgerEntry(
                 kind=kind, business_day=day, occurred_at=at, order_id=order_id, order_line_id=line_id,
                 exclusion_id=exclusion.id, product_id=sale.product_id, category=sale.category,
                 origin_county_adcode=sale.origin_county_adcode, seller_user_id=sale.seller_user_id,
-                buyer_user_id=sale.buyer_user_id, station_id=sale.station_id, units=delta_units, amount_fen=delta_fen))
+                buyer_user_id=sale.buyer_user_id, station_id=sale.station_id, units=delta_units, amount_fen=delta_fen,
+                count_change=count_change))
     if rows:
         _append(rows)
     return len(rows)

@@ -1,7 +1,19 @@
 """The sales ledger (append-only) and the county/day rollups built from it."""
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.common.sql import one_of
@@ -23,7 +35,9 @@ class SalesLedgerEntry(db.Model):
 
     An administrator's exclusion of a sale from the official figures appends ``exclusion`` rows
     that bring the line's figures to zero on each day it had any (and lifting it, ``inclusion``
-    rows that restore them), so the rollups stay sums of the ledger."""
+    rows that restore them), so the rollups stay sums of the ledger. The exclusion's (and the
+    inclusion's) row on the day of the sale also takes the line out of (puts it back into) the
+    counts of orders, buyers and sellers: ``count_change`` −1 (+1)."""
 
     __tablename__ = "sales_ledger"
     __table_args__ = (
@@ -54,6 +68,14 @@ class SalesLedgerEntry(db.Model):
     station_id: Mapped[int | None] = mapped_column(ForeignKey("service_stations.id"))
     units: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(Integer)
+    # Exclusion and inclusion rows only: −1 / +1 when the row takes the line's sale out of / back
+    # into the counts of orders, buyers and sellers; 0 for every other row (a sale counts by its kind).
+    count_change: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+
+    @property
+    def counted_lines(self) -> int:
+        """How this row changes the number of counted sale lines of its order, buyer and seller that day."""
+        return 1 if self.kind == "sale" else self.count_change
 
 
 class SalesLedgerQueue(db.Model):
@@ -68,7 +90,8 @@ class SalesLedgerQueue(db.Model):
 
 class CountyDailySales(db.Model):
     """Sales of one county on one Asia/Shanghai day; orders, buyers and sellers are exact distinct
-    counts for that day and county (see CountyDailyMember)."""
+    counts for that day and county of those with a sale that counts (not excluded by review; see
+    CountyDailyMember)."""
 
     __tablename__ = "county_daily_sales"
 
@@ -104,16 +127,24 @@ class CountyDailyCategorySales(db.Model):
 
 
 class CountyDailyMember(db.Model):
-    """Who took part in a county's sales on a day (an order, a buyer or a seller), so that the
-    rollup's distinct counts stay exact however its input is batched."""
+    """Who took part in a county's sales on a day (an order, a buyer or a seller), with how many
+    of their sale lines count (``sale_lines``: sales less those excluded by review), so that the
+    rollup's distinct counts stay exact however its input is batched: a member counts while
+    ``sale_lines`` is above zero."""
 
     __tablename__ = "county_daily_members"
-    __table_args__ = (CheckConstraint("kind IN ('order', 'buyer', 'seller')", name="known_kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('order', 'buyer', 'seller')", name="known_kind"),
+        # A province's or county's distinct buyers and sellers (an official's reports) without
+        # reading every county's members of the period: a year of one county in milliseconds.
+        Index("ix_county_daily_members_county", "county_adcode", "kind", "business_day", "member_id", "sale_lines"),
+    )
 
     business_day: Mapped[date] = mapped_column(Date, primary_key=True)
     county_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RollupState(db.Model):

@@ -2,7 +2,8 @@
 
 Every figure is in fen or units and comes from the rollups, so a report's cost follows the
 number of county-days in its period, not the number of sales. Distinct buyers and sellers over a
-period are counted from the rollups' per-day members. Top products read the ledger itself, for
+period are counted from the rollups' per-day members; orders, buyers and sellers leave out sales
+excluded by review, as the money does. Top products read the ledger itself, for
 one county.
 """
 from dataclasses import dataclass, field
@@ -66,7 +67,8 @@ def _share(part: int, whole: int) -> float | None:
 def _distinct_members(period: Period, scope: Scope, kind: str) -> int:
     query = (select(func.count(func.distinct(CountyDailyMember.member_id))).select_from(CountyDailyMember)
              .join(C, C.adcode == CountyDailyMember.county_adcode)
-             .where(CountyDailyMember.kind == kind, *_in_period(CountyDailyMember.business_day, period),
+             .where(CountyDailyMember.kind == kind, CountyDailyMember.sale_lines > 0,
+                    *_in_period(CountyDailyMember.business_day, period),
                     *scope.where(CountyDailyMember.county_adcode)))
     return db.session.scalar(query) or 0
 

@@ -9,10 +9,9 @@ must give the same figures.
 """
 from collections import defaultdict
 
-from sqlalchemy import delete, func, insert, literal, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import case, delete, func, insert, literal, select, text
 
+from marketplace.common.sql import upsert
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.reports.models import (
@@ -26,10 +25,6 @@ from marketplace.reports.models import (
 
 ROLLUP = "county_daily_sales"
 MONEY = ("units_sold", "units_refunded", "gross_fen", "refunded_fen", "units_excluded", "excluded_fen", "net_fen")
-
-
-def _upsert(model):
-    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 def _figures(rows) -> dict:
@@ -50,17 +45,39 @@ def _figures(rows) -> dict:
 
 
 def _add(model, keys: dict, figures: dict) -> None:
-    statement = _upsert(model).values(**keys, **figures)
+    statement = upsert(model).values(**keys, **figures)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: getattr(model, name) + statement.excluded[name] for name in figures}))
 
 
-def _new_members(day, county: str, kind: str, ids: set[int]) -> int:
-    """Record who took part; returns how many were not yet counted for that day and county."""
-    statement = _upsert(CountyDailyMember).values(
-        [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member} for member in sorted(ids)])
-    # RETURNING names the rows actually inserted (a multi-row insert's rowcount is not reliable on every driver).
-    return len(db.session.execute(statement.on_conflict_do_nothing().returning(CountyDailyMember.member_id)).all())
+# kind of member -> the ledger column naming it, and the rollup column counting such members
+MEMBERS = {"order": ("order_id", "orders"), "buyer": ("buyer_user_id", "buyers"), "seller": ("seller_user_id", "sellers")}
+
+
+def _count_members(day, county: str, kind: str, changes: dict[int, int]) -> int:
+    """Add to the members' counted sale lines; returns by how much the number of members with any
+    changed (one that gets its first counts +1, one whose last is excluded −1). Additions commute,
+    so batches may arrive in any order (an exclusion before its sale gives −1 then 0: no change)."""
+    statement = upsert(CountyDailyMember).values(
+        [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member, "sale_lines": change}
+         for member, change in sorted(changes.items())])
+    # RETURNING gives each member's total after the addition; before it, it was that less the change.
+    totals = db.session.execute(statement.on_conflict_do_update(
+        index_elements=["business_day", "county_adcode", "kind", "member_id"],
+        set_={"sale_lines": CountyDailyMember.sale_lines + statement.excluded.sale_lines},
+    ).returning(CountyDailyMember.member_id, CountyDailyMember.sale_lines)).all()
+    return sum(int(total > 0) - int(total - changes[member] > 0) for member, total in totals)
+
+
+def _member_counts(day, county: str, rows: list[SalesLedgerEntry]) -> dict:
+    counts = {}
+    for kind, (column, counted) in MEMBERS.items():
+        changes: dict[int, int] = defaultdict(int)
+        for row in rows:
+            if row.counted_lines:
+                changes[getattr(row, column)] += row.counted_lines
+        counts[counted] = _count_members(day, county, kind, changes) if changes else 0
+    return counts
 
 
 def _apply(rows: list[SalesLedgerEntry]) -> None:
@@ -70,20 +87,15 @@ def _apply(rows: list[SalesLedgerEntry]) -> None:
         by_county[(row.business_day, row.origin_county_adcode)].append(row)
         by_category[(row.business_day, row.origin_county_adcode, row.category)].append(row)
     for (day, county), county_rows in sorted(by_county.items()):
-        sales = [row for row in county_rows if row.kind == "sale"]
-        counts = {
-            "orders": _new_members(day, county, "order", {row.order_id for row in sales}) if sales else 0,
-            "buyers": _new_members(day, county, "buyer", {row.buyer_user_id for row in sales}) if sales else 0,
-            "sellers": _new_members(day, county, "seller", {row.seller_user_id for row in sales}) if sales else 0,
-        }
-        _add(CountyDailySales, {"business_day": day, "county_adcode": county}, {**counts, **_figures(county_rows)})
+        _add(CountyDailySales, {"business_day": day, "county_adcode": county},
+             {**_member_counts(day, county, county_rows), **_figures(county_rows)})
     for (day, county, category), category_rows in sorted(by_category.items()):
         _add(CountyDailyCategorySales, {"business_day": day, "county_adcode": county, "category": category},
              _figures(category_rows))
 
 
 def _mark_run(rows: int, *, changed: bool) -> None:
-    statement = _upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
+    statement = upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at,
                                        "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up,
@@ -128,10 +140,13 @@ def rebuild() -> int:
     ledger = SalesLedgerEntry
     sale = ledger.kind == "sale"
     day_county = (ledger.business_day, ledger.origin_county_adcode)
-    for kind, column in (("order", ledger.order_id), ("buyer", ledger.buyer_user_id), ("seller", ledger.seller_user_id)):
+    counted_lines = case((sale, 1), else_=ledger.count_change)
+    for kind, (column, _) in MEMBERS.items():
+        member = getattr(ledger, column)
         db.session.execute(insert(CountyDailyMember).from_select(
-            ["business_day", "county_adcode", "kind", "member_id"],
-            select(*day_county, literal(kind), column).where(sale).distinct()))
+            ["business_day", "county_adcode", "kind", "member_id", "sale_lines"],
+            select(*day_county, literal(kind), member, func.sum(counted_lines))
+            .where(sale | (ledger.count_change != 0)).group_by(*day_county, member)))
     refund = ledger.kind == "refund"
     adjustment = ledger.kind.in_(("exclusion", "inclusion"))
     money = [func.coalesce(total, 0) for total in (
@@ -141,8 +156,9 @@ def rebuild() -> int:
         func.sum(ledger.amount_fen))]
     members = {kind: (select(func.count()).where(CountyDailyMember.business_day == ledger.business_day,
                                                  CountyDailyMember.county_adcode == ledger.origin_county_adcode,
-                                                 CountyDailyMember.kind == kind).scalar_subquery())
-               for kind in ("order", "buyer", "seller")}
+                                                 CountyDailyMember.kind == kind, CountyDailyMember.sale_lines > 0)
+                      .scalar_subquery())
+               for kind in MEMBERS}
     db.session.execute(insert(CountyDailySales).from_select(
         ["business_day", "county_adcode", "orders", "buyers", "sellers", *MONEY],
         select(*day_county, members["order"], members["buyer"], members["seller"],

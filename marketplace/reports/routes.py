@@ -1,9 +1,11 @@
-"""Report endpoints for administrators: summary, rankings, daily series, categories, top products, CSV."""
+"""Report endpoints for administrators and officials (within their report scope): summary, rankings,
+daily series, categories, top products, CSV; review endpoints for administrators."""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.common.auth import current_user, requires
-from marketplace.reports import export, queries, review, snapshots
+from marketplace.errors import ErrorOut
+from marketplace.reports import access, export, queries, review, snapshots
 from marketplace.reports.periods import resolve
 from marketplace.reports.schemas import (
     AuditPageOut,
@@ -28,95 +30,122 @@ from marketplace.reports.schemas import (
     TopProductsOut,
 )
 
-bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
-               description="Poverty-alleviation sales reports (administrators); days are Asia/Shanghai days")
+bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description=(
+    "Poverty-alleviation sales reports; days are Asia/Shanghai days. Administrators read every county. "
+    "Officials (role official) read their report scope only, one province or one county granted by an "
+    "administrator: without province/county a report covers the whole scope; naming a province or county "
+    "outside it is 403 out_of_scope (CSV too); an official without a scope gets 403 no_report_scope."))
+READERS = ("admin", "official")
+SCOPE_ERRORS = ("forbidden (neither an administrator nor an official), out_of_scope (a province or county outside "
+                "the official's report scope) or no_report_scope (an official without one)")
+
+
+def _scope(args: dict) -> queries.Scope:
+    """The counties the caller asked for, within what they may read (pops province and county)."""
+    return access.scope_for(current_user(), province=args.pop("province", None), county=args.pop("county", None))
+
+
+def _period(args: dict):
+    return resolve(preset=args.pop("preset"), first=args.pop("first"), last=args.pop("last"), year=args.pop("year"))
 
 
 def _period_and_scope(args: dict):
-    period = resolve(preset=args.pop("preset"), first=args.pop("first"), last=args.pop("last"), year=args.pop("year"))
-    scope = queries.Scope(province_adcode=args.pop("province", None), county_adcode=args.pop("county", None))
-    return period, scope
+    scope = _scope(args)
+    return _period(args), scope
 
 
 @bp.route("/summary")
 class Summary(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(PeriodArgs(), location="query")
     @bp.response(200, SummaryOut)
     def get(self, args):
         """Rural online sales of a period: poverty and demonstration counties' shares, growth on a year earlier, peak day"""
-        if (stored := snapshots.stored("summary", args)) is not None:
+        scope = _scope(args)
+        if (stored := snapshots.stored("summary", args, scope)) is not None:
             return stored
-        return queries.summary(*_period_and_scope(args))
+        return queries.summary(_period(args), scope)
 
 
 @bp.route("/counties")
 class CountyRanking(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(RankingArgs(), location="query")
     @bp.response(200, CountyRankingOut)
     def get(self, args):
         """Counties ranked by net sales, with their poverty and demonstration flags"""
-        if (stored := snapshots.stored("counties", args)) is not None:
+        scope = _scope(args)
+        if (stored := snapshots.stored("counties", args, scope)) is not None:
             return stored
-        period, scope = _period_and_scope(args)
+        period = _period(args)
         return queries.with_freshness(period, queries.county_ranking(period, scope, **args))
 
 
 @bp.route("/provinces")
 class ProvinceRanking(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(PeriodArgs(), location="query")
     @bp.response(200, ProvinceRankingOut)
     def get(self, args):
         """Provinces ranked by net sales, with the poverty counties' share"""
-        if (stored := snapshots.stored("provinces", args)) is not None:
+        scope = _scope(args)
+        if (stored := snapshots.stored("provinces", args, scope)) is not None:
             return stored
-        period, scope = _period_and_scope(args)
+        period = _period(args)
         return queries.with_freshness(period, queries.province_ranking(period, scope))
 
 
 @bp.route("/daily")
 class DailySeries(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(PeriodArgs(), location="query")
     @bp.response(200, DailySeriesOut)
     def get(self, args):
         """Net sales day by day (zeros for days without sales)"""
-        if (stored := snapshots.stored("daily", args)) is not None:
+        scope = _scope(args)
+        if (stored := snapshots.stored("daily", args, scope)) is not None:
             return stored
-        period, scope = _period_and_scope(args)
+        period = _period(args)
         return queries.with_freshness(period, queries.daily_series(period, scope))
 
 
 @bp.route("/categories")
 class Categories(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(PeriodArgs(), location="query")
     @bp.response(200, CategoryReportOut)
     def get(self, args):
         """Net sales by category"""
-        if (stored := snapshots.stored("categories", args)) is not None:
+        scope = _scope(args)
+        if (stored := snapshots.stored("categories", args, scope)) is not None:
             return stored
-        period, scope = _period_and_scope(args)
+        period = _period(args)
         return queries.with_freshness(period, queries.by_category(period, scope))
 
 
 @bp.route("/counties/<adcode>/top-products")
 class TopProducts(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(TopProductsArgs(), location="query")
     @bp.response(200, TopProductsOut)
     def get(self, args, adcode):
         """A county's best-selling products in the period"""
         limit = args.pop("limit")
-        period, _ = _period_and_scope(args)
-        return queries.with_freshness(period, queries.top_products(period, adcode, limit=limit))
+        county = access.county_for(current_user(), adcode)
+        period = _period(args)
+        return queries.with_freshness(period, queries.top_products(period, county, limit=limit))
 
 
 @bp.route("/<any(summary, counties, provinces, daily, categories):report>.csv")
 class Export(MethodView):
-    @requires("admin")
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
     @bp.arguments(ExportArgs(), location="query")
     @bp.response(200, content_type="text/csv")
     @bp.doc(responses={"200": {"description": "UTF-8 with a byte-order mark; opens in Excel",

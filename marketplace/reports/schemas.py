@@ -64,9 +64,12 @@ class FiguresOut(Schema):
     refunded_fen = ma.fields.Integer(required=True)
     excluded_fen = ma.fields.Integer(required=True, metadata={"description": "Taken out of the official figures by review"})
     units = ma.fields.Integer(required=True)
-    orders = ma.fields.Integer(required=True, metadata={"description": "Orders per county and day, added up"})
-    buyers = ma.fields.Integer(required=True, metadata={"description": "Distinct buyers in the period"})
-    sellers = ma.fields.Integer(required=True, metadata={"description": "Distinct sellers in the period"})
+    orders = ma.fields.Integer(required=True, metadata={
+        "description": "Orders per county and day, added up; sales excluded by review are not counted"})
+    buyers = ma.fields.Integer(required=True, metadata={
+        "description": "Distinct buyers in the period with a sale that counts (not excluded by review)"})
+    sellers = ma.fields.Integer(required=True, metadata={
+        "description": "Distinct sellers in the period with a sale that counts (not excluded by review)"})
     poverty_net_fen = ma.fields.Integer(required=True, metadata={"description": "Of which national poverty counties"})
     poverty_share = ma.fields.Float(allow_none=True)
     demonstration_net_fen = ma.fields.Integer(required=True, metadata={"description": "Of which demonstration counties"})

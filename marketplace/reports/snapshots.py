@@ -15,6 +15,7 @@ import json
 from flask import current_app
 from sqlalchemy import func, select
 
+from marketplace.common.sql import upsert
 from marketplace.common.time import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import County
@@ -73,21 +74,29 @@ def refresh(*, force: bool = False) -> int:
             snapshot = stored.get((report, preset))
             if snapshot is not None and not force and _holds(snapshot, basis):
                 continue
-            body = json.dumps(schema().dump(compute(period)), ensure_ascii=False)
-            if snapshot is None:
-                snapshot = ReportSnapshot(report=report, preset=preset)
-                db.session.add(snapshot)
-            snapshot.business_day, snapshot.rollup_version, snapshot.counties_updated_at = basis
-            snapshot.computed_at, snapshot.body = utcnow(), body
+            _store(report, preset, basis, json.dumps(schema().dump(compute(period)), ensure_ascii=False))
             refreshed += 1
     db.session.commit()
     return refreshed
 
 
-def stored(report: str, args: dict):
+def _store(report: str, preset: str, basis: tuple, body: str) -> None:
+    """Insert or replace one stored report in one statement: two workers storing the same report
+    for the first time at once must not collide on its key (the later one replaces it)."""
+    day, version, counties_at = basis
+    statement = upsert(ReportSnapshot).values(report=report, preset=preset, business_day=day, rollup_version=version,
+                                              counties_updated_at=counties_at, computed_at=utcnow(), body=body)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["report", "preset"],
+        set_={column: statement.excluded[column]
+              for column in ("business_day", "rollup_version", "counties_updated_at", "computed_at", "body")}))
+
+
+def stored(report: str, args: dict, scope: queries.Scope):
     """The stored answer (a response) to a report request, if it asks for a standard period of
-    the whole country and the stored report's basis still holds; None means compute it live."""
-    if report not in REPORTS or not _standard(args):
+    the whole country (``scope``: the counties the caller asked for and may read) and the stored
+    report's basis still holds; None means compute it live."""
+    if report not in REPORTS or scope != queries.Scope() or not _standard(args):
         return None
     if report == "counties":
         if args.get("limit", 50) > STORED_RANKING:
@@ -103,5 +112,4 @@ def stored(report: str, args: dict):
 
 
 def _standard(args: dict) -> bool:
-    return (args.get("first") is None and args.get("last") is None and args.get("year") is None
-            and args.get("province") is None and args.get("county") is None)
+    return args.get("first") is None and args.get("last") is None and args.get("year") is None

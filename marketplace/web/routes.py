@@ -1,5 +1,5 @@
-"""Browser pages: a landing page, cookie-session login with CSRF-protected forms, and the
-administrators' reports dashboard."""
+"""Browser pages: a landing page, cookie-session login with CSRF-protected forms, and the reports
+dashboard of administrators and officials (an official's within their report scope)."""
 from functools import wraps
 from urllib.parse import quote, urlsplit
 
@@ -12,7 +12,7 @@ from marketplace.common.time import BUSINESS_TZ, as_utc
 from marketplace.errors import AppError, InvalidInput
 from marketplace.extensions import limiter
 from marketplace.geo import services as geo
-from marketplace.reports import charts, export, queries
+from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
 
@@ -76,16 +76,17 @@ def logout():
     return redirect(url_for("web.home"))
 
 
-def admin_page(view):
-    """Administrators only: others are sent to log in, or shown a 403 page; the view gets the user."""
+def reports_page(view):
+    """Administrators and officials only: others are sent to log in, or shown a 403 page; the view
+    gets the user."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         user = _signed_in_user()
         if user is None:
             return redirect(f"{url_for('web.login')}?next={quote(request.full_path.rstrip('?'), safe='/')}")
-        if not user.has_role("admin"):
-            return _error_page(user, 403, "forbidden", "此页面仅限管理员访问。")
+        if not user.has_role("admin", "official"):
+            return _error_page(user, 403, "forbidden", "此页面仅限管理员和商务主管部门人员访问。")
         return view(user, *args, **kwargs)
 
     return wrapper
@@ -98,17 +99,18 @@ def _error_page(user, status: int, code: str, message: str):
 PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.items()}
 
 
-def _period_and_scope(schema: type[ma.Schema]) -> tuple:
-    """The period and counties the query string asks for (empty form fields count as absent),
-    and the other arguments the schema loaded."""
+def _period_and_scope(user, schema: type[ma.Schema]) -> tuple:
+    """The period and counties the query string asks for (empty form fields count as absent; an
+    official's within their report scope), and the other arguments the schema loaded."""
     filled = {name: value for name, value in request.args.items() if value.strip()}
     try:
         args = schema(unknown=ma.EXCLUDE).load(filled)
     except ma.ValidationError as error:
         problems = "; ".join(f"{field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items())
         raise InvalidInput(f"Invalid report arguments: {problems}", details=error.messages) from error
+    scope = access.scope_for(user, province=args.pop("province"), county=args.pop("county"))
     period = resolve(preset=args.pop("preset"), first=args.pop("first"), last=args.pop("last"), year=args.pop("year"))
-    return period, queries.Scope(province_adcode=args.pop("province"), county_adcode=args.pop("county")), args
+    return period, scope, args
 
 
 @bp.app_template_filter("yuan")
@@ -139,13 +141,27 @@ def _export_links() -> dict[str, str]:
             for report, label in EXPORTS.items()}
 
 
+def _scope_label(user) -> str | None:
+    """What an official's dashboard covers, in words (None for administrators, who choose)."""
+    if user.has_role("admin"):
+        return None
+    granted = accounts.report_scope_of(user)
+    if granted is None:
+        return None
+    if granted.province_adcode:
+        return geo.get_province(granted.province_adcode).name
+    county = geo.get_county(granted.county_adcode)
+    return f"{county.province.name} {county.name}"
+
+
 @bp.get("/admin/reports")
-@admin_page
+@reports_page
 def admin_reports(user):
     page = {"user": user, "form": request.args, "presets": {code: PRESET_LABELS.get(code, code) for code in PRESETS},
-            "provinces": geo.list_provinces(), "categories": {code.value: zh for code, (zh, _) in CATEGORY_LABELS.items()}}
+            "scope_label": _scope_label(user), "provinces": geo.list_provinces() if user.has_role("admin") else [],
+            "categories": {code.value: zh for code, (zh, _) in CATEGORY_LABELS.items()}}
     try:
-        period, scope, _ = _period_and_scope(PeriodArgs)
+        period, scope, _ = _period_and_scope(user, PeriodArgs)
         board = charts.dashboard(period, scope)
     except AppError as error:
         return render_template("admin_reports.html", **page, error=error.message), error.status
@@ -153,11 +169,11 @@ def admin_reports(user):
 
 
 @bp.get(f"/admin/reports/<any({', '.join(EXPORTS)}):report>.csv")
-@admin_page
+@reports_page
 def admin_report_csv(user, report):
-    """A report as CSV for the signed-in administrator (the API's export needs a bearer token)."""
+    """A report as CSV for the signed-in administrator or official (the API's export needs a bearer token)."""
     try:
-        period, scope, args = _period_and_scope(ExportArgs)
+        period, scope, args = _period_and_scope(user, ExportArgs)
         lang = args.pop("lang")
         rows = export.report_rows(report, period, scope, **args)
     except AppError as error:

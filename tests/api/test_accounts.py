@@ -127,8 +127,8 @@ def test_seller_registration_with_a_registry_county_is_accepted(client, build):
     assert response.json["county_adcode"] == "652927"
 
 
-@pytest.mark.parametrize("role", ["partner", "admin"])
-def test_partner_and_admin_roles_cannot_be_self_registered(client, build, role):
+@pytest.mark.parametrize("role", ["partner", "admin", "official"])
+def test_partner_admin_and_official_roles_cannot_be_self_registered(client, build, role):
     build.county("652927")
     response = _register(client, phone="13912345678", roles=[role], county_adcode="652927")
     assert response.status_code == 422

@@ -30,8 +30,9 @@ BUYER_OR_PARTNER = ("buyer", "partner")
 BUYER_PARTNER_OR_ADMIN = ("buyer", "partner", "admin")  # the order's buyer (a partner buys for villagers)
 PARTNER_OR_ADMIN = ("partner", "admin")  # the partner of the order's station
 PARTNER = ("partner",)  # the partner of the checkout's or refund's station
+ADMIN_OR_OFFICIAL = ("admin", "official")  # officials within their report scope (here: the county of the records)
 
-CALLERS = ["anonymous", "buyer", "seller", "partner", "admin"]
+CALLERS = ["anonymous", "buyer", "seller", "partner", "admin", "official"]
 
 
 def _spec_roles(who):
@@ -53,6 +54,9 @@ class Endpoint:
     payment_started: bool = True  # {checkout_id} already has a PaymentIntent
     needs_stripe: bool = False  # the call reaches Stripe (a localstripe server)
     sale_excluded: bool = False  # {order_id}'s sale is excluded from the official figures
+    # What a signed-in caller with no part in the records gets (an official here): for records
+    # only their parties may see, 404, so that a stranger does not learn they exist.
+    stranger_status: int | None = None
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -109,7 +113,7 @@ ENDPOINTS = [
                         "headers": {"Idempotency-Key": "authz-checkout-1"}}),
     Endpoint("GET", "/api/v1/checkouts/{checkout_id}", BUYER_PARTNER_OR_ADMIN),
     Endpoint("GET", "/api/v1/orders", SIGNED_IN),
-    Endpoint("GET", "/api/v1/orders/{order_id}", SIGNED_IN),
+    Endpoint("GET", "/api/v1/orders/{order_id}", SIGNED_IN, stranger_status=404),
     Endpoint("POST", "/api/v1/orders/{order_id}/ship", SELLER_OR_ADMIN,
              lambda w: {"json": {"carrier": "顺丰", "tracking_number": "SF1234567"}}),
     Endpoint("POST", "/api/v1/orders/{order_id}/arrive", PARTNER_OR_ADMIN, order_status="shipped"),
@@ -124,7 +128,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/payments/stripe/webhook", PUBLIC,
              lambda w: signed_delivery({"id": "evt_authz", "type": "customer.created", "data": {"object": {}}})),
     Endpoint("GET", "/api/v1/payments/stripe/events", ADMIN),
-    Endpoint("GET", "/api/v1/orders/{order_id}/refunds", SIGNED_IN),
+    Endpoint("GET", "/api/v1/orders/{order_id}/refunds", SIGNED_IN, stranger_status=404),
     Endpoint("POST", "/api/v1/orders/{order_id}/refunds", SELLER_OR_ADMIN,
              lambda w: {"json": {"reason": "少发了一斤", "amount_fen": 100}}),
     Endpoint("POST", "/api/v1/refunds/{refund_id}/cash-paid", PARTNER, payment_method="cash_at_station"),
@@ -137,13 +141,13 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/sellers/{seller_user_id}/ledger", SELLER_OR_ADMIN),
     Endpoint("POST", "/api/v1/sellers/{seller_user_id}/payouts", ADMIN,
              lambda w: {"json": {"amount_fen": 100, "reference": "转账 20261123-01"}}),
-    Endpoint("GET", "/api/v1/reports/summary", ADMIN),
-    Endpoint("GET", "/api/v1/reports/counties", ADMIN),
-    Endpoint("GET", "/api/v1/reports/provinces", ADMIN),
-    Endpoint("GET", "/api/v1/reports/daily", ADMIN),
-    Endpoint("GET", "/api/v1/reports/categories", ADMIN),
-    Endpoint("GET", "/api/v1/reports/counties/{adcode}/top-products", ADMIN),
-    Endpoint("GET", "/api/v1/reports/{report}.csv", ADMIN),
+    Endpoint("GET", "/api/v1/reports/summary", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/counties", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/provinces", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/daily", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/categories", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/counties/{adcode}/top-products", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/{report}.csv", ADMIN_OR_OFFICIAL),
     Endpoint("GET", "/api/v1/review/flags", ADMIN),
     Endpoint("POST", "/api/v1/review/orders/{order_id}/exclusion", ADMIN, lambda w: {"json": {"reason": "自买自卖"}}),
     Endpoint("POST", "/api/v1/review/orders/{order_id}/inclusion", ADMIN, lambda w: {"json": {"reason": "核实无误"}},
@@ -242,7 +246,10 @@ def _may_call(who, caller: str) -> bool:
 def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endpoint, caller):
     if endpoint.needs_stripe and _may_call(endpoint.who, caller):
         request.getfixturevalue("stripe_configured")
-    caller_user = None if caller == "anonymous" else build.user(caller)
+    if caller == "anonymous":
+        caller_user = None
+    else:  # an official's report scope is the county of the records the calls refer to
+        caller_user = build.official("652927") if caller == "official" else build.user(caller)
     world = _world(build, endpoint, caller_user)
     headers = {} if caller_user is None else {"Authorization": f"Bearer {build.token(caller_user)}"}
     path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
@@ -254,7 +261,9 @@ def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endp
 
     response = client.open(path, method=endpoint.method, headers=headers, **call)
 
-    if _may_call(endpoint.who, caller):
+    if caller == "official" and endpoint.stranger_status:
+        assert response.status_code == endpoint.stranger_status, response.json
+    elif _may_call(endpoint.who, caller):
         assert 200 <= response.status_code < 300, response.json
     elif caller == "anonymous":
         assert response.status_code == 401, response.json

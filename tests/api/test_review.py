@@ -276,6 +276,54 @@ def test_rebuild_gives_the_rollups_the_incremental_job_built_through_exclusion_r
     assert rollup_tables() == after_inclusion
 
 
+def counts(client, headers: dict) -> dict:
+    """Orders, buyers and sellers as the summary, the rankings and the daily series count them."""
+    summary = report(client, headers, "summary", **NOVEMBER)["figures"]
+    return {**{key: summary[key] for key in ("orders", "buyers", "sellers")},
+            "county_orders": {row["county_adcode"]: row["orders"]
+                              for row in report(client, headers, "counties", **NOVEMBER)["items"]},
+            "province_orders": {row["province_adcode"]: row["orders"]
+                                for row in report(client, headers, "provinces", **NOVEMBER)["items"]},
+            "daily_orders": {row["day"]: row["orders"]
+                             for row in report(client, headers, "daily", **NOVEMBER)["items"] if row["orders"]}}
+
+
+def test_an_excluded_sale_leaves_the_counts_of_orders_buyers_and_sellers_and_comes_back_with_its_inclusion(
+        client, as_admin, market, sales):
+    before = counts(client, as_admin)
+
+    assert exclude(client, as_admin, sales.flagged).status_code == 201
+    rollup.roll_up_all()
+    excluded = counts(client, as_admin)
+    market.refund(sales.flagged, sales.apple, 1, at="2026-11-04T09:00:00+00:00")  # the day of the sale, already out
+    rollup.roll_up_all()
+    refunded_while_excluded = counts(client, as_admin)
+    assert include(client, as_admin, sales.flagged).status_code == 200
+    rollup.roll_up_all()
+    included = counts(client, as_admin)
+
+    # The flagged order and its buyer leave; the Wushi seller still counts by the kept order.
+    assert before == {"orders": 3, "buyers": 3, "sellers": 2, "county_orders": {WUSHI: 2, NANMING: 1},
+                      "province_orders": {"650000": 2, GUIZHOU: 1},
+                      "daily_orders": {"2026-11-04": 2, "2026-11-05": 1}}
+    assert excluded == {"orders": 2, "buyers": 2, "sellers": 2, "county_orders": {WUSHI: 1, NANMING: 1},
+                        "province_orders": {"650000": 1, GUIZHOU: 1},
+                        "daily_orders": {"2026-11-04": 1, "2026-11-05": 1}}
+    assert refunded_while_excluded == excluded
+    assert included == before
+
+
+def test_excluding_a_sellers_every_sale_takes_the_seller_out_of_the_count(client, as_admin, sales):
+    assert exclude(client, as_admin, sales.flagged).status_code == 201
+    assert exclude(client, as_admin, sales.kept).status_code == 201
+    rollup.roll_up_all()
+
+    figures = counts(client, as_admin)
+
+    assert {key: figures[key] for key in ("orders", "buyers", "sellers")} == {"orders": 1, "buyers": 1, "sellers": 1}
+    assert figures["county_orders"] == {WUSHI: 0, NANMING: 1}
+
+
 def test_excluding_an_excluded_sale_again_is_a_conflict_and_changes_nothing(client, as_admin, sales):
     assert exclude(client, as_admin, sales.flagged).status_code == 201
     before = ledger_rows()

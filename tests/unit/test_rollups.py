@@ -14,7 +14,7 @@ from marketplace.common.time import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.orders.models import Checkout
 from marketplace.payments import services as payments
-from marketplace.reports import rollup
+from marketplace.reports import review, rollup
 from marketplace.reports.models import (
     CountyDailyCategorySales,
     CountyDailyMember,
@@ -102,15 +102,23 @@ class Market:
                             order.buyer_user_id, seller.id, units, fen) for product, (units, fen) in takes.items()]
 
 
-def expected_county_days(facts: list[Fact]) -> dict:
+def expected_county_days(facts: list[Fact], *, excluded_orders: frozenset[int] = frozenset()) -> dict:
+    """What each county's day must hold; the counts leave out the sales of ``excluded_orders``."""
     groups = defaultdict(list)
     for fact in facts:
         groups[(fact.day, fact.county)].append(fact)
-    return {key: {"orders": len({f.order_id for f in group if f.kind == "sale"}),
-                  "buyers": len({f.buyer_id for f in group if f.kind == "sale"}),
-                  "sellers": len({f.seller_id for f in group if f.kind == "sale"}),
+    counted = {key: [f for f in group if f.kind == "sale" and f.order_id not in excluded_orders]
+               for key, group in groups.items()}
+    return {key: {"orders": len({f.order_id for f in counted[key]}),
+                  "buyers": len({f.buyer_id for f in counted[key]}),
+                  "sellers": len({f.seller_id for f in counted[key]}),
                   **_money(group)}
             for key, group in groups.items()}
+
+
+def counts_only(county_day_figures: dict) -> dict:
+    return {key: {name: figures[name] for name in ("orders", "buyers", "sellers")}
+            for key, figures in county_day_figures.items()}
 
 
 def expected_category_days(facts: list[Fact]) -> dict:
@@ -254,6 +262,50 @@ def test_rows_added_after_a_roll_up_are_added_by_the_next_one(market, build):
     assert county_days() == expected_county_days(market.facts)
     assert county_days()[(D2, XINJIANG_WUSHI)]["orders"] == 3
     assert county_days()[(D2, XINJIANG_WUSHI)]["buyers"] == 1
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5000])
+def test_sales_excluded_by_review_leave_the_counts_in_any_batching_and_come_back_when_included(market, batch):
+    wushi_10th = sorted({f.order_id for f in market.facts if f.kind == "sale" and (f.day, f.county) == (D2, XINJIANG_WUSHI)})
+    [mayang_9th] = {f.order_id for f in market.facts if f.kind == "sale" and (f.day, f.county) == (D1, HUNAN_MAYANG)}
+    rollup.roll_up_all(batch=batch)
+    # One of Li's two Wushi orders of the 10th (Li and the farmer still count by the other), and
+    # Wang's honey, the only sale in Mayang on the 9th, refunded on the 10th and 12th.
+    excluded = frozenset({wushi_10th[0], mayang_9th})
+    for order_id in sorted(excluded):
+        review.exclude_sale(order_id, market.admin, reason=REASON)
+
+    rollup.roll_up_all(batch=batch)
+    while_excluded = counts_only(county_days())
+    for order_id in sorted(excluded):
+        review.include_sale(order_id, market.admin, reason=REASON)
+    rollup.roll_up_all(batch=batch)
+
+    assert while_excluded == counts_only(expected_county_days(market.facts, excluded_orders=excluded))
+    before = counts_only(expected_county_days(market.facts))
+    assert while_excluded[(D2, XINJIANG_WUSHI)] == {**before[(D2, XINJIANG_WUSHI)], "orders": 1} == {
+        "orders": 1, "buyers": 1, "sellers": 1}
+    assert (before[(D1, HUNAN_MAYANG)], while_excluded[(D1, HUNAN_MAYANG)]) == (
+        {"orders": 1, "buyers": 1, "sellers": 1}, {"orders": 0, "buyers": 0, "sellers": 0})
+    assert counts_only(county_days()) == before
+
+
+def test_rebuild_gives_the_incremental_counts_while_sales_are_excluded_and_after(market):
+    order_id = next(f.order_id for f in market.facts if f.kind == "sale" and (f.day, f.county) == (D2, XINJIANG_WUSHI))
+    rollup.roll_up_all(batch=3)
+    review.exclude_sale(order_id, market.admin, reason=REASON)
+    rollup.roll_up_all(batch=3)
+    excluded = snapshot()
+
+    rollup.rebuild()
+    assert snapshot() == excluded
+
+    review.include_sale(order_id, market.admin, reason=REASON)
+    rollup.roll_up_all(batch=3)
+    included = snapshot()
+    rollup.rebuild()
+    assert snapshot() == included
+    assert counts_only(county_days()) == counts_only(expected_county_days(market.facts))
 
 
 # ---------------------------------------------------------------- rebuild

@@ -1,0 +1,193 @@
+"""Revisions upgrade and downgrade with data in place, on an empty database of the suite's own
+kind (a SQLite file, or a PostgreSQL database created beside the test database)."""
+from contextlib import contextmanager
+
+import pytest
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from marketplace import create_app
+from marketplace.config import TestConfig
+from marketplace.extensions import db
+from marketplace.reports import rollup
+
+
+@pytest.fixture
+def empty_database(database_url, tmp_path) -> str:
+    """The URL of a new, empty database of the kind the suite runs on; dropped afterwards."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    url = make_url(database_url)
+    name = f"{url.database}_migrations"
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
+
+
+@contextmanager
+def migrating(url: str):
+    """An app on that database, inside its own app context, to run revisions with."""
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+
+    app = create_app(Config)
+    with app.app_context():
+        try:
+            yield db.engine
+        finally:
+            db.engine.dispose()
+
+
+def run(engine, sql: str, **params) -> list:
+    """One statement in its own transaction; the rows it returns, if any."""
+    with engine.begin() as connection:
+        result = connection.execute(text(sql), params)
+        return result.all() if result.returns_rows else []
+
+
+def add_user(engine, user_id: int, *roles: str) -> None:
+    run(engine, "INSERT INTO users (id, phone, display_name, password_hash, locale, is_active, created_at, updated_at) "
+                "VALUES (:id, :phone, '测试', 'x', 'zh_CN', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        id=user_id, phone=f"1390000{user_id:04d}")
+    for role in roles:
+        grant(engine, user_id, role)
+
+
+def grant(engine, user_id: int, role: str) -> None:
+    run(engine, "INSERT INTO user_roles (user_id, role, granted_at) VALUES (:id, :role, CURRENT_TIMESTAMP)",
+        id=user_id, role=role)
+
+
+def roles_of(engine) -> list[tuple]:
+    return [tuple(row) for row in run(engine, "SELECT user_id, role FROM user_roles ORDER BY user_id, role")]
+
+
+def test_0007_adds_officials_and_report_scopes_and_takes_them_away_again(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0006")
+        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
+        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
+                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        add_user(engine, 1, "admin")
+        add_user(engine, 2, "buyer")
+        with pytest.raises(IntegrityError):
+            grant(engine, 2, "official")
+
+        upgrade(revision="0007")
+        grant(engine, 2, "official")
+        add_user(engine, 3, "official")
+        run(engine, "INSERT INTO report_scopes (user_id, county_adcode, granted_by_user_id, granted_at) "
+                    "VALUES (2, '652927', 1, CURRENT_TIMESTAMP)")
+        run(engine, "INSERT INTO report_scopes (user_id, province_adcode, granted_at) VALUES (3, '650000', CURRENT_TIMESTAMP)")
+        with pytest.raises(IntegrityError):  # a province or a county, not both
+            run(engine, "INSERT INTO report_scopes (user_id, province_adcode, county_adcode, granted_at) "
+                        "VALUES (1, '650000', '652927', CURRENT_TIMESTAMP)")
+        with pytest.raises(IntegrityError):
+            grant(engine, 1, "inspector")
+        assert roles_of(engine) == [(1, "admin"), (2, "buyer"), (2, "official"), (3, "official")]
+
+        downgrade(revision="0006")
+        assert "report_scopes" not in inspect(engine).get_table_names()
+        assert roles_of(engine) == [(1, "admin"), (2, "buyer")]
+        with pytest.raises(IntegrityError):
+            grant(engine, 2, "official")
+
+        upgrade()
+        grant(engine, 2, "official")
+        assert "report_scopes" in inspect(engine).get_table_names()
+        assert roles_of(engine) == [(1, "admin"), (2, "buyer"), (2, "official")]
+
+
+def run_without_foreign_keys(engine, *statements: str) -> None:
+    """Rows that stand for a real history without the orders, users and products behind them."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        else:
+            cursor.execute("PRAGMA foreign_keys=OFF")  # outside a transaction: the pragma applies
+        for statement in statements:
+            cursor.execute(statement)
+        connection.commit()
+        cursor.execute("RESET session_replication_role" if engine.dialect.name == "postgresql"
+                       else "PRAGMA foreign_keys=ON")
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def member_indexes(engine) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes("county_daily_members")}
+
+
+LEDGER = ("INSERT INTO sales_ledger (id, kind, business_day, occurred_at, order_id, order_line_id, refund_id, "
+          "exclusion_id, product_id, category, origin_county_adcode, seller_user_id, buyer_user_id, units, amount_fen) "
+          "VALUES ")
+# Order 100 (lines 10 and 11) sold on 4 November and excluded; a refund of line 10 on the 6th after
+# the exclusion (and its money-only exclusion row); order 101 (line 12, another buyer, same seller) kept.
+HISTORY = [
+    LEDGER + "(1, 'sale', '2026-11-04', '2026-11-04 03:00:00', 100, 10, NULL, NULL, 1, 'fruit', '652927', 2, 3, 2, 2500)",
+    LEDGER + "(2, 'sale', '2026-11-04', '2026-11-04 03:00:00', 100, 11, NULL, NULL, 2, 'nuts', '652927', 2, 3, 1, 4800)",
+    LEDGER + "(3, 'sale', '2026-11-04', '2026-11-04 05:00:00', 101, 12, NULL, NULL, 1, 'fruit', '652927', 2, 4, 1, 1250)",
+    "INSERT INTO sale_exclusions (id, order_id, reason, excluded_by_user_id, excluded_at) "
+    "VALUES (1, 100, '自买自卖', 1, '2026-11-05 01:00:00')",
+    LEDGER + "(4, 'exclusion', '2026-11-04', '2026-11-05 01:00:00', 100, 10, NULL, 1, 1, 'fruit', '652927', 2, 3, -2, -2500)",
+    LEDGER + "(5, 'exclusion', '2026-11-04', '2026-11-05 01:00:00', 100, 11, NULL, 1, 2, 'nuts', '652927', 2, 3, -1, -4800)",
+    LEDGER + "(6, 'refund', '2026-11-06', '2026-11-06 02:00:00', 100, 10, 1, NULL, 1, 'fruit', '652927', 2, 3, -1, -1250)",
+    LEDGER + "(7, 'exclusion', '2026-11-06', '2026-11-06 02:00:00', 100, 10, NULL, 1, 1, 'fruit', '652927', 2, 3, 1, 1250)",
+    "INSERT INTO sales_ledger_queue (ledger_id) VALUES (7)",  # the rest was rolled up (counting order 100)
+    "INSERT INTO county_daily_sales (business_day, county_adcode, orders, buyers, sellers, units_sold, units_refunded, "
+    "gross_fen, refunded_fen, units_excluded, excluded_fen, net_fen) "
+    "VALUES ('2026-11-04', '652927', 2, 2, 1, 4, 0, 8550, 0, 3, 7300, 1250)",
+    "INSERT INTO county_daily_members (business_day, county_adcode, kind, member_id) VALUES "
+    "('2026-11-04', '652927', 'order', 100), ('2026-11-04', '652927', 'order', 101), "
+    "('2026-11-04', '652927', 'buyer', 3), ('2026-11-04', '652927', 'buyer', 4), ('2026-11-04', '652927', 'seller', 2)",
+    "INSERT INTO rollup_state (name, last_run_at, rows_rolled_up, version) "
+    "VALUES ('county_daily_sales', '2026-11-06 03:00:00', 6, 5)",
+]
+
+
+@pytest.mark.real_commits  # the app migrated here has its own sessions, not the test's transaction
+def test_0007_marks_earlier_exclusions_and_rolls_everything_up_again_without_them_in_the_counts(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0006")
+        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
+        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
+                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        run_without_foreign_keys(engine, *HISTORY)
+
+        upgrade(revision="0007")
+        marked = run(engine, "SELECT id, count_change FROM sales_ledger ORDER BY id")
+        queued = run(engine, "SELECT ledger_id FROM sales_ledger_queue ORDER BY ledger_id")
+        emptied = [run(engine, f"SELECT count(*) FROM {table}")[0][0]
+                   for table in ("county_daily_sales", "county_daily_category_sales", "county_daily_members")]
+        version = run(engine, "SELECT version FROM rollup_state")[0][0]
+        assert rollup.roll_up_all() == 7
+        day = run(engine, "SELECT orders, buyers, sellers, gross_fen, excluded_fen, net_fen FROM county_daily_sales "
+                          "WHERE business_day = '2026-11-04'")
+
+        assert marked == [(1, 0), (2, 0), (3, 0), (4, -1), (5, -1), (6, 0), (7, 0)]
+        assert [row[0] for row in queued] == [1, 2, 3, 4, 5, 6, 7]
+        assert emptied == [0, 0, 0] and version == 6  # stored reports no longer hold
+        assert "ix_county_daily_members_county" in member_indexes(engine)
+        assert day == [(1, 1, 1, 8550, 7300, 1250)]  # order 100 and its buyer are out of the counts
+
+        downgrade(revision="0006")
+        columns = {table: {column["name"] for column in inspect(engine).get_columns(table)}
+                   for table in ("sales_ledger", "county_daily_members")}
+        assert "count_change" not in columns["sales_ledger"] and "sale_lines" not in columns["county_daily_members"]
+        assert "ix_county_daily_members_county" not in member_indexes(engine)
+        assert run(engine, "SELECT count(*) FROM sales_ledger")[0][0] == 7
+        assert run(engine, "SELECT count(*) FROM sales_ledger_queue")[0][0] == 7
+        assert run(engine, "SELECT count(*) FROM county_daily_sales")[0][0] == 0
