@@ -12,7 +12,7 @@ What it does, in order:
 2. drops and creates the database ``marketplace_bench_catalog``, runs ``flask db upgrade`` and
    ``flask seed demo --products N`` against it;
 3. starts gunicorn exactly as in production (MARKETPLACE_ENV=production, a SECRET_KEY made for
-   this run, ``--no-control-socket --workers 2``, sync workers) on a free port of 127.0.0.1 and
+   this run, ``--no-control-socket``, two sync workers per core) on a free port of 127.0.0.1 and
    waits for /readyz;
 4. checks every URL once, warms every URL up, then runs wrk ``--latency`` against the trivial
    endpoint (/healthz, same app and settings) before and after each catalog scenario
@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import (
+    PRODUCTION_WORKERS,
     BASELINE,
     ROOT,
     BenchError,
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat B S1 B S2 B S3 B this many times (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as in production)")
+    parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
+                        help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")

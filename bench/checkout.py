@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import (
+    PRODUCTION_WORKERS,
     BASELINE,
     HOST,
     PROFILES,
@@ -625,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat S B F B this many times, a new flash product each round (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as in production)")
+    parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
+                        help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")

@@ -16,7 +16,7 @@ What it does, in order:
    refresh_report_snapshots`` (the stored whole-country reports), ANALYZE, and in a child process
    with an app context ``snapshots.refresh(force=True)`` timed, report by report: what the jobs
    worker does after every roll-up that added sales;
-3. starts one gunicorn per database (production config, ``--no-control-socket``, 2 sync workers),
+3. starts one gunicorn per database (production config, ``--no-control-socket``, two sync workers per core),
    logs in as the demo administrator (POST /api/v1/auth/login), checks the answers (the stored
    summary equals the live one of the same days except ``period.preset``, the stored ranking's
    rows equal the live ranking's, both agree with sums over the ledger itself, and the stored
@@ -61,6 +61,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from harness import (
+    PRODUCTION_WORKERS,
     ROOT,
     BenchError,
     CpuMeter,
@@ -693,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="measure every URL on both databases this often (default 2)")
     parser.add_argument("--connections", type=int, default=2, help="wrk connections for the reads (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as in production)")
+    parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
+                        help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--flash-on", choices=["small", "large", "both", "none"], default="both",
                         help="which database's copy gets the flash sale (default both)")
     parser.add_argument("--flash-seconds", type=int, default=30, help="length of the burst (default 30)")

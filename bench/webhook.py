@@ -60,6 +60,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness import (
+    PRODUCTION_WORKERS,
     BASELINE,
     PROFILES,
     ROOT,
@@ -568,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per scenario, not measured (default 3)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat A B D B this many times (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as in production)")
+    parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
+                        help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--profile", action="append", default=[], choices=["baseline", "applied", "duplicate"],
