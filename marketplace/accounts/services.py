@@ -66,7 +66,9 @@ def hash_password(password: str) -> str:
     return _password_hasher().hash(password)
 
 
-def _password_matches(password_hash: str, password: str) -> bool:
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    if password_hash is None:  # an account that cannot log in (a villager)
+        return False
     try:
         return _password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -175,6 +177,17 @@ def create_account(
     return user
 
 
+def add_villager_account(*, display_name: str, county_adcode: str) -> User:
+    """The account of a villager a station partner sells and buys for: a seller and a buyer with no
+    password, phone or email, so nobody can ever log in to it (the caller commits)."""
+    geo.get_county(county_adcode)
+    user = User(phone=None, email=None, display_name=display_name.strip(), password_hash=None, locale="zh_CN",
+                county_adcode=county_adcode, role_rows=[UserRole(role=Role.BUYER.value), UserRole(role=Role.SELLER.value)])
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
 def log_in(identifier: str, password: str) -> tuple[str, ApiToken]:
     """Check the password and issue a new bearer token; the plain token is returned once."""
     user = _find_by_identifier(identifier)
@@ -276,6 +289,14 @@ def revoke_all_tokens(user: User) -> None:
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
     )
 
+
+
+def display_names(user_ids) -> dict[int, str]:
+    """{user id: display name} for the given users, in one query."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
 
 
 def is_verified_seller(user: User) -> bool:

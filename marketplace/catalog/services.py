@@ -1,7 +1,8 @@
 """Catalog use cases: listing, editing, stock, images, review and browsing.
 
 Rules:
-- Only the seller who owns a listing, or an administrator, may change it.
+- Only the seller who owns a listing, the station partner who listed it for a villager (its
+  agent), or an administrator, may change it.
 - A new listing, or a material edit of a listed one, by a seller who is not verified goes to
   ``pending_review``; verified sellers publish directly. Material: what the buyer is told about
   the goods (title, description, category, unit, weight, origin, harvest date, photos); price,
@@ -83,10 +84,15 @@ def _load(product_id: int) -> Product:
     return product
 
 
+def _is_agent(product: Product, actor: User) -> bool:
+    """The partner who listed it for a villager, while they are still a partner."""
+    return product.listed_by_user_id == actor.id and actor.has_role(Role.PARTNER)
+
+
 def _owned(product_id: int, actor: User) -> Product:
     product = _load(product_id)
-    if product.seller_user_id != actor.id and not _is_admin(actor):
-        raise Forbidden("Only the seller of this listing or an administrator may change it.", code="not_owner")
+    if product.seller_user_id != actor.id and not _is_agent(product, actor) and not _is_admin(actor):
+        raise Forbidden("Only the seller of this listing, its agent or an administrator may change it.", code="not_owner")
     return product
 
 
@@ -125,7 +131,10 @@ def _check_origin(county_adcode: str, village_id: int | None) -> None:
                                details={"origin_village_id": ["Must be a village of the origin county."]})
 
 
-def create_product(actor: User, *, publish: bool = False, **fields) -> Product:
+def create_product(actor: User, *, publish: bool = False, listed_by: User | None = None, **fields) -> Product:
+    """List a product for ``actor``; ``listed_by`` is the station partner listing for a villager
+    (the villager, ``actor``, stays the seller of record and goes through review like any
+    unverified seller)."""
     if not actor.has_role(Role.SELLER):
         raise Forbidden("Only sellers can list products.", code="not_a_seller")
     fields.setdefault("origin_county_adcode", actor.county_adcode)
@@ -133,7 +142,8 @@ def create_product(actor: User, *, publish: bool = False, **fields) -> Product:
         raise InvalidInput("Give origin_county_adcode: your account has no county.", code="county_required")
     _check_origin(fields["origin_county_adcode"], fields.get("origin_village_id"))
     fields["net_weight_grams"] = _check_unit_and_weight(fields["unit"], fields.get("net_weight_grams"))
-    product = Product(seller=actor, status=ProductStatus.DRAFT, **fields)
+    product = Product(seller=actor, listed_by_user_id=listed_by.id if listed_by else None, status=ProductStatus.DRAFT,
+                      **fields)
     db.session.add(product)
     if publish:
         product.status = _after_review_status(actor)
@@ -286,7 +296,7 @@ def visible_product(product_id: int, viewer: User | None) -> Product:
     product = _load(product_id)
     if product.status == ProductStatus.ACTIVE:
         return product
-    if viewer is not None and (viewer.id == product.seller_user_id or _is_admin(viewer)):
+    if viewer is not None and (viewer.id == product.seller_user_id or _is_agent(product, viewer) or _is_admin(viewer)):
         return product
     raise ProductNotFound(product_id)
 
@@ -303,6 +313,14 @@ def list_seller_products(actor: User, *, status: str | None, page: int, per_page
     query = select(Product).where(Product.seller_user_id == actor.id).order_by(Product.id.desc())
     if status:
         query = _status_filter(query, status)
+    return paginate(query, page, per_page)
+
+
+def list_agent_products(agent: User, *, seller_ids: list[int] | None = None, page: int = 1, per_page: int = 20) -> Page:
+    """Listings a station partner made for villagers, newest first (only these sellers' if given)."""
+    query = select(Product).where(Product.listed_by_user_id == agent.id).order_by(Product.id.desc())
+    if seller_ids is not None:
+        query = query.where(Product.seller_user_id.in_(seller_ids or [-1]))
     return paginate(query, page, per_page)
 
 

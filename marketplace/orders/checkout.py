@@ -6,7 +6,8 @@ Rules:
 - Stock is taken last, by conditional updates in ascending product id; if any product is short,
   the whole checkout is rolled back and the buyer is told what is available.
 - The same Idempotency-Key with the same request returns the first checkout; with a different
-  request it is refused.
+  request it is refused. Keys belong to whoever places the checkout: the buyer, or the station
+  partner placing it for a villager (the villager stays the buyer of record).
 """
 import hashlib
 import json
@@ -126,10 +127,15 @@ def shipping_fee_fen(items_total_fen: int) -> int:
 
 
 def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_method: str,
-                   idempotency_key: str) -> tuple[Checkout, bool]:
-    """Create the checkout and its orders; returns (checkout, created) where created is False on a replay."""
-    digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method})
-    replayed = _replay(buyer.id, idempotency_key, digest)
+                   idempotency_key: str, placed_by: User | None = None) -> tuple[Checkout, bool]:
+    """Create the checkout and its orders; returns (checkout, created) where created is False on a replay.
+
+    ``placed_by`` is the station partner ordering for a villager (``buyer``); the partner is
+    recorded on the checkout and as the one who placed each order."""
+    placer = placed_by or buyer
+    digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method,
+                             **({"buyer_user_id": buyer.id} if placed_by else {})})
+    replayed = _replay(placer.id, idempotency_key, digest)
     if replayed is not None:
         return replayed, False
 
@@ -156,20 +162,21 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
                             items_total_fen=items_total, shipping_fee_fen=fee, total_fen=items_total + fee,
                             lines=order_lines, created_at=now, updated_at=now,
                             events=[OrderEvent(action="place", from_status=None, to_status=OrderStatus.PENDING_PAYMENT,
-                                               actor_user_id=buyer.id, created_at=now)]))
+                                               actor_user_id=placer.id, created_at=now)]))
     items_total = sum(o.items_total_fen for o in orders)
     shipping_total = sum(o.shipping_fee_fen for o in orders)
     if items_total + shipping_total > MAX_CHECKOUT_TOTAL_FEN:
         raise CartRejected(f"A checkout may total at most {MAX_CHECKOUT_TOTAL_FEN} fen; split this cart.",
                            code="cart_total_too_large",
                            details={"grand_total_fen": items_total + shipping_total, "max_fen": MAX_CHECKOUT_TOTAL_FEN})
-    checkout = Checkout(buyer_user_id=buyer.id, payment_method=payment_method, items_total_fen=items_total,
+    checkout = Checkout(buyer_user_id=buyer.id, placed_by_user_id=placed_by.id if placed_by else None,
+                        payment_method=payment_method, items_total_fen=items_total,
                         shipping_total_fen=shipping_total, grand_total_fen=items_total + shipping_total,
                         status=OrderStatus.PENDING_PAYMENT, created_at=now,
                         expires_at=now + timedelta(seconds=current_app.config["ORDER_PAYMENT_TTL"]),
                         orders=orders, **delivery_fields)
     db.session.add(checkout)
-    db.session.add(IdempotencyKey(user_id=buyer.id, key=idempotency_key, request_digest=digest, checkout=checkout))
+    db.session.add(IdempotencyKey(user_id=placer.id, key=idempotency_key, request_digest=digest, checkout=checkout))
     try:
         db.session.flush()
         # Stock is taken last, so its row locks are held for as short a time as possible.
@@ -182,7 +189,7 @@ def place_checkout(buyer: User, *, lines: list[dict], delivery: dict, payment_me
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won; answer as its replay.
         db.session.rollback()
-        replayed = _replay(buyer.id, idempotency_key, digest)
+        replayed = _replay(placer.id, idempotency_key, digest)
         if replayed is None:
             raise
         return replayed, False
