@@ -47,6 +47,9 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    from marketplace.web.sell import allow_photo_uploads
+
+    app.before_request(allow_photo_uploads)  # before CSRFProtect reads the body
     csrf.init_app(app)
     limiter.init_app(app)
     from marketplace.web import language
@@ -85,12 +88,14 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression
     from marketplace.web.routes import bp as web_bp
+    from marketplace.web.sell import bp as sell_bp
 
     for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, reports_bp, review_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(sell_bp)
     app.after_request(compression.gzip_pages)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 
