@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.web import compression
     from marketplace.web.routes import bp as web_bp
     from marketplace.web.sell import bp as sell_bp
+    from marketplace.web.station import bp as station_bp
 
     for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, reports_bp, review_bp):
         api.register_blueprint(blueprint)
@@ -96,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(sell_bp)
+    app.register_blueprint(station_bp)
     app.after_request(compression.gzip_pages)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 
