@@ -4,12 +4,15 @@ later, pause/resume, price edits, shipping, and the bad input of a cheap phone o
 import html
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from marketplace.catalog.models import Product
+from marketplace.common.time import utcnow
 from marketplace.web.models import FormSubmission
+from marketplace.web.services import FORM_TOKEN_TTL, forget_form_tokens
 from tests import image_files
 from tests.pages.conftest import expire_sign_in
 
@@ -354,3 +357,12 @@ def test_the_pages_switch_to_english_and_back(seller_browser):
 
 def test_the_language_switch_never_sends_the_browser_off_the_site(browser):
     assert browser.get("/language/en?next=//evil.example/").headers["Location"] == "/"
+
+
+def test_used_form_tokens_are_forgotten_after_two_days(seller_browser, seller, session):
+    seller_browser.send(NEW, APPLES)
+    assert session.scalar(select(func.count()).select_from(FormSubmission)) == 1
+
+    assert forget_form_tokens(now=utcnow() + FORM_TOKEN_TTL - timedelta(minutes=1)) == 0
+    assert forget_form_tokens(now=utcnow() + FORM_TOKEN_TTL + timedelta(minutes=1)) == 1
+    assert session.scalar(select(func.count()).select_from(FormSubmission)) == 0
