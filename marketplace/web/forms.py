@@ -113,6 +113,7 @@ class ListingForm(FlaskForm):
     """A new listing, or a draft being finished."""
 
     form_token = OneTimeTokenField()
+    version = HiddenField()  # of the draft being finished: a stale page cannot overwrite a newer save
     title = StringField(_l("What are you selling?"), validators=[
         InputRequired(_l("Give the product a name.")), Length(2, 120, _l("Between 2 and 120 characters."))])
     category = RadioField(_l("Kind of product"), validate_choice=False,

@@ -57,7 +57,8 @@ def _error_messages() -> dict[str, str]:
         "weight_contradicts_unit": _("Jin and kg have a fixed weight; leave the weight empty."),
         "net_weight_required": _("Say how many grams one box or bag holds."),
         "village_not_in_county": _("Pick a village of your county."),
-        "stale_version": _("The listing was changed elsewhere in the meantime; here is what it is now. Make your change again."),
+        "stale_version": _("The listing was changed elsewhere in the meantime. Check it and send again."),
+        "precondition_required": _("The listing was changed elsewhere in the meantime. Check it and send again."),
         "illegal_status_change": _("The listing's status changed in the meantime; nothing was done."),
         "illegal_transition": _("The order's status changed in the meantime; nothing was done."),
         "stock_out_of_range": _("The stock cannot go below zero."),
@@ -152,16 +153,27 @@ def edit_product(user, product_id):
         return _listing_page(form, product, status=422 if form.is_submitted() else 200)
     publish = request.form.get("action") != "draft"
     sent = _send_listing_once(user, form, lambda: _finish(product, user, form, publish))
-    return sent or _listing_page(form, product, status=422)
+    if sent:
+        return sent
+    product = catalog.sellers_product(product_id, user)
+    form.version.data = product.version  # what was typed stays; sending again applies it to the newer save
+    return _listing_page(form, product, status=422)
 
 
 def _finish(product, user, form, publish: bool):
     fields = form.listing_fields()
     stock = fields.pop("stock_units")
-    product = catalog.update_product(product.id, user, product.version, photos=form.photo_contents(), **fields)
+    product = catalog.update_product(product.id, user, _version(form), photos=form.photo_contents(), **fields)
     if stock != product.stock_units:
         product = catalog.adjust_stock(product.id, user, stock - product.stock_units)
     return catalog.submit_product(product.id, user) if publish else product
+
+
+def _version(form) -> int | None:
+    try:
+        return int(form.version.data)
+    except (TypeError, ValueError):
+        return None
 
 
 @bp.route("/products/<int:product_id>/price", methods=["GET", "POST"])
@@ -174,7 +186,7 @@ def edit_price(user, product_id):
     form = PriceForm(version=product.version, price=product.price_fen)
     if form.validate_on_submit():
         try:
-            catalog.update_product(product_id, user, int(form.version.data or 0), price_fen=form.price.data)
+            catalog.update_product(product_id, user, _version(form), price_fen=form.price.data)
         except AppError as error:
             form.price.errors = [_refusal(error)]
             product = catalog.sellers_product(product_id, user)

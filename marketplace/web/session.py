@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from marketplace.accounts import services as accounts
 from marketplace.errors import AppError
@@ -77,10 +78,22 @@ def here() -> str:
     return request.full_path.rstrip("?") if request.query_string else request.path
 
 
-def _keep_typed_form() -> None:
+def _page_of_the_form() -> str | None:
+    """The page a sent form was on: its own address if that page can be opened (the listing form),
+    else the local page it came from (a ship button on the orders page), else none."""
+    try:
+        current_app.url_map.bind("").match(request.path, method="GET")
+    except HTTPException:
+        referrer = urlsplit(request.referrer or "")
+        same_site = referrer.netloc in ("", request.host)
+        return local_path(referrer.path + (f"?{referrer.query}" if referrer.query else "")) if same_site else None
+    return request.path
+
+
+def _keep_typed_form(path: str) -> None:
     fields = {name: values for name, values in request.form.lists()
               if name not in NOT_KEPT and sum(len(value) for value in values) <= KEPT_FIELD_MAX_CHARS}
-    session[KEPT_FORM] = {"path": request.path, "fields": fields}
+    session[KEPT_FORM] = {"path": path, "fields": fields}
 
 
 def take_kept_form(path: str | None = None):
@@ -108,9 +121,11 @@ def people_page(*roles: str):
             user = signed_in_user()
             if user is None:
                 if request.method == "POST":
-                    _keep_typed_form()
+                    form_page = _page_of_the_form()
+                    if form_page:
+                        _keep_typed_form(form_page)
                     flash(_("Your sign-in ran out. Log in again: what you typed is kept."), "notice")
-                    return redirect(login_url(request.path))
+                    return redirect(login_url(form_page))
                 return redirect(login_url(here()))
             if roles and not user.has_role(*roles):
                 return error_page(403, _("This page is not for your account."), "forbidden")
