@@ -175,3 +175,28 @@ def test_every_seller_form_sent_without_its_csrf_token_is_refused(page, listed, 
     session.rollback()
     product = session.get(Product, order_id)
     assert (product.status, product.price_fen) == ("active", 3580)
+
+
+def test_a_form_sent_after_the_sign_in_ran_out_is_filled_again_after_logging_in(page, seller, app, log_in,
+                                                                               monkeypatch, screenshot):
+    log_in(page, seller)
+    page.goto("/sell/products/new")
+    fill_apples(page)
+    hours = app.config["SIGN_IN_HOURS"]
+    monkeypatch.setitem(app.config, "SIGN_IN_HOURS", 0)  # the farmer left the form open too long
+    page.get_by_role("button", name="提交上架").click()
+
+    expect(page).to_have_url(re.compile(r"/login\?next=/sell/products/new$"))
+    expect(page.locator(".notice")).to_have_text("登录已过期。请重新登录，您填写的内容已保留。")
+    screenshot(page, "sell-login-after-expiry")
+    monkeypatch.setitem(app.config, "SIGN_IN_HOURS", hours)
+    page.fill("#identifier", seller.phone)
+    page.fill("#password", "correct-horse-9")
+    page.click("main button[type=submit]")
+
+    expect(page).to_have_url(re.compile(r"/sell/products/new$"))
+    expect(page.locator("#title")).to_have_value("阿克苏冰糖心苹果")
+    expect(page.locator("#price")).to_have_value("69.8")
+    expect(page.locator("#description")).to_have_value("甜，脆，水分足")
+    expect(page.locator("input[name=unit][value=box]")).to_be_checked()
+    expect(page.locator(".notice")).to_contain_text("请重新选择照片")
