@@ -144,16 +144,16 @@ def _excluded_orders(order_ids: set[int]) -> set[int]:
                                                                       SaleExclusion.lifted_at.is_(None))))
 
 
-def _local_partner(user_id):
+def _local_partner(user_id, *joined):
     """``user_id`` runs a service station in the county the ledger row's produce comes from."""
     return exists().where(ServiceStation.partner_user_id == user_id, Village.id == ServiceStation.village_id,
-                          Village.county_adcode == L.origin_county_adcode)
+                          Village.county_adcode == L.origin_county_adcode, *joined)
 
 
 def _self_dealing(period: Period, scope: Scope) -> list[dict]:
-    placed_by = (select(Checkout.placed_by_user_id).join(Order, Order.checkout_id == Checkout.id)
-                 .where(Order.id == L.order_id).scalar_subquery())
-    buyer_is_partner, placed_by_partner = _local_partner(L.buyer_user_id), _local_partner(placed_by)
+    buyer_is_partner = _local_partner(L.buyer_user_id)
+    placed_by_partner = _local_partner(Checkout.placed_by_user_id, Order.id == L.order_id,
+                                       Checkout.id == Order.checkout_id)
     rows = db.session.execute(
         _poverty_sales(period, scope)
         .add_columns(L.order_id, L.origin_county_adcode, C.name, L.buyer_user_id, L.seller_user_id,

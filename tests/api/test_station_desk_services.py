@@ -309,7 +309,8 @@ def test_an_assisted_order_of_local_produce_is_flagged_as_placed_by_the_local_pa
     flagged = order_for(station, partner, [local], quantities=(1,), key="local")
     not_flagged = order_for(station, partner, [distant], VillagerChoice(villager_id=flagged.buyer_user_id),
                             quantities=(1,), key="distant")
-    for checkout in (flagged, not_flagged):
+    own_cash = build.checkout(build.user("buyer"), [local], station=station, payment_method="cash_at_station")
+    for checkout in (flagged, not_flagged, own_cash):  # the last: a buyer who came to pay themselves
         desk.collect_cash(station.id, partner, checkout.id, amount_fen=checkout.grand_total_fen)
     rollup.roll_up_all()
     today = db.session.scalar(select(SalesLedgerEntry.business_day)).isoformat()
