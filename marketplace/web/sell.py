@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 
 from marketplace.catalog import services as catalog
-from marketplace.catalog.taxonomy import CATEGORY_LABELS, ProductStatus
+from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.errors import AppError
 from marketplace.geo import services as geo
 from marketplace.orders import services as orders
@@ -35,14 +35,6 @@ def allow_photo_uploads():
 @bp.app_template_filter("unit_label")
 def _unit_label(unit: str) -> str:
     return str(UNIT_LABELS.get(unit, unit))
-
-
-@bp.app_template_filter("category_label")
-def _category_label(code: str) -> str:
-    from flask_babel import get_locale
-
-    zh, en = CATEGORY_LABELS.get(code, (code, code))
-    return en if str(get_locale()) == "en" else zh
 
 
 def _error_messages() -> dict[str, str]:
@@ -106,6 +98,9 @@ def _send_listing_once(user, form, send):
         pages.release_form_token(form.form_token.data)
         _show_refusal(form, error)
         return None
+    except Exception:
+        pages.release_form_token(form.form_token.data)  # a failure of ours must not block sending again
+        raise
     result = url_for("sell.products", new=product.id)
     pages.record_form_result(form.form_token.data, result)
     if product.status == ProductStatus.DRAFT:

@@ -41,6 +41,7 @@ def record_form_result(token: str, result_path: str) -> None:
 
 def release_form_token(token: str) -> None:
     """The send failed (bad input): the same form may be sent again."""
+    db.session.rollback()  # whatever the failed send left unfinished is not ours to keep
     db.session.execute(delete(FormSubmission).where(FormSubmission.token == token))
     db.session.commit()
 
