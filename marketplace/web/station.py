@@ -167,10 +167,12 @@ def new_listing(user, station_id):
     return render_template("pages/station/listing_form.html", station=station, form=form), status
 
 
-@bp.post("/<int:station_id>/listings/<int:product_id>/<any(pause, resume):action>")
+# The buttons' URLs also answer GET (with the list they are on): a button pressed after the
+# sign-in ran out comes back here by GET once the partner has logged in again.
+@bp.route("/<int:station_id>/listings/<int:product_id>/<any(pause, resume):action>", methods=["GET", "POST"])
 @people_page("partner")
 def switch_listing(user, station_id, product_id, action):
-    if MoveForm().validate():
+    if request.method == "POST" and MoveForm().validate():
         try:
             desk_service.switch_villager_listing(station_id, user, product_id, action)
         except AppError as error:
@@ -232,9 +234,11 @@ def cash_desk(user, station_id):
     return _cash_page(user, station)
 
 
-@bp.post("/<int:station_id>/cash/<int:checkout_id>")
+@bp.route("/<int:station_id>/cash/<int:checkout_id>", methods=["GET", "POST"])
 @people_page("partner")
 def collect_cash(user, station_id, checkout_id):
+    if request.method == "GET":
+        return redirect(url_for(".cash_desk", station_id=station_id) + f"#checkout-{checkout_id}")
     try:
         station = cash.require_partner(station_id, user)
         form = CashForm()
@@ -268,10 +272,10 @@ def parcels(user, station_id):
                            status_labels=ORDER_STATUS_LABELS, move=MoveForm())
 
 
-@bp.post("/<int:station_id>/parcels/<int:order_id>/<any(arrive, 'hand-over'):action>")
+@bp.route("/<int:station_id>/parcels/<int:order_id>/<any(arrive, 'hand-over'):action>", methods=["GET", "POST"])
 @people_page("partner")
 def move_parcel(user, station_id, order_id, action):
-    if MoveForm().validate():
+    if request.method == "POST" and MoveForm().validate():
         try:
             order = desk_service.move_parcel(station_id, user, order_id, PARCEL_ACTIONS[action])
         except AppError as error:

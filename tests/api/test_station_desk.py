@@ -14,6 +14,7 @@ from marketplace.orders.models import Checkout, Order
 from marketplace.stations import cash
 from marketplace.stations.models import Villager
 from tests.builders import PASSWORD
+from tests.pages.conftest import expire_sign_in
 
 
 def sign_in(client, user) -> None:
@@ -293,6 +294,34 @@ def test_another_partner_cannot_post_to_the_desk_of_a_station_they_do_not_run(cl
     assert listing.status_code == collected.status_code == moved.status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Product)) == 2  # the goods only
     assert cash.balance_fen(station.id) == 0
+
+
+def test_a_listing_sent_after_the_sign_in_ran_out_comes_back_filled_after_logging_in_again(client, desk, partner):
+    form = {**LISTING, **tokens(client, desk["listing"])}
+    expire_sign_in(client, hours=8 * 24)
+
+    sent = client.post(desk["listing"], data=form)
+    sign_in(client, partner)
+    back = client.get(sent.headers["Location"].split("next=")[1])
+
+    assert sent.status_code == 302 and "/login" in sent.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(Product)) == 0
+    page = text_of(back)
+    assert 'value="买买提·吐尔逊"' in page and 'value="乌什县冰糖心苹果"' in page and 'value="12.5"' in page
+    resent = {**form, "csrf_token": value_of(page, "csrf_token"), "form_token": value_of(page, "form_token")}
+    assert client.post(desk["listing"], data=resent).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Product)) == 1
+
+
+def test_a_desk_button_pressed_after_the_sign_in_ran_out_leads_back_to_its_page(client, desk, station, partner):
+    csrf = tokens(client, desk["parcels"])["csrf_token"]
+    expire_sign_in(client, hours=8 * 24)
+
+    pressed = client.post(f"/station/{station.id}/cash/5", data={"csrf_token": csrf, "amount": "1"})
+    sign_in(client, partner)
+    back = client.get(pressed.headers["Location"].split("next=")[1])
+
+    assert back.status_code == 302 and back.headers["Location"].startswith(desk["cash"])
 
 
 def test_not_signed_in_is_sent_to_log_in_and_back(client, station):
