@@ -9,7 +9,7 @@ from marketplace.errors import AppError
 from marketplace.stations import cash
 from marketplace.stations import desk as desk_service
 from marketplace.stations.desk import VillagerChoice
-from marketplace.web.services import claim_form_token, record_form_result, release_form_token
+from marketplace.web.services import claim_form_token, new_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
 from marketplace.web.station_forms import AssistedOrderForm, CashForm, MoveForm, VillagerListingForm
 
@@ -21,6 +21,8 @@ ORDER_STATUS_LABELS = {"pending_payment": _l("Waiting for cash"), "paid": _l("Pa
                        "cancelled": _l("Cancelled"), "expired": _l("Expired")}
 PRODUCT_STATUS_LABELS = {"draft": _l("Draft"), "pending_review": _l("Waiting for review"), "active": _l("On sale"),
                          "paused": _l("Paused"), "rejected": _l("Rejected"), "sold_out": _l("Sold out")}
+MAX_FORM_TOKEN_CHARS = 64  # the width of form_submissions.token
+LAST_PAGE = 1000
 PARCEL_ACTIONS = {"arrive": "arrive", "hand-over": "hand_over"}
 # Where a domain error is shown on a form: beside this field (else above the form).
 ERROR_FIELDS = {"consent_required": "consent", "villager_required": "villager_name", "villager_not_found": "villager_id",
@@ -56,7 +58,7 @@ REFUSALS = ("not_station_partner", "station_not_found", "order_not_found", "chec
 
 
 def _show_on(form, error: AppError) -> None:
-    """Put a domain error beside its field, or above the form."""
+    """Put a domain error beside its field, or above the form (a refusal is the caller's page)."""
     if error.code in REFUSALS:
         raise error
     if error.code == "out_of_stock" and hasattr(form, "line_errors"):
@@ -87,6 +89,8 @@ def _once(form, user, act, *, done, fallback: str):
     """Send a form once: the first send acts, a second send of the same form is shown where the
     first led. Returns a redirect, or None when the form must be shown again with its errors."""
     token = form.form_token.data
+    if not token or len(token) > MAX_FORM_TOKEN_CHARS:
+        token = form.form_token.data = new_form_token()  # not one this site drew: this send acts alone
     claimed, earlier = claim_form_token(token, user.id)
     if not claimed:
         flash(_("This form was already sent; it was acted on once."), "notice")
@@ -139,7 +143,8 @@ def station_desk(user, station_id):
 def listings(user, station_id):
     try:
         station = cash.require_partner(station_id, user)
-        page = desk_service.villager_listings(station_id, user, page=request.args.get("page", 1, type=int) or 1)
+        number = min(max(request.args.get("page", 1, type=int) or 1, 1), LAST_PAGE)
+        page = desk_service.villager_listings(station_id, user, page=number)
     except AppError as error:
         return _refused(error)
     return render_template("pages/station/listings.html", station=station, page=page,
@@ -156,11 +161,16 @@ def new_listing(user, station_id):
         return _refused(error)
     form = _form_from_kept(VillagerListingForm, villagers=villagers)
     if request.method == "POST" and form.validate():
-        sent = _once(form, user, lambda: desk_service.list_for_villager(
-            station_id, user, VillagerChoice(**form.villager_choice()), consent=form.consent.data, **form.listing_fields()),
-            done=lambda product: (url_for(".listings", station_id=station_id),
-                                  _("Listed for %(name)s; it goes on sale once reviewed.", name=product.seller.display_name)),
-            fallback=url_for(".listings", station_id=station_id))
+        try:
+            sent = _once(form, user, lambda: desk_service.list_for_villager(
+                station_id, user, VillagerChoice(**form.villager_choice()), consent=form.consent.data,
+                **form.listing_fields()),
+                done=lambda product: (url_for(".listings", station_id=station_id),
+                                      _("Listed for %(name)s; it goes on sale once reviewed.",
+                                        name=product.seller.display_name)),
+                fallback=url_for(".listings", station_id=station_id))
+        except AppError as error:
+            return _refused(error)
         if sent is not None:
             return sent
     status = 422 if request.method == "POST" else 200
@@ -197,12 +207,16 @@ def new_order(user, station_id):
     if request.method == "GET":
         form.q.data = request.args.get("q", "").strip()[:60]
     if request.method == "POST" and form.validate():
-        sent = _once(form, user, lambda: desk_service.place_assisted_order(
-            station_id, user, VillagerChoice(**form.villager_choice()), lines=form.lines,
-            idempotency_key=form.form_token.data, consent=form.consent.data),
-            done=lambda checkout: (url_for(".cash_desk", station_id=station_id) + f"#checkout-{checkout.id}",
-                                   _("Order placed: collect ¥%(yuan)s in cash.", yuan=_yuan(checkout.grand_total_fen))),
-            fallback=url_for(".cash_desk", station_id=station_id))
+        try:
+            sent = _once(form, user, lambda: desk_service.place_assisted_order(
+                station_id, user, VillagerChoice(**form.villager_choice()), lines=form.lines,
+                idempotency_key=form.form_token.data, consent=form.consent.data),
+                done=lambda checkout: (url_for(".cash_desk", station_id=station_id) + f"#checkout-{checkout.id}",
+                                       _("Order placed: collect ¥%(yuan)s in cash.",
+                                         yuan=_yuan(checkout.grand_total_fen))),
+                fallback=url_for(".cash_desk", station_id=station_id))
+        except AppError as error:
+            return _refused(error)
         if sent is not None:
             return sent
     products = browse.browse_page(q=form.q.data or None, in_stock=True, limit=20)["items"]

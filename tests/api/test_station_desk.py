@@ -127,6 +127,19 @@ def test_a_bad_listing_is_shown_again_in_chinese_beside_its_field_keeping_what_w
     assert db.session.scalar(select(func.count()).select_from(Villager)) == 0
 
 
+@pytest.mark.parametrize("token", ["", "x" * 300])
+def test_a_form_token_this_site_did_not_draw_is_not_an_error(client, desk, token):
+    response = client.post(desk["listing"], data={**LISTING, **tokens(client, desk["listing"]), "form_token": token})
+
+    assert response.status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Product)) == 1
+
+
+@pytest.mark.parametrize("number", ["-3", "0", "abc", "99999999999"])
+def test_any_page_number_of_the_listings_is_a_page(client, desk, number):
+    assert client.get(desk["listings"], query_string={"page": number}).status_code == 200
+
+
 def test_a_refused_listing_can_be_corrected_and_sent_with_the_same_form(client, desk):
     form = {**LISTING, **tokens(client, desk["listing"]), "price": "abc"}
     assert client.post(desk["listing"], data=form).status_code == 422
