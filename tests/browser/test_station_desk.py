@@ -15,7 +15,8 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order
 from marketplace.stations import cash
 from marketplace.stations.models import ServiceStation
-from tests.browser.helpers import BUDGET_BYTES
+from tests.browser.helpers import (BUDGET_BYTES, focus_ring_of_next_tab_stop, low_contrast_text,
+                                   overflows_with_double_text, small_targets)
 
 WUSHI, LEISHAN = "652927", "522634"
 
@@ -159,6 +160,34 @@ def test_each_station_page_is_within_the_budget(page, desk, busy_desk, log_in, p
 
     assert all(weight <= BUDGET_BYTES for weight in weights.values()), weights
     assert all(weight > 1000 for weight in weights.values()), weights  # the pages were really weighed
+
+
+def test_station_pages_have_readable_text_big_targets_and_a_visible_focus(page, desk, busy_desk, log_in):
+    log_in(page, desk.partner)
+    problems = {}
+    for path in STATION_PAGES:
+        page.goto(desk.path(path))
+        problems[path] = (low_contrast_text(page), small_targets(page), focus_ring_of_next_tab_stop(page))
+
+    for path, (contrast, targets, (outline, width)) in problems.items():
+        assert contrast == [], path
+        assert targets == [], path
+        assert outline != "none" and width >= 2, path
+
+
+def test_station_pages_fit_360_px_with_text_twice_as_large(page, desk, busy_desk, log_in):
+    log_in(page, desk.partner)
+    for path in STATION_PAGES:
+        page.goto(desk.path(path))
+        assert overflows_with_double_text(page) <= 0, path
+
+
+def test_the_desk_speaks_english_after_the_switch(page, desk, log_in):
+    log_in(page, desk.partner)
+    activate(page.get_by_role("link", name="English"))
+
+    expect(page.locator("main")).to_contain_text("Cash the station owes the platform")
+    expect(page.get_by_role("link", name="Order for a villager, paid in cash")).to_be_visible()
 
 
 def test_each_station_form_without_its_csrf_token_is_refused(page, desk, busy_desk, session, log_in,
