@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from marketplace.catalog import browse
+from marketplace.reports.charts import yuan as _yuan  # the pages' one way of showing fen as yuan
 from marketplace.errors import AppError
 from marketplace.stations import cash
 from marketplace.stations import desk as desk_service
@@ -81,10 +82,6 @@ def _show_on(form, error: AppError) -> None:
         form.form_errors.append(message)
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
 def _once(form, user, act, *, done, fallback: str):
     """Send a form once: the first send acts, a second send of the same form is shown where the
     first led. Returns a redirect, or None when the form must be shown again with its errors."""
@@ -101,6 +98,9 @@ def _once(form, user, act, *, done, fallback: str):
         release_form_token(token)
         _show_on(form, error)
         return None
+    except Exception:
+        release_form_token(token)  # a failure of ours must not block sending the form again
+        raise
     path, notice = done(result)
     record_form_result(token, path)
     flash(notice, "notice")

@@ -127,6 +127,18 @@ def test_a_bad_listing_is_shown_again_in_chinese_beside_its_field_keeping_what_w
     assert db.session.scalar(select(func.count()).select_from(Villager)) == 0
 
 
+def test_a_send_that_fails_on_our_side_can_be_sent_again(client, desk, monkeypatch):
+    from marketplace.stations import desk as desk_service
+    form = {**LISTING, **tokens(client, desk["listing"])}
+    real = desk_service.list_for_villager
+    monkeypatch.setattr(desk_service, "list_for_villager", lambda *args, **kwargs: 1 / 0)
+    assert client.post(desk["listing"], data=form).status_code == 500
+    monkeypatch.setattr(desk_service, "list_for_villager", real)
+
+    assert client.post(desk["listing"], data=form).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Product)) == 1
+
+
 @pytest.mark.parametrize("token", ["", "x" * 300])
 def test_a_form_token_this_site_did_not_draw_is_not_an_error(client, desk, token):
     response = client.post(desk["listing"], data={**LISTING, **tokens(client, desk["listing"]), "form_token": token})
