@@ -140,15 +140,29 @@ def villager_listings(station_id: int, partner: User, *, page: int = 1, per_page
     return catalog.list_agent_products(partner, seller_ids=_villager_ids(station_id), page=page, per_page=per_page)
 
 
+def villager_listing(station_id: int, partner: User, product_id: int) -> Product:
+    """A listing the partner made for a villager of this station, as its agent may change it."""
+    cash.require_partner(station_id, partner)
+    product = catalog.sellers_product(product_id, partner)
+    if product.seller_user_id not in _villager_ids(station_id):
+        raise catalog.ProductNotFound(product_id)
+    return product
+
+
 def switch_villager_listing(station_id: int, partner: User, product_id: int, action: str) -> Product:
     """Pause or resume a listing the partner made for a villager of this station."""
     switch = {"pause": catalog.pause_product, "resume": catalog.resume_product}.get(action)
     if switch is None:
         raise InvalidInput(f"Unknown listing action {action!r}.", code="unknown_action")
-    cash.require_partner(station_id, partner)
-    if catalog.visible_product(product_id, partner).seller_user_id not in _villager_ids(station_id):
-        raise catalog.ProductNotFound(product_id)
+    villager_listing(station_id, partner, product_id)
     return switch(product_id, partner)
+
+
+def reprice_villager_listing(station_id: int, partner: User, product_id: int, *, expected_version: int | None,
+                             price_fen: int) -> Product:
+    """Change the price of a villager's listing (the version the partner saw must still be current)."""
+    villager_listing(station_id, partner, product_id)
+    return catalog.update_product(product_id, partner, expected_version, price_fen=price_fen)
 
 
 def place_assisted_order(station_id: int, partner: User, villager: VillagerChoice, *, lines: list[dict],

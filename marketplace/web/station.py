@@ -12,6 +12,7 @@ from marketplace.stations import desk as desk_service
 from marketplace.stations.desk import VillagerChoice
 from marketplace.web.services import claim_form_token, new_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
+from marketplace.web.forms import PriceForm
 from marketplace.web.station_forms import AssistedOrderForm, CashForm, MoveForm, VillagerListingForm
 
 bp = Blueprint("station", __name__, url_prefix="/station")
@@ -190,6 +191,32 @@ def switch_listing(user, station_id, product_id, action):
                 return _refused(error)
             flash(_("This listing cannot be changed now."), "error")
     return redirect(url_for(".listings", station_id=station_id))
+
+
+@bp.route("/<int:station_id>/listings/<int:product_id>/price", methods=["GET", "POST"])
+@people_page("partner")
+def reprice_listing(user, station_id, product_id):
+    try:
+        station = cash.require_partner(station_id, user)
+        product = desk_service.villager_listing(station_id, user, product_id)
+    except AppError as error:
+        return _refused(error)
+    form = PriceForm(version=product.version, price=product.price_fen)
+    if form.validate_on_submit():
+        try:
+            version = int(form.version.data) if (form.version.data or "").isdigit() else None
+            desk_service.reprice_villager_listing(station_id, user, product_id, expected_version=version,
+                                                  price_fen=form.price.data)
+        except AppError as error:
+            form.price.errors = [_("The listing changed since you opened this page; check the price and send it again.")
+                                 if error.status in (412, 428) else _("This listing cannot be changed now.")]
+            product = desk_service.villager_listing(station_id, user, product_id)
+            form.version.data = product.version
+        else:
+            flash(_("New price saved."), "notice")
+            return redirect(url_for(".listings", station_id=station_id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("pages/station/price_form.html", station=station, product=product, form=form), status
 
 
 # ---------------------------------------------------------------- ordering for a villager

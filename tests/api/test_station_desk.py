@@ -178,6 +178,32 @@ def test_the_partner_pauses_and_resumes_a_villagers_listing_from_the_desk(client
     assert db.session.get(Product, product.id).status == "active"
 
 
+def test_the_partner_changes_the_price_of_a_villagers_listing_and_a_bad_price_is_explained(client, desk, station):
+    client.post(desk["listing"], data={**LISTING, **tokens(client, desk["listing"])})
+    product = db.session.scalar(select(Product))
+    path = f"{desk['listings']}/{product.id}/price"
+
+    bad = client.post(path, data={**tokens(client, path), "version": str(product.version), "price": "九块"})
+    good = client.post(path, data={**tokens(client, path), "version": str(product.version), "price": "11.8"})
+
+    assert bad.status_code == 422 and 'id="price-error"' in text_of(bad) and 'value="九块"' in text_of(bad)
+    assert good.status_code == 302
+    assert db.session.get(Product, product.id).price_fen == 1180
+
+
+def test_another_partners_villager_listing_cannot_be_repriced(client, build, desk):
+    other = build.user("partner")
+    station = build.station(partner=other)
+    db.session.commit()
+    from marketplace.stations import desk as desk_service
+    elsewhere = desk_service.list_for_villager(station.id, other, desk_service.VillagerChoice(name="王芳"), consent=True,
+                                               title="核桃", category="nuts", unit="jin", price_fen=3000, stock_units=5)
+
+    response = client.get(f"{desk['listings']}/{elsewhere.id}/price")
+
+    assert response.status_code == 403
+
+
 @pytest.fixture
 def goods(build):
     products = [build.product(build.user("seller", county="522634"), price_fen=1250 + 500 * i, stock_units=10,

@@ -151,12 +151,14 @@ def busy_desk(desk, build, session) -> dict:
 
 
 STATION_PAGES = ["", "listings", "listings/new", "orders/new", "cash", "parcels"]
+PRICE_PAGE = "listings/{listing}/price"
 
 
 def test_each_station_page_is_within_the_budget(page, desk, busy_desk, log_in, page_weight):
     log_in(page, desk.partner)
 
-    weights = {path or "desk": page_weight(page, desk.path(path)) for path in STATION_PAGES}
+    paths = [*STATION_PAGES, PRICE_PAGE.format(**busy_desk)]
+    weights = {path or "desk": page_weight(page, desk.path(path)) for path in paths}
 
     assert all(weight <= BUDGET_BYTES for weight in weights.values()), weights
     assert all(weight > 1000 for weight in weights.values()), weights  # the pages were really weighed
@@ -165,7 +167,7 @@ def test_each_station_page_is_within_the_budget(page, desk, busy_desk, log_in, p
 def test_station_pages_have_readable_text_big_targets_and_a_visible_focus(page, desk, busy_desk, log_in):
     log_in(page, desk.partner)
     problems = {}
-    for path in STATION_PAGES:
+    for path in [*STATION_PAGES, PRICE_PAGE.format(**busy_desk)]:
         page.goto(desk.path(path))
         problems[path] = (low_contrast_text(page), small_targets(page), focus_ring_of_next_tab_stop(page))
 
@@ -177,7 +179,7 @@ def test_station_pages_have_readable_text_big_targets_and_a_visible_focus(page, 
 
 def test_station_pages_fit_360_px_with_text_twice_as_large(page, desk, busy_desk, log_in):
     log_in(page, desk.partner)
-    for path in STATION_PAGES:
+    for path in [*STATION_PAGES, PRICE_PAGE.format(**busy_desk)]:
         page.goto(desk.path(path))
         assert overflows_with_double_text(page) <= 0, path
 
@@ -195,7 +197,7 @@ def test_each_station_form_without_its_csrf_token_is_refused(page, desk, busy_de
     log_in(page, desk.partner)
     forms = [("listings/new", "main form"), ("orders/new", "main form[method=post]"),
              ("cash", f"#checkout-{busy_desk['checkout']} form"), ("parcels", f"#parcel-{busy_desk['parcel']} form"),
-             ("listings", "main li.card form")]
+             ("listings", "main li.card form"), (PRICE_PAGE.format(**busy_desk), "main form")]
 
     statuses = {}
     for path, selector in forms:
@@ -207,5 +209,6 @@ def test_each_station_form_without_its_csrf_token_is_refused(page, desk, busy_de
     assert statuses == {path: 400 for path, _ in forms}
     assert fresh(session, Checkout, busy_desk["checkout"]).status == "pending_payment"
     assert session.get(Order, busy_desk["parcel"]).status == "shipped"
-    assert session.get(Product, busy_desk["listing"]).status == "active"
+    assert (session.get(Product, busy_desk["listing"]).status, session.get(Product, busy_desk["listing"]).price_fen) == (
+        "active", 3000)
     assert session.scalar(select(Product).where(Product.title == "乌什县冰糖心苹果")) is None
