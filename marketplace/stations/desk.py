@@ -37,6 +37,9 @@ from marketplace.stations import cash
 from marketplace.stations.models import ServiceStation, Villager
 
 
+NAME_MAX, CONTACT_PHONE_MAX = 60, 20  # the columns users.display_name and villagers.contact_phone
+
+
 class VillagerNotFound(NotFound):
     code = "villager_not_found"
 
@@ -106,6 +109,9 @@ def _villager_for(station: ServiceStation, partner: User, choice: VillagerChoice
     if not (choice.name or "").strip():
         raise InvalidInput("Give the villager's name, or choose a registered villager.", code="villager_required",
                            details={"villager_name": ["Required for a new villager."]})
+    if len(choice.name.strip()) > NAME_MAX or len((choice.contact_phone or "").strip()) > CONTACT_PHONE_MAX:
+        raise InvalidInput(f"A villager's name has at most {NAME_MAX} characters, a phone at most {CONTACT_PHONE_MAX}.",
+                           code="villager_too_long", details={"villager_name": [f"At most {NAME_MAX} characters."]})
     if not consent:
         raise ConsentRequired()
     user = accounts.add_villager_account(display_name=choice.name, county_adcode=station.village.county_adcode)

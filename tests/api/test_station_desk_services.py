@@ -102,6 +102,10 @@ def test_listing_for_a_new_villager_without_a_name_is_refused(station, partner):
     refused("villager_required", list_apples, station, partner, VillagerChoice(name="  "))
 
 
+def test_a_villager_name_longer_than_its_column_is_refused(station, partner):
+    refused("villager_too_long", list_apples, station, partner, VillagerChoice(name="名" * 61))
+
+
 def test_a_refused_listing_does_not_keep_the_villager_it_would_have_registered(station, partner):
     # A box needs its weight: the catalog refuses after the villager was added to the session.
     refused("net_weight_required", list_apples, station, partner, unit="box")
