@@ -42,6 +42,8 @@ def my_products(session, seller) -> list[Product]:
 
 def test_a_seller_lists_a_product_with_a_photo_sees_it_waiting_for_review_and_edits_the_price(
         page, seller, session, log_in, screenshot):
+    page.goto("/login")
+    screenshot(page, "login")
     log_in(page, seller)
     expect(page).to_have_url(re.compile(r"/sell/$"))
     expect(page.locator("h1")).to_have_text("我的商品")
@@ -200,3 +202,23 @@ def test_a_form_sent_after_the_sign_in_ran_out_is_filled_again_after_logging_in(
     expect(page.locator("#description")).to_have_value("甜，脆，水分足")
     expect(page.locator("input[name=unit][value=box]")).to_be_checked()
     expect(page.locator(".notice")).to_contain_text("请重新选择照片")
+
+
+def test_a_draft_is_saved_without_a_photo_and_finished_later(page, seller, session, log_in, screenshot):
+    log_in(page, seller)
+    page.goto("/sell/products/new")
+    fill_apples(page)
+    page.get_by_role("button", name="存为草稿").click()
+    card = page.locator("li.card", has_text="阿克苏冰糖心苹果")
+    expect(card.locator(".status")).to_have_text("草稿")
+
+    card.get_by_role("link", name="补全并提交").click()
+    expect(page.locator("h1")).to_have_text("补全商品信息")
+    expect(page.locator("#price")).to_have_value("69.80")
+    page.set_input_files("#photos", files=[{"name": "walnuts.png", "mimeType": "image/png",
+                                            "buffer": image_files.png_with_transparency()}])
+    screenshot(page, "sell-finish-draft")
+    page.get_by_role("button", name="提交上架").click()
+    expect(page.locator("li.card", has_text="阿克苏冰糖心苹果").locator(".status")).to_have_text("等待审核")
+    [product] = my_products(session, seller)
+    assert (product.status, len(product.images)) == ("pending_review", 1)
