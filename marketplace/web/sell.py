@@ -17,6 +17,7 @@ from marketplace.web.session import error_page, people_page, take_kept_form
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 
 FINISHABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
+PRODUCTS_PER_PAGE = 30
 # Where a service's refusal is shown: beside the field it is about, else above the form.
 ERROR_FIELDS = {"image_rejected": "photos", "image_too_large": "photos", "not_an_image": "photos",
                 "unsupported_image_type": "photos", "image_too_many_pixels": "photos", "too_many_images": "photos",
@@ -77,7 +78,8 @@ def _villages(user):
 @bp.get("/")
 @people_page("seller")
 def products(user):
-    page = catalog.list_seller_products(user, status=None, page=request.args.get("page", 1, type=int), per_page=50)
+    number = min(max(request.args.get("page", 1, type=int), 1), 10_000)  # any number shows a page
+    page = catalog.list_seller_products(user, status=None, page=number, per_page=PRODUCTS_PER_PAGE)
     return render_template("pages/sell/products.html", page=page, highlight=request.args.get("new", type=int))
 
 
@@ -133,7 +135,7 @@ def new_product(user):
     return sent or _listing_page(form, status=422)
 
 
-@bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+@bp.route("/products/<id:product_id>/edit", methods=["GET", "POST"])
 @people_page("seller")
 def edit_product(user, product_id):
     """Finish a draft (or fix a rejected listing) and send it, or save it again for later."""
@@ -171,7 +173,7 @@ def _version(form) -> int | None:
         return None
 
 
-@bp.route("/products/<int:product_id>/price", methods=["GET", "POST"])
+@bp.route("/products/<id:product_id>/price", methods=["GET", "POST"])
 @people_page("seller")
 def edit_price(user, product_id):
     try:
@@ -193,7 +195,7 @@ def edit_price(user, product_id):
     return render_template("pages/sell/price_form.html", form=form, product=product), status
 
 
-@bp.post("/products/<int:product_id>/<any(pause, resume):action>")
+@bp.post("/products/<id:product_id>/<any(pause, resume):action>")
 @people_page("seller")
 def switch(user, product_id, action):
     """One tap takes a listing off sale or puts it back."""
@@ -218,7 +220,7 @@ def orders_page(user):
                            ship_form=ShipForm())
 
 
-@bp.post("/orders/<int:order_id>/ship")
+@bp.post("/orders/<id:order_id>/ship")
 @people_page("seller")
 def ship(user, order_id):
     form = ShipForm()

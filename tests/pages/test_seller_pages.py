@@ -401,3 +401,24 @@ def test_a_ship_form_sent_after_the_sign_in_ran_out_returns_to_the_orders_page(s
     response = seller_browser.client.post(f"/sell/orders/{order.id}/ship", data={**form, "carrier": "顺丰"},
                                           headers={"Referer": "http://localhost/sell/orders"})
     assert response.headers["Location"] == "/login?next=/sell/orders"
+
+
+@pytest.mark.parametrize("number", ["0", "-3", "x", "99999999"])
+def test_any_page_number_of_my_products_shows_a_page(seller_browser, number):
+    assert seller_browser.get(f"/sell/?page={number}").status_code == 200
+
+
+def test_my_products_page_through_newer_and_older(seller_browser, seller, build, session):
+    for number in range(31):
+        build.product(seller, title=f"红枣{number:02d}")
+    session.commit()
+    first = seller_browser.get("/sell/").get_data(as_text=True)
+    assert "红枣30" in first and "红枣00" not in first and 'href="/sell/?page=2"' in first
+    second = seller_browser.get("/sell/?page=2").get_data(as_text=True)
+    assert "红枣00" in second and "红枣30" not in second and 'href="/sell/?page=1"' in second
+
+
+@pytest.mark.parametrize("path", ["/sell/products/99999999999/price", "/sell/products/99999999999/edit",
+                                  "/sell/products/0/price"])
+def test_an_id_beyond_any_listing_is_not_found(seller_browser, path):
+    assert seller_browser.get(path, headers={"Accept": "text/html"}).status_code == 404
