@@ -12,11 +12,25 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from marketplace.catalog.images import MAX_UPLOAD_BYTES
 from marketplace.catalog.taxonomy import CATEGORY_LABELS, MAX_IMAGES, PRICE_FEN_MAX, STOCK_UNITS_MAX, UNIT_GRAMS, Unit
 from marketplace.common.money import yuan_to_fen
+from marketplace.common.schemas import unstorable_text
 from marketplace.web.services import new_form_token
 
 UNIT_LABELS = {Unit.JIN: _l("jin (500 g)"), Unit.KG: _l("kg"), Unit.BOX: _l("box"), Unit.BAG: _l("bag"),
                Unit.PIECE: _l("piece")}
 DESCRIPTION_MAX = 500  # short enough to be kept in the session across an expired sign-in
+
+
+class PageForm(FlaskForm):
+    """A form of the people's pages: text no database can store (NUL, lone surrogates) is refused
+    beside its field instead of failing on the way in."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.raw_data and unstorable_text(list(field.raw_data)):
+                field.errors = [*field.errors, _l("This contains characters that cannot be saved; type it again.")]
+                valid = False
+        return valid
 
 
 class YuanField(StringField):
@@ -109,7 +123,7 @@ def _village_id(value):
         return -1  # not a choice: _known_choice says so
 
 
-class ListingForm(FlaskForm):
+class ListingForm(PageForm):
     """A new listing, or a draft being finished."""
 
     form_token = OneTimeTokenField()
@@ -170,12 +184,12 @@ class ListingForm(FlaskForm):
         return [photo.read() for photo in self.photos.data or [] if photo and photo.filename]
 
 
-class PriceForm(FlaskForm):
+class PriceForm(PageForm):
     version = HiddenField()
     price = YuanField(_l("New price of one unit (yuan)"), validators=[InputRequired(_l("Type the price in yuan."))])
 
 
-class ShipForm(FlaskForm):
+class ShipForm(PageForm):
     carrier = StringField(_l("Carrier"), validators=[
         InputRequired(_l("Say which carrier takes the parcel.")), Length(1, 40, _l("At most 40 characters."))])
     tracking_number = StringField(_l("Tracking number"), validators=[

@@ -151,6 +151,8 @@ def test_missing_fields_are_each_named_in_chinese(seller_browser, seller, sessio
     ({"harvest_date": "1999-01-01"}, "harvest_date", "请选 2000 年到明年今天之间的日期。"),
     ({"harvest_date": "tomorrow"}, "harvest_date", "请选择日期，例如 2026-09-20。"),
     ({"title": "苹"}, "title", "名称要 2 到 120 个字。"),
+    ({"title": "红\x00枣"}, "title", "这里有无法保存的字符，请重新输入。"),
+    ({"description": "甜\x00"}, "description", "这里有无法保存的字符，请重新输入。"),
 ])
 def test_bad_values_are_refused_beside_their_field(seller_browser, seller, session, changes, field, message):
     response = seller_browser.send(NEW, {**APPLES, **changes})
