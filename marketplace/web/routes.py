@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
+from marketplace.common.schemas import unstorable_text
 from marketplace.common.time import BUSINESS_TZ, as_utc
 from marketplace.errors import AppError, InvalidInput
 from marketplace.extensions import limiter
@@ -47,8 +48,11 @@ def login():
     identifier = request.form.get("identifier", "").strip()
     next_path = local_path(request.form.get("next") or request.args.get("next"))
     if request.method == "POST":
+        password = request.form.get("password", "")
         try:
-            user = accounts.authenticate_password(identifier, request.form.get("password", ""))
+            if unstorable_text([identifier, password]):  # no account has such a phone or password
+                raise accounts.InvalidCredentials()
+            user = accounts.authenticate_password(identifier, password)
         except AppError as exc:
             error = _("Wrong phone number or password.") if exc.status == 401 else _("This account is disabled.")
         else:

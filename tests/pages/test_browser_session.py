@@ -46,3 +46,9 @@ def test_logging_out_keeps_a_form_open_in_another_tab_sendable_to_the_login(sell
     response = seller_browser.client.post("/sell/products/new", data={**form, "title": "红枣"})
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/sell/products/new"
+
+
+def test_a_login_with_characters_no_account_can_have_is_a_wrong_login(browser):
+    response = browser.send("/login", {"identifier": "139\x0012345678", "password": "x\x00"}, to="/login")
+    assert response.status_code == 401
+    assert "手机号或密码不对" in response.get_data(as_text=True)
