@@ -1,5 +1,6 @@
 """Forms of the people's pages (WTForms through Flask-WTF): labels and messages in the reader's
 language, what was typed shown back beside each message."""
+import re
 from datetime import date, timedelta
 
 from flask_babel import get_locale
@@ -17,6 +18,7 @@ from marketplace.web.services import new_form_token
 
 UNIT_LABELS = {Unit.JIN: _l("jin (500 g)"), Unit.KG: _l("kg"), Unit.BOX: _l("box"), Unit.BAG: _l("bag"),
                Unit.PIECE: _l("piece")}
+FORM_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what new_form_token draws, within the column
 DESCRIPTION_MAX = 500  # short enough to be kept in the session across an expired sign-in
 
 
@@ -73,10 +75,18 @@ class WholeNumberField(IntegerField):
 
 
 class OneTimeTokenField(HiddenField):
-    """A token drawn when the form is shown; the first send claims it (services.claim_form_token)."""
+    """A token drawn when the form is shown; the first send claims it (services.claim_form_token).
+    A sent token this site could not have drawn (empty, too long, odd characters) is replaced by a
+    fresh one: that send acts alone."""
 
     def process_data(self, value):
         self.data = value or new_form_token()
+
+    def process_formdata(self, valuelist):
+        if valuelist and FORM_TOKEN_PATTERN.fullmatch(valuelist[0]):
+            self.data = valuelist[0]
+        else:
+            self.data = new_form_token()
 
 
 class DayField(DateField):

@@ -424,3 +424,11 @@ def test_my_products_page_through_newer_and_older(seller_browser, seller, build,
                                   "/sell/products/0/price"])
 def test_an_id_beyond_any_listing_is_not_found(seller_browser, path):
     assert seller_browser.get(path, headers={"Accept": "text/html"}).status_code == 404
+
+
+@pytest.mark.parametrize("token", ["", "x" * 500, "短", "a b c d e f g h i j k l"])
+def test_a_form_token_the_site_did_not_draw_makes_that_send_act_alone(seller_browser, seller, session, token):
+    for _ in range(2):
+        response = seller_browser.send(NEW, {**APPLES, "form_token": token})
+        assert response.status_code == 302
+    assert len(products_of(session, seller)) == 2
