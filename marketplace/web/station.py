@@ -10,7 +10,7 @@ from marketplace.errors import AppError
 from marketplace.stations import cash
 from marketplace.stations import desk as desk_service
 from marketplace.stations.desk import VillagerChoice
-from marketplace.web.services import claim_form_token, new_form_token, record_form_result, release_form_token
+from marketplace.web.services import claim_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
 from marketplace.web.forms import PriceForm
 from marketplace.web.station_forms import AssistedOrderForm, CashForm, MoveForm, VillagerListingForm
@@ -23,7 +23,6 @@ ORDER_STATUS_LABELS = {"pending_payment": _l("Waiting for cash"), "paid": _l("Pa
                        "cancelled": _l("Cancelled"), "expired": _l("Expired")}
 PRODUCT_STATUS_LABELS = {"draft": _l("Draft"), "pending_review": _l("Waiting for review"), "active": _l("On sale"),
                          "paused": _l("Paused"), "rejected": _l("Rejected"), "sold_out": _l("Sold out")}
-MAX_FORM_TOKEN_CHARS = 64  # the width of form_submissions.token
 LAST_PAGE = 1000
 PARCEL_ACTIONS = {"arrive": "arrive", "hand-over": "hand_over"}
 # Where a domain error is shown on a form: beside this field (else above the form).
@@ -86,9 +85,7 @@ def _show_on(form, error: AppError) -> None:
 def _once(form, user, act, *, done, fallback: str):
     """Send a form once: the first send acts, a second send of the same form is shown where the
     first led. Returns a redirect, or None when the form must be shown again with its errors."""
-    token = form.form_token.data
-    if not token or len(token) > MAX_FORM_TOKEN_CHARS:
-        token = form.form_token.data = new_form_token()  # not one this site drew: this send acts alone
+    token = form.form_token.data  # OneTimeTokenField replaces a token this site could not have drawn
     claimed, earlier = claim_form_token(token, user.id)
     if not claimed:
         flash(_("This form was already sent; it was acted on once."), "notice")
