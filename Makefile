@@ -9,6 +9,7 @@ test:           ## the whole suite, on SQLite and on PostgreSQL
 
 test-sqlite:    ## quick local run on SQLite only
 	scripts/bootstrap requirements-dev.txt
+	scripts/ensure-chromium
 	.venv/bin/python -m pytest
 
 install:        ## create .venv with the test dependencies

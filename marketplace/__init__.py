@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from marketplace.common.converters import IdConverter
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
-from marketplace.extensions import api, csrf, db, limiter, migrate
+from marketplace.extensions import api, babel, csrf, db, limiter, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -47,8 +47,15 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    from marketplace.web.sell import allow_photo_uploads
+
+    app.before_request(allow_photo_uploads)  # before CSRFProtect reads the body
     csrf.init_app(app)
     limiter.init_app(app)
+    from marketplace.web import language
+
+    babel.init_app(app, locale_selector=language.select_locale, default_locale=language.DEFAULT_LOCALE,
+                   default_timezone="Asia/Shanghai")
     api.ERROR_SCHEMA = ErrorOut
     api.init_app(app, spec_kwargs={"info": {"description": "Rural produce marketplace: sellers in poverty counties, urban buyers, village service stations."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -79,13 +86,19 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import bp as reports_bp
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
+    from marketplace.web import compression
     from marketplace.web.routes import bp as web_bp
+    from marketplace.web.sell import bp as sell_bp
+    from marketplace.web.station import bp as station_bp
 
     for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, reports_bp, review_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(sell_bp)
+    app.register_blueprint(station_bp)
+    app.after_request(compression.gzip_pages)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 
     @app.get("/api/docs/assets/<path:filename>")

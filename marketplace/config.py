@@ -57,6 +57,13 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # A sign-in lasts this long; the cookie outlives it (PERMANENT_SESSION_LIFETIME), so a form
+    # sent after the sign-in ran out still passes CSRF and its typed fields are kept for after login.
+    SIGN_IN_HOURS = _env_int("SIGN_IN_HOURS", 7 * 24)
+    PERMANENT_SESSION_LIFETIME = timedelta(days=31)
+    # The listing form's body may carry several phone photos; each is checked against the image
+    # pipeline's own limit and refused beside the field (larger bodies get the 413 page).
+    PAGES_MAX_UPLOAD_BYTES = _env_int("PAGES_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
 
     # Stripe (payments); unset STRIPE_API_BASE means Stripe itself.
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None

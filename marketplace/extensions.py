@@ -1,4 +1,5 @@
 """Unbound extensions, bound to an app in create_app."""
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -35,3 +36,4 @@ migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+babel = Babel()

@@ -26,13 +26,17 @@ LOCALES = ("zh_CN", "en")
 
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="phone_or_email"),)
+    # Villagers a station partner acts for have no password and cannot log in, so they need no
+    # phone or email; everyone who logs in has one of them.
+    __table_args__ = (CheckConstraint("password_hash IS NULL OR phone IS NOT NULL OR email IS NOT NULL",
+                                      name="login_needs_identifier"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str | None] = mapped_column(String(11), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(60))
-    password_hash: Mapped[str] = mapped_column(String(200))
+    # None: the account cannot log in (a villager without a phone, represented by a station partner).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     county_adcode: Mapped[str | None] = mapped_column(ForeignKey("counties.adcode"), index=True)

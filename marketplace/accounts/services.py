@@ -67,7 +67,9 @@ def hash_password(password: str) -> str:
     return _password_hasher().hash(password)
 
 
-def _password_matches(password_hash: str, password: str) -> bool:
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    if password_hash is None:  # an account that cannot log in (a villager)
+        return False
     try:
         return _password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -173,6 +175,17 @@ def create_account(
     user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
                      roles=roles, county_adcode=county_adcode, locale=locale)
     _commit_new_user(user)
+    return user
+
+
+def add_villager_account(*, display_name: str, county_adcode: str) -> User:
+    """The account of a villager a station partner sells and buys for: a seller and a buyer with no
+    password, phone or email, so nobody can ever log in to it (the caller commits)."""
+    geo.get_county(county_adcode)
+    user = User(phone=None, email=None, display_name=display_name.strip(), password_hash=None, locale="zh_CN",
+                county_adcode=county_adcode, role_rows=[UserRole(role=Role.BUYER.value), UserRole(role=Role.SELLER.value)])
+    db.session.add(user)
+    db.session.flush()
     return user
 
 
@@ -346,6 +359,14 @@ def revoke_all_tokens(user: User) -> None:
 def report_scope_of(user: User) -> ReportScope | None:
     """The counties an official's reports cover, if an administrator granted any."""
     return user.report_scope if user.has_role(Role.OFFICIAL) else None
+
+
+def display_names(user_ids) -> dict[int, str]:
+    """{user id: display name} for the given users, in one query."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
 
 
 def is_verified_seller(user: User) -> bool:

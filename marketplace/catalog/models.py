@@ -39,6 +39,8 @@ class Product(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seller_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The station partner who listed it for a villager without a phone (the villager is the seller of record).
+    listed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(32), index=True)
@@ -64,7 +66,7 @@ class Product(db.Model):
 
     # Loaded by separate IN queries: joining them into the page query made PostgreSQL join every
     # matching row before sorting out the 20 it shows.
-    seller: Mapped[User] = relationship(lazy="selectin")
+    seller: Mapped[User] = relationship(lazy="selectin", foreign_keys=[seller_user_id])
     origin_county: Mapped[County] = relationship(lazy="selectin")
     origin_village: Mapped[Village | None] = relationship(lazy="selectin")
     images: Mapped[list["ProductImage"]] = relationship(

@@ -1,7 +1,8 @@
 """Catalog use cases: listing, editing, stock, images, review and browsing.
 
 Rules:
-- Only the seller who owns a listing, or an administrator, may change it.
+- Only the seller who owns a listing, the station partner who listed it for a villager (its
+  agent), or an administrator, may change it.
 - A new listing, or a material edit of a listed one, by a seller who is not verified goes to
   ``pending_review``; verified sellers publish directly. Material: what the buyer is told about
   the goods (title, description, category, unit, weight, origin, harvest date, photos); price,
@@ -9,6 +10,8 @@ Rules:
 - Edits carry the version the seller last saw (If-Match); a stale one is refused, never merged.
 - Stock moves by relative, conditional updates and never below zero.
 """
+from collections.abc import Sequence
+
 from sqlalchemy import Select, bindparam, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -83,10 +86,15 @@ def _load(product_id: int) -> Product:
     return product
 
 
+def _is_agent(product: Product, actor: User) -> bool:
+    """The partner who listed it for a villager, while they are still a partner."""
+    return product.listed_by_user_id == actor.id and actor.has_role(Role.PARTNER)
+
+
 def _owned(product_id: int, actor: User) -> Product:
     product = _load(product_id)
-    if product.seller_user_id != actor.id and not _is_admin(actor):
-        raise Forbidden("Only the seller of this listing or an administrator may change it.", code="not_owner")
+    if product.seller_user_id != actor.id and not _is_agent(product, actor) and not _is_admin(actor):
+        raise Forbidden("Only the seller of this listing, its agent or an administrator may change it.", code="not_owner")
     return product
 
 
@@ -125,7 +133,11 @@ def _check_origin(county_adcode: str, village_id: int | None) -> None:
                                details={"origin_village_id": ["Must be a village of the origin county."]})
 
 
-def create_product(actor: User, *, publish: bool = False, **fields) -> Product:
+def create_product(actor: User, *, publish: bool = False, listed_by: User | None = None, photos: Sequence[bytes] = (),
+                   **fields) -> Product:
+    """List a product for ``actor``; ``listed_by`` is the station partner listing for a villager
+    (the villager, ``actor``, stays the seller of record and goes through review like any
+    unverified seller). ``photos`` are checked before anything is written: a bad one lists nothing."""
     if not actor.has_role(Role.SELLER):
         raise Forbidden("Only sellers can list products.", code="not_a_seller")
     fields.setdefault("origin_county_adcode", actor.county_adcode)
@@ -133,7 +145,11 @@ def create_product(actor: User, *, publish: bool = False, **fields) -> Product:
         raise InvalidInput("Give origin_county_adcode: your account has no county.", code="county_required")
     _check_origin(fields["origin_county_adcode"], fields.get("origin_village_id"))
     fields["net_weight_grams"] = _check_unit_and_weight(fields["unit"], fields.get("net_weight_grams"))
-    product = Product(seller=actor, status=ProductStatus.DRAFT, **fields)
+    processed = _processed_photos(photos, already=0)
+    product = Product(seller=actor, listed_by_user_id=listed_by.id if listed_by else None, status=ProductStatus.DRAFT,
+                      **fields)
+    for photo in processed:
+        _attach(product, photo)
     db.session.add(product)
     if publish:
         product.status = _after_review_status(actor)
@@ -149,12 +165,15 @@ def _check_version(product: Product, expected_version: int | None) -> None:
         raise PreconditionFailed(product.etag)
 
 
-def update_product(product_id: int, actor: User, expected_version: int | None, **changes) -> Product:
-    """Apply a seller's edit if they saw the current version; material edits may need review again."""
+def update_product(product_id: int, actor: User, expected_version: int | None, *, photos: Sequence[bytes] = (),
+                   **changes) -> Product:
+    """Apply a seller's edit if they saw the current version; material edits (new ``photos`` too)
+    may need review again."""
     product = _owned(product_id, actor)
     _check_version(product, expected_version)
     changed = {name: value for name, value in changes.items() if getattr(product, name) != value}
-    if not changed:
+    processed = _processed_photos(photos, already=len(product.images))
+    if not changed and not processed:
         return product
     if "unit" in changed or "net_weight_grams" in changed:
         # A new unit needs its weight restated; it never inherits the old unit's weight.
@@ -165,7 +184,11 @@ def update_product(product_id: int, actor: User, expected_version: int | None, *
                       changed.get("origin_village_id", product.origin_village_id))
     for name, value in changed.items():
         setattr(product, name, value)
-    if MATERIAL_FIELDS & changed.keys():
+    for photo in processed:
+        _attach(product, photo)
+    if processed:
+        product.updated_at = utcnow()  # a new photo is a new version of the listing
+    if MATERIAL_FIELDS & changed.keys() or processed:
         _after_material_change(product, actor)
     _commit_versioned(product)
     return product
@@ -251,19 +274,32 @@ def adjust_stock(product_id: int, actor: User, delta: int) -> Product:
     return product
 
 
-def add_image(product_id: int, actor: User, content: bytes) -> Product:
-    product = _owned(product_id, actor)
-    if len(product.images) >= MAX_IMAGES:
-        raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.", code="too_many_images")
-    processed = image_pipeline.process_upload(content)
-    image = ProductImage(
+def sellers_product(product_id: int, actor: User) -> Product:
+    """A listing as the person who may change it sees it (its seller, agent or an administrator)."""
+    return _owned(product_id, actor)
+
+
+def _processed_photos(photos: Sequence[bytes], *, already: int) -> list[image_pipeline.ProcessedImage]:
+    """Every photo through the image pipeline before anything is written (raises ImageRejected)."""
+    if already + len(photos) > MAX_IMAGES:
+        raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.", code="too_many_images",
+                       details={"photos": already, "max": MAX_IMAGES})
+    return [image_pipeline.process_upload(content) for content in photos]
+
+
+def _attach(product: Product, processed: image_pipeline.ProcessedImage) -> None:
+    product.images.append(ProductImage(
         position=max((i.position for i in product.images), default=0) + 1,
         image_key=storage.save(processed.display, ".jpg"),
         thumbnail_key=storage.save(processed.thumbnail, ".jpg"),
         width=processed.width,
         height=processed.height,
-    )
-    product.images.append(image)
+    ))
+
+
+def add_image(product_id: int, actor: User, content: bytes) -> Product:
+    product = _owned(product_id, actor)
+    _attach(product, _processed_photos([content], already=len(product.images))[0])
     _after_material_change(product, actor)
     product.updated_at = utcnow()  # a new photo is a new version of the listing
     _commit_versioned(product)
@@ -286,7 +322,7 @@ def visible_product(product_id: int, viewer: User | None) -> Product:
     product = _load(product_id)
     if product.status == ProductStatus.ACTIVE:
         return product
-    if viewer is not None and (viewer.id == product.seller_user_id or _is_admin(viewer)):
+    if viewer is not None and (viewer.id == product.seller_user_id or _is_agent(product, viewer) or _is_admin(viewer)):
         return product
     raise ProductNotFound(product_id)
 
@@ -303,6 +339,14 @@ def list_seller_products(actor: User, *, status: str | None, page: int, per_page
     query = select(Product).where(Product.seller_user_id == actor.id).order_by(Product.id.desc())
     if status:
         query = _status_filter(query, status)
+    return paginate(query, page, per_page)
+
+
+def list_agent_products(agent: User, *, seller_ids: list[int] | None = None, page: int = 1, per_page: int = 20) -> Page:
+    """Listings a station partner made for villagers, newest first (only these sellers' if given)."""
+    query = select(Product).where(Product.listed_by_user_id == agent.id).order_by(Product.id.desc())
+    if seller_ids is not None:
+        query = query.where(Product.seller_user_id.in_(seller_ids or [-1]))
     return paginate(query, page, per_page)
 
 

@@ -14,7 +14,7 @@ NOT_BLANK = validate.Regexp(r"\s*\S", error="Must not be blank.")
 ID_MAX = 2_147_483_647
 
 
-def _unstorable_text(value) -> bool:
+def unstorable_text(value) -> bool:
     """NUL characters and lone surrogates cannot be stored as PostgreSQL text."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -25,9 +25,9 @@ def _unstorable_text(value) -> bool:
             return True
         return False
     if isinstance(value, Mapping):
-        return any(_unstorable_text(k) or _unstorable_text(value[k]) for k in value)
+        return any(unstorable_text(k) or unstorable_text(value[k]) for k in value)
     if isinstance(value, (list, tuple)):
-        return any(_unstorable_text(v) for v in value)
+        return any(unstorable_text(v) for v in value)
     return False
 
 
@@ -35,8 +35,8 @@ class Schema(ma.Schema):
     """Base for every input and output schema: rejects text that no database can store."""
 
     @ma.pre_load(pass_collection=True)
-    def _reject_unstorable_text(self, data, **kwargs):
-        if _unstorable_text(data):
+    def _rejectunstorable_text(self, data, **kwargs):
+        if unstorable_text(data):
             raise ma.ValidationError("Text must not contain NUL characters or unpaired surrogates.", "_schema")
         return data
 

@@ -11,6 +11,7 @@ from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
 from marketplace.payments import reconcile
 from marketplace.reports import rollup, snapshots
+from marketplace.web import services as pages
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def _jobs() -> dict[str, Callable[[], int]]:
         "expire_unpaid_orders": orders.expire_due_checkouts,
         "advance_settled_orders": orders.advance_settled_orders,
         "forget_idempotency_keys": lambda: checkout_service.forget_idempotency_keys(ttl),
+        "forget_form_tokens": pages.forget_form_tokens,
         "reconcile_stripe_payments": _reconcile_open_payments,
         "roll_up_sales": rollup.roll_up_all,
         "refresh_report_snapshots": _refresh_report_snapshots,

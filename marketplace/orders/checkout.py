@@ -6,7 +6,8 @@ Rules:
 - Stock is taken last, by conditional updates in ascending product id; if any product is short,
   the whole checkout is rolled back and the buyer is told what is available.
 - The same Idempotency-Key with the same request returns the first checkout; with a different
-  request it is refused.
+  request it is refused. Keys belong to whoever places the checkout: the buyer, or the station
+  partner placing it for a villager (the villager stays the buyer of record).
 """
 import hashlib
 import json
@@ -126,24 +127,30 @@ def shipping_fee_fen(items_total_fen: int) -> int:
 
 
 def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, payment_method: str,
-                   idempotency_key: str) -> tuple[Checkout, bool]:
+                   idempotency_key: str, placed_by_user_id: int | None = None) -> tuple[Checkout, bool]:
     """Create the checkout and its orders; returns (checkout, created) where created is False on a replay.
+
+    ``placed_by_user_id`` is the station partner ordering for a villager (the buyer); the partner
+    is recorded on the checkout and as the one who placed each order, and owns the key.
 
     A replay is recognised by its Idempotency-Key: when the request would be refused now (its
     products sold out or paused since), or when writing the key finds it taken. Looking the key
     up only then keeps it out of every first attempt, which is nearly every request.
     """
-    digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method})
+    placer_id = placed_by_user_id or buyer_user_id
+    digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method,
+                             **({"buyer_user_id": buyer_user_id} if placed_by_user_id else {})})
     try:
         cart = _check_cart(buyer_user_id, lines)
-        checkout = _priced_checkout(buyer_user_id, cart, _check_delivery(delivery, payment_method), payment_method)
+        checkout = _priced_checkout(buyer_user_id, placed_by_user_id, cart, _check_delivery(delivery, payment_method),
+                                    payment_method)
     except AppError:
-        replayed = _replay(buyer_user_id, idempotency_key, digest)
+        replayed = _replay(placer_id, idempotency_key, digest)
         if replayed is not None:
             return replayed, False
         raise
     try:
-        _write_checkout(checkout, IdempotencyKey(user_id=buyer_user_id, key=idempotency_key, request_digest=digest,
+        _write_checkout(checkout, IdempotencyKey(user_id=placer_id, key=idempotency_key, request_digest=digest,
                                                  created_at=checkout.created_at))
         # Stock is taken last, so its row locks are held for as short a time as possible.
         short = catalog.reserve_stock({pid: q for pid, (_, q) in cart.items()})
@@ -155,14 +162,15 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
     except IntegrityError:
         # The key is taken: by this request's first attempt, or by a concurrent one that won.
         db.session.rollback()
-        replayed = _replay(buyer_user_id, idempotency_key, digest)
+        replayed = _replay(placer_id, idempotency_key, digest)
         if replayed is None:
             raise
         return replayed, False
     return checkout, True
 
 
-def _priced_checkout(buyer_user_id: int, cart: dict, delivery_fields: dict, payment_method: str) -> Checkout:
+def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: dict, delivery_fields: dict,
+                     payment_method: str) -> Checkout:
     """The checkout, its orders (one per seller, in seller order), lines and first events, not yet written."""
     now = utcnow()
     by_seller: dict[int, list] = defaultdict(list)
@@ -186,7 +194,8 @@ def _priced_checkout(buyer_user_id: int, cart: dict, delivery_fields: dict, paym
                             carrier=None, tracking_number=None, paid_at=None, shipped_at=None, delivered_at=None,
                             completed_at=None, lines=order_lines, created_at=now, updated_at=now,
                             events=[OrderEvent(action="place", from_status=None, to_status=OrderStatus.PENDING_PAYMENT,
-                                               actor_user_id=buyer_user_id, note=None, created_at=now)]))
+                                               actor_user_id=placed_by_user_id or buyer_user_id, note=None,
+                                               created_at=now)]))
     items_total = sum(o.items_total_fen for o in orders)
     shipping_total = sum(o.shipping_fee_fen for o in orders)
     if items_total + shipping_total > MAX_CHECKOUT_TOTAL_FEN:
@@ -195,7 +204,8 @@ def _priced_checkout(buyer_user_id: int, cart: dict, delivery_fields: dict, paym
                            details={"grand_total_fen": items_total + shipping_total, "max_fen": MAX_CHECKOUT_TOTAL_FEN})
     address = {field: delivery_fields.get(field)
                for field in ("station_id", "recipient_name", "recipient_phone", "address_county_adcode", "address_detail")}
-    return Checkout(buyer_user_id=buyer_user_id, payment_method=payment_method, delivery_kind=delivery_fields["delivery_kind"],
+    return Checkout(buyer_user_id=buyer_user_id, placed_by_user_id=placed_by_user_id, payment_method=payment_method,
+                    delivery_kind=delivery_fields["delivery_kind"],
                     items_total_fen=items_total, shipping_total_fen=shipping_total,
                     grand_total_fen=items_total + shipping_total, currency="cny",
                     status=OrderStatus.PENDING_PAYMENT, paid_at=None, created_at=now,
@@ -215,16 +225,16 @@ def _row(instance, *, without=("id",)) -> dict:
 # and the server prepares it once.
 _INSERT_CHECKOUT_PG = text("""
 WITH new_checkout AS (
-    INSERT INTO checkouts (buyer_user_id, payment_method, delivery_kind, station_id, recipient_name, recipient_phone,
-                           address_county_adcode, address_detail, items_total_fen, shipping_total_fen, grand_total_fen,
-                           currency, status, expires_at, paid_at, created_at)
-    VALUES (:buyer_user_id, :payment_method, :delivery_kind, :station_id, :recipient_name, :recipient_phone,
-            :address_county_adcode, :address_detail, :items_total_fen, :shipping_total_fen, :grand_total_fen,
-            :currency, :status, :expires_at, NULL, :created_at)
+    INSERT INTO checkouts (buyer_user_id, placed_by_user_id, payment_method, delivery_kind, station_id,
+                           recipient_name, recipient_phone, address_county_adcode, address_detail, items_total_fen,
+                           shipping_total_fen, grand_total_fen, currency, status, expires_at, paid_at, created_at)
+    VALUES (:buyer_user_id, :placed_by_user_id, :payment_method, :delivery_kind, :station_id,
+            :recipient_name, :recipient_phone, :address_county_adcode, :address_detail, :items_total_fen,
+            :shipping_total_fen, :grand_total_fen, :currency, :status, :expires_at, NULL, :created_at)
     RETURNING id
 ), new_key AS (
     INSERT INTO idempotency_keys (user_id, key, request_digest, checkout_id, created_at)
-    SELECT :buyer_user_id, :key, :request_digest, id, :created_at FROM new_checkout
+    SELECT :key_user_id, :key, :request_digest, id, :created_at FROM new_checkout
 ), new_orders AS (
     INSERT INTO orders (checkout_id, buyer_user_id, seller_user_id, station_id, delivery_kind, status,
                         items_total_fen, shipping_fee_fen, total_fen, created_at, updated_at)
@@ -250,7 +260,7 @@ WITH new_checkout AS (
     RETURNING id, product_id
 ), new_events AS (
     INSERT INTO order_events (order_id, action, from_status, to_status, actor_user_id, note, created_at)
-    SELECT id, 'place', NULL, :status, :buyer_user_id, NULL, :created_at FROM new_orders
+    SELECT id, 'place', NULL, :status, :key_user_id, NULL, :created_at FROM new_orders
     RETURNING id, order_id
 )
 SELECT 'checkout' AS kind, id, NULL AS refers_to FROM new_checkout
@@ -267,7 +277,8 @@ def _write_checkout(checkout: Checkout, key: IdempotencyKey) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         ids = defaultdict(dict)
         for kind, row_id, refers_to in db.session.execute(_INSERT_CHECKOUT_PG, {
-            **_row(checkout, without=("id", "paid_at")), "key": key.key, "request_digest": key.request_digest,
+            **_row(checkout, without=("id", "paid_at")),
+            "key_user_id": key.user_id, "key": key.key, "request_digest": key.request_digest,
             "order_sellers": [o.seller_user_id for o in orders], "order_items_fen": [o.items_total_fen for o in orders],
             "order_fees_fen": [o.shipping_fee_fen for o in orders],
             "line_products": [l.product_id for l in lines], "line_sellers": [l.seller_user_id for l in lines],

@@ -30,6 +30,8 @@ class Checkout(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The station partner who placed it for a villager (the villager is the buyer of record).
+    placed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     payment_method: Mapped[str] = mapped_column(String(20))
     delivery_kind: Mapped[str] = mapped_column(String(10))
     station_id: Mapped[int | None] = mapped_column(ForeignKey("service_stations.id"), index=True)

@@ -48,8 +48,8 @@ def _roles_on(order: Order, user: User) -> set[Actor]:
     roles = set()
     if user.has_role(Role.ADMIN):
         roles.add(Actor.ADMIN)
-    if order.buyer_user_id == user.id:
-        roles.add(Actor.BUYER)
+    if order.buyer_user_id == user.id or order.checkout.placed_by_user_id == user.id:
+        roles.add(Actor.BUYER)  # the partner who ordered for a villager acts as the buyer
     if order.seller_user_id == user.id:
         roles.add(Actor.SELLER)
     if order.station_id is not None and stations.partner_of(order.station_id) == user.id:
@@ -67,7 +67,8 @@ def get_order(order_id: int, viewer: User) -> Order:
 
 def get_checkout(checkout_id: int, viewer: User) -> Checkout:
     checkout = db.session.get(Checkout, checkout_id)
-    if checkout is None or (checkout.buyer_user_id != viewer.id and not viewer.has_role(Role.ADMIN)):
+    if checkout is None or (viewer.id not in (checkout.buyer_user_id, checkout.placed_by_user_id)
+                            and not viewer.has_role(Role.ADMIN)):
         raise CheckoutNotFound(checkout_id)
     return checkout
 
@@ -281,3 +282,41 @@ def list_orders(viewer: User, *, view: str, status: str | None = None, station_i
             raise Forbidden("Only administrators see all orders.")
     return paginate(_filtered(query, status), page, per_page)
 
+
+
+def checkouts_awaiting_cash(station_id: int, *, limit: int = 50) -> list[Checkout]:
+    """Cash checkouts delivered to the station that are still unpaid and payable, oldest first."""
+    return list(db.session.scalars(
+        select(Checkout).where(Checkout.station_id == station_id, Checkout.payment_method == "cash_at_station",
+                               Checkout.status == OrderStatus.PENDING_PAYMENT, Checkout.expires_at > utcnow())
+        .order_by(Checkout.id).limit(limit)
+    ))
+
+
+@dataclass
+class StationParcels:
+    """A station's parcels: paid or on their way, waiting at the station, and the last handed over."""
+
+    expected: list[Order]
+    arrived: list[Order]
+    handed_over: list[Order]
+
+
+def station_parcels(station_id: int, *, limit: int = 50) -> StationParcels:
+    def in_states(*states, newest_first=False):
+        order_by = Order.id.desc() if newest_first else Order.id
+        return list(db.session.scalars(select(Order).where(Order.station_id == station_id, Order.status.in_(states))
+                                       .order_by(order_by).limit(limit)))
+
+    return StationParcels(expected=in_states(OrderStatus.PAID, OrderStatus.SHIPPED),
+                          arrived=in_states(OrderStatus.AT_STATION),
+                          handed_over=in_states(OrderStatus.DELIVERED, OrderStatus.COMPLETED, newest_first=True)[:10])
+
+
+def station_of_order(order_id: int) -> int | None:
+    """The station an order is delivered to (None for address deliveries and unknown orders)."""
+    return db.session.scalar(select(Order.station_id).where(Order.id == order_id))
+
+
+def station_of_checkout(checkout_id: int) -> int | None:
+    return db.session.scalar(select(Checkout.station_id).where(Checkout.id == checkout_id))

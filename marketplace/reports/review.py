@@ -3,7 +3,8 @@ exclusions from the official figures, and the audit log of every review action.
 
 Anomaly flags on sales of national poverty counties in a period (computed when asked):
 - ``self_dealing``: the buyer is the seller, or the partner of a service station in the county
-  the produce comes from;
+  the produce comes from, or such a partner placed the order for a villager (the villager is the
+  buyer of record of an assisted order, but the partner handled the cash);
 - ``dominant_buyer``: one buyer made more than REVIEW_BUYER_SHARE_PERCENT of a county's net sales
   (counties with at least REVIEW_MIN_FEN);
 - ``late_refund``: a refund confirmed in a later calendar month than the sale (after the sale's
@@ -23,7 +24,7 @@ from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo.models import County, Village
-from marketplace.orders.models import Order
+from marketplace.orders.models import Checkout, Order
 from marketplace.reports import ledger
 from marketplace.reports.models import (
     CountyDailySales,
@@ -143,23 +144,30 @@ def _excluded_orders(order_ids: set[int]) -> set[int]:
                                                                       SaleExclusion.lifted_at.is_(None))))
 
 
+def _local_partner(user_id, *joined):
+    """``user_id`` runs a service station in the county the ledger row's produce comes from."""
+    return exists().where(ServiceStation.partner_user_id == user_id, Village.id == ServiceStation.village_id,
+                          Village.county_adcode == L.origin_county_adcode, *joined)
+
+
 def _self_dealing(period: Period, scope: Scope) -> list[dict]:
-    local_partner = exists().where(ServiceStation.partner_user_id == L.buyer_user_id,
-                                   Village.id == ServiceStation.village_id,
-                                   Village.county_adcode == L.origin_county_adcode)
+    buyer_is_partner = _local_partner(L.buyer_user_id)
+    placed_by_partner = _local_partner(Checkout.placed_by_user_id, Order.id == L.order_id,
+                                       Checkout.id == Order.checkout_id)
     rows = db.session.execute(
         _poverty_sales(period, scope)
         .add_columns(L.order_id, L.origin_county_adcode, C.name, L.buyer_user_id, L.seller_user_id,
-                     func.sum(L.amount_fen), func.min(L.business_day))
-        .where(L.kind == "sale", (L.buyer_user_id == L.seller_user_id) | local_partner)
+                     func.sum(L.amount_fen), func.min(L.business_day), buyer_is_partner.label("buyer_is_partner"))
+        .where(L.kind == "sale", (L.buyer_user_id == L.seller_user_id) | buyer_is_partner | placed_by_partner)
         .group_by(L.order_id, L.origin_county_adcode, C.name, L.buyer_user_id, L.seller_user_id)
         .order_by(L.order_id)
     ).all()
     return [{"kind": "self_dealing", "county_adcode": county, "county": name, "order_id": order_id, "day": day,
              "buyer_user_id": buyer, "seller_user_id": seller, "amount_fen": int(fen),
              "detail": "The buyer is the seller." if buyer == seller
-             else "The buyer runs a service station in the county the produce comes from."}
-            for order_id, county, name, buyer, seller, fen, day in rows]
+             else "The buyer runs a service station in the county the produce comes from." if partner_bought
+             else "The partner of a service station in the county the produce comes from placed this order for a villager."}
+            for order_id, county, name, buyer, seller, fen, day, partner_bought in rows]
 
 
 def _dominant_buyers(period: Period, scope: Scope, share_percent: int, min_fen: int) -> list[dict]:

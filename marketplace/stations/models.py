@@ -58,3 +58,30 @@ class StationCashEntry(db.Model):
     note: Mapped[str | None] = mapped_column(String(300))
     recorded_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Villager(db.Model):
+    """A villager without a phone (or who will not use it) whom a station's partner sells and buys for.
+
+    The villager's account (``user``) has no password and cannot log in; it is the seller of record
+    of what the partner lists for them and the buyer of record of what the partner orders for them,
+    so settlement, the sales ledger and the reports name the villager, not the partner. The
+    partner of ``station`` acts for them; the consent to that is recorded once, when they are
+    registered."""
+
+    __tablename__ = "villagers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("service_stations.id"), index=True)
+    # A number to reach them (a neighbour's, a landline), never used to log in; optional.
+    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    consent_recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consent_recorded_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined", foreign_keys=[user_id])
+    station: Mapped[ServiceStation] = relationship(lazy="joined")
+
+    @property
+    def name(self) -> str:
+        return self.user.display_name

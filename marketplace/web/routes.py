@@ -1,13 +1,16 @@
-"""Browser pages: a landing page, cookie-session login with CSRF-protected forms, and the reports
-dashboard of administrators and officials (an official's within their report scope)."""
+"""Browser pages: a landing page, cookie-session login with CSRF-protected forms, the language
+switch, and the reports dashboard of administrators and officials (an official's within their
+report scope)."""
 from functools import wraps
-from urllib.parse import quote, urlsplit
 
 import marshmallow as ma
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
+from marketplace.common.schemas import unstorable_text
 from marketplace.common.time import BUSINESS_TZ, as_utc
 from marketplace.errors import AppError, InvalidInput
 from marketplace.extensions import limiter
@@ -15,6 +18,8 @@ from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
+from marketplace.web import language
+from marketplace.web.session import here, landing_path, local_path, login_url, sign_in, sign_out, signed_in_user
 
 # Not /static: the app reserves that URL for its own (absent) static folder, which would shadow these files.
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
@@ -26,30 +31,15 @@ EXPORTS = {"summary": "汇总", "counties": "县域排名（全部）", "provinc
 ALL_COUNTIES = 3000
 
 
-def _signed_in_user():
-    user_id = session.get("user_id")
-    if user_id is None:
-        return None
-    try:
-        user = accounts.get_user(user_id)
-    except AppError:
-        return None
-    return user if user.is_active else None
-
-
-def _local_path(target: str | None) -> str | None:
-    """A path on this site to return to after login; anything that could lead elsewhere is dropped."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    if any(ord(character) < 0x20 for character in target):
-        return None
-    parts = urlsplit(target)
-    return target if not (parts.scheme or parts.netloc) else None
+@bp.app_context_processor
+def _page_language() -> dict:
+    locale = str(get_locale())
+    return {"current_locale": locale, "html_lang": language.html_lang(locale), "languages": language.LANGUAGES}
 
 
 @bp.get("/")
 def home():
-    return render_template("home.html", user=_signed_in_user())
+    return render_template("home.html", user=signed_in_user())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -57,23 +47,35 @@ def home():
 def login():
     error = None
     identifier = request.form.get("identifier", "").strip()
-    next_path = _local_path(request.form.get("next") or request.args.get("next"))
+    next_path = local_path(request.form.get("next") or request.args.get("next"))
     if request.method == "POST":
+        password = request.form.get("password", "")
         try:
-            user = accounts.authenticate_password(identifier, request.form.get("password", ""))
+            if unstorable_text([identifier, password]):  # no account has such a phone or password
+                raise accounts.InvalidCredentials()
+            user = accounts.authenticate_password(identifier, password)
         except AppError as exc:
-            error = exc.message
+            error = _("Wrong phone number or password.") if exc.status == 401 else _("This account is disabled.")
         else:
-            session.clear()
-            session["user_id"] = user.id
-            return redirect(next_path or url_for("web.home"))
-    return render_template("login.html", error=error, identifier=identifier, next_path=next_path), 401 if error else 200
+            sign_in(user)
+            return redirect(next_path or landing_path(user))
+    return render_template("pages/login.html", error=error, identifier=identifier, next_path=next_path), \
+        401 if error else 200
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
-    return redirect(url_for("web.home"))
+    sign_out()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("/language/<any(zh, en):locale>")
+def set_language(locale):
+    """The language switch: remembered in a cookie, then back to the page it was pressed on."""
+    response = redirect(local_path(request.args.get("next")) or url_for("web.home"))
+    response.set_cookie(language.COOKIE, locale, max_age=language.COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 def reports_page(view):
@@ -82,9 +84,9 @@ def reports_page(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        user = _signed_in_user()
+        user = signed_in_user()
         if user is None:
-            return redirect(f"{url_for('web.login')}?next={quote(request.full_path.rstrip('?'), safe='/')}")
+            return redirect(login_url(here()))
         if not user.has_role("admin", "official"):
             return _error_page(user, 403, "forbidden", "此页面仅限管理员和商务主管部门人员访问。")
         return view(user, *args, **kwargs)

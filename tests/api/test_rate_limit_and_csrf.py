@@ -1,5 +1,6 @@
 """Login is rate-limited; browser forms need their CSRF token; the session cookie is locked down."""
 import re
+import time
 
 import pytest
 from limits import parse as parse_limit
@@ -31,6 +32,7 @@ def signed_in(client, build):
     user = build.user(display_name="赵六")
     with client.session_transaction() as browser_session:
         browser_session["user_id"] = user.id
+        browser_session["signed_in_at"] = int(time.time())
     return user
 
 

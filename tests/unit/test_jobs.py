@@ -13,7 +13,7 @@ from marketplace.jobs import runner
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, IdempotencyKey, Order, OrderEvent
 
-JOB_NAMES = ("expire_unpaid_orders", "advance_settled_orders", "forget_idempotency_keys",
+JOB_NAMES = ("expire_unpaid_orders", "advance_settled_orders", "forget_idempotency_keys", "forget_form_tokens",
              "reconcile_stripe_payments", "roll_up_sales", "refresh_report_snapshots")
 
 
@@ -160,7 +160,7 @@ def test_jobs_once_runs_every_job_and_prints_what_each_changed(build, jobs_once)
     assert result.exit_code == 0, result.output
     assert _output_counts(result.output) == {
         "expire_unpaid_orders": "1", "advance_settled_orders": "0", "forget_idempotency_keys": "0",
-        "reconcile_stripe_payments": "0", "roll_up_sales": "0", "refresh_report_snapshots": "36"}
+        "forget_form_tokens": "0", "reconcile_stripe_payments": "0", "roll_up_sales": "0", "refresh_report_snapshots": "36"}
     assert checkout_status_of(checkout.id) == "expired"
     assert stock_of(product) == 10
 
