@@ -191,3 +191,34 @@ def test_0007_marks_earlier_exclusions_and_rolls_everything_up_again_without_the
         assert run(engine, "SELECT count(*) FROM sales_ledger")[0][0] == 7
         assert run(engine, "SELECT count(*) FROM sales_ledger_queue")[0][0] == 7
         assert run(engine, "SELECT count(*) FROM county_daily_sales")[0][0] == 0
+
+
+def _rows(engine, table: str) -> int:
+    return run(engine, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_rebuilding_a_referenced_table_keeps_the_rows_that_reference_it(empty_database):
+    """0009 alters users and products; on SQLite that rebuilds both tables, which must not take
+    the roles and tokens of users, or the photos of products, with it."""
+    with migrating(empty_database) as engine:
+        upgrade(revision="0008")
+        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
+        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
+                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        add_user(engine, 1, "buyer")
+        add_user(engine, 2, "seller", "buyer")
+        run(engine, "INSERT INTO api_tokens (id, user_id, token_digest, created_at, expires_at) "
+                    "VALUES (1, 1, 'digest', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        run(engine, "INSERT INTO products (id, seller_user_id, title, description, category, unit, price_fen, stock_units, "
+                    "units_sold, min_order_units, origin_county_adcode, ships_within_days, status, created_at, updated_at, "
+                    "version) VALUES (1, 2, '核桃', '', 'nuts', 'jin', 1250, 10, 0, 1, '652927', 3, 'active', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
+        run(engine, "INSERT INTO product_images (id, product_id, position, image_key, thumbnail_key, width, height, "
+                    "created_at) VALUES (1, 1, 1, 'a.jpg', 'a-t.jpg', 800, 600, CURRENT_TIMESTAMP)")
+
+        upgrade()
+
+        assert roles_of(engine) == [(1, "buyer"), (2, "buyer"), (2, "seller")]
+        assert (_rows(engine, "api_tokens"), _rows(engine, "products"), _rows(engine, "product_images")) == (1, 1, 1)
+        if engine.dialect.name == "sqlite":  # and the connection goes back to the pool enforcing them again
+            assert run(engine, "PRAGMA foreign_keys") == [(1,)]
