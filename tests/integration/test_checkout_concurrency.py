@@ -4,9 +4,7 @@ Each simulated buyer runs the checkout service in its own thread, application co
 and database connection, released together by a barrier.
 """
 import random
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -20,27 +18,9 @@ from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order, OrderEvent, OrderLine
+from tests.together import run_together
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
-
-
-def _run_together(app, tasks):
-    """Run callables at once, each in its own thread and app context; returns result or exception."""
-    barrier = threading.Barrier(len(tasks))
-
-    def run(task):
-        with app.app_context():
-            barrier.wait()
-            try:
-                return task()
-            except AppError as error:
-                db.session.rollback()
-                return error
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
-        return list(pool.map(run, tasks))
 
 
 def _buyers(build, count):
@@ -77,7 +57,7 @@ def test_checkout_never_oversells_under_contention(app, build):
     buyers = _buyers(build, 200)
     db.session.commit()
 
-    results = _run_together(app, [_place(b.id, [{"product_id": product.id, "quantity": 1}], f"flash-{b.id}")
+    results = run_together(app, [_place(b.id, [{"product_id": product.id, "quantity": 1}], f"flash-{b.id}")
                                   for b in buyers])
 
     sold = [r for r in results if isinstance(r, int)]
@@ -100,7 +80,7 @@ def test_overlapping_multi_line_carts_neither_deadlock_nor_oversell(app, build):
         rng.shuffle(chosen)  # lines arrive in any order; stock is still taken in id order
         carts.append((buyer.id, [{"product_id": p.id, "quantity": rng.randint(1, 3)} for p in chosen]))
 
-    results = _run_together(app, [_place(user_id, lines, f"cart-{user_id}") for user_id, lines in carts])
+    results = run_together(app, [_place(user_id, lines, f"cart-{user_id}") for user_id, lines in carts])
 
     errors = Counter(r.code for r in results if isinstance(r, AppError))
     assert set(errors) <= {"out_of_stock"}, errors  # a deadlock would surface as a 500-class error
@@ -141,7 +121,7 @@ def test_one_key_sent_eight_times_at_once_places_one_checkout(app, build):
     db.session.commit()
     lines = [{"product_id": product.id, "quantity": 3}]
 
-    results = _run_together(app, [_place(buyer.id, lines, "retried-key") for _ in range(8)])
+    results = run_together(app, [_place(buyer.id, lines, "retried-key") for _ in range(8)])
 
     assert all(isinstance(result, int) for result in results), results
     assert len(set(results)) == 1
@@ -165,7 +145,7 @@ def test_expiry_run_by_two_workers_at_once_returns_stock_exactly_once(app, build
     product, _, checkout_id = _expired_checkout(app, build, units=7)
     assert _stock(product.id) == 43
 
-    results = _run_together(app, [orders.expire_due_checkouts, orders.expire_due_checkouts, orders.expire_due_checkouts])
+    results = run_together(app, [orders.expire_due_checkouts, orders.expire_due_checkouts, orders.expire_due_checkouts])
 
     assert sorted(results) == [0, 0, 1]
     assert _stock(product.id) == 50
@@ -182,7 +162,7 @@ def test_cancel_racing_expiry_returns_stock_exactly_once(app, build):
 
         return orders.move_order(order_id, "cancel", db.session.get(User, buyer.id)).status
 
-    results = _run_together(app, [cancel, orders.expire_due_checkouts, cancel, orders.expire_due_checkouts])
+    results = run_together(app, [cancel, orders.expire_due_checkouts, cancel, orders.expire_due_checkouts])
 
     assert _stock(product.id) == 50
     terminal = db.session.scalars(

@@ -1,8 +1,6 @@
 """The station desk under two sends at once, on PostgreSQL with real commits: an assisted order
 sent twice at the same moment is placed once, its stock taken once, and no second villager is
 left behind; two sends of the desk's cash form record the cash once."""
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -15,27 +13,9 @@ from marketplace.orders.models import Checkout
 from marketplace.stations import cash, desk
 from marketplace.stations.desk import VillagerChoice
 from marketplace.stations.models import StationCashEntry, Villager
+from tests.together import run_together
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
-
-
-def _run_together(app, tasks):
-    """Run callables at once, each in its own thread, app context, session and connection."""
-    barrier = threading.Barrier(len(tasks))
-
-    def run(task):
-        with app.app_context():
-            barrier.wait()
-            try:
-                return task()
-            except AppError as error:
-                db.session.rollback()
-                return error
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
-        return list(pool.map(run, tasks))
 
 
 def count(model) -> int:
@@ -70,7 +50,7 @@ def test_an_assisted_order_for_a_registered_villager_sent_twice_at_once_is_place
                                       consent=True)
     villager = VillagerChoice(villager_id=first.buyer_user_id)
 
-    results = _run_together(app, [_order(*counter, villager, "same-form")] * 2)
+    results = run_together(app, [_order(*counter, villager, "same-form")] * 2)
 
     assert results[0] == results[1] and isinstance(results[0], int), results
     assert count(Checkout) == 2  # the earlier one and this one
@@ -80,7 +60,7 @@ def test_an_assisted_order_for_a_registered_villager_sent_twice_at_once_is_place
 def test_an_assisted_order_for_a_new_villager_sent_twice_at_once_leaves_one_villager_and_one_order(app, counter):
     _, _, product_id = counter
 
-    results = _run_together(app, [_order(*counter, VillagerChoice(name="买买提"), "same-form")] * 2)
+    results = run_together(app, [_order(*counter, VillagerChoice(name="买买提"), "same-form")] * 2)
 
     placed = [result for result in results if isinstance(result, int)]
     refused = [result for result in results if isinstance(result, AppError)]
@@ -102,7 +82,7 @@ def test_cash_for_one_order_recorded_twice_at_once_is_recorded_once(app, counter
     def collect():
         return desk.collect_cash(station_id, db.session.get(User, partner_id), checkout_id, amount_fen=due).id
 
-    results = _run_together(app, [collect, collect])
+    results = run_together(app, [collect, collect])
 
     assert sorted(type(result).__name__ for result in results) == ["CheckoutNotPayable", "int"], results
     assert count(StationCashEntry) == 1
