@@ -19,7 +19,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order, OrderEvent, OrderLine
 from marketplace.payments import services as payments
 from marketplace.payments.models import Refund, SellerLedgerEntry, StripeEvent
-from tests.integration.test_checkout_concurrency import _run_together as run_together
+from tests.together import run_together
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
 

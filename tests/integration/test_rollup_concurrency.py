@@ -16,7 +16,7 @@ from marketplace.payments import services as payments
 from marketplace.reports import ledger, rollup
 from marketplace.reports.models import RollupState, SalesLedgerEntry, SalesLedgerQueue
 from tests.clock import Clock
-from tests.integration.test_checkout_concurrency import _run_together as run_together
+from tests.together import run_together
 from tests.unit.test_rollups import snapshot
 from tests.unit.test_sales_ledger import (
     GUIZHOU_LEISHAN,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.reports import periods, rollup, snapshots
 from marketplace.reports.models import ReportSnapshot
-from tests.integration.test_checkout_concurrency import _run_together as run_together
+from tests.together import run_together
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
 
