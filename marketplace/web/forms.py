@@ -60,8 +60,14 @@ class YuanField(StringField):
         return "" if self.data is None else f"{self.data // 100}.{self.data % 100:02d}"
 
 
-class WholeNumberField(IntegerField):
-    """A count (stock, grams) with its own message when what was typed is not a whole number."""
+class _ParsedText:
+    """A field whose typed text ``parse`` turns into ``data`` (None when empty); what it cannot
+    parse gets ``refusal`` beside the field, in the reader's language."""
+
+    refusal = ""
+
+    def parse(self, typed: str):
+        raise NotImplementedError
 
     def process_formdata(self, valuelist):
         self.raw_data = valuelist
@@ -69,9 +75,18 @@ class WholeNumberField(IntegerField):
         self.data = None
         if typed:
             try:
-                self.data = int(typed)
+                self.data = self.parse(typed)
             except ValueError:
-                raise ValueError(_l("Type a whole number, for example 20")) from None
+                raise ValueError(self.refusal) from None
+
+
+class WholeNumberField(_ParsedText, IntegerField):
+    """A count (stock, grams) with its own message when what was typed is not a whole number."""
+
+    refusal = _l("Type a whole number, for example 20")
+
+    def parse(self, typed: str) -> int:
+        return int(typed)
 
 
 class OneTimeTokenField(HiddenField):
@@ -89,18 +104,13 @@ class OneTimeTokenField(HiddenField):
             self.data = new_form_token()
 
 
-class DayField(DateField):
+class DayField(_ParsedText, DateField):
     """A date from the browser's date picker (ISO), with the message in the reader's language."""
 
-    def process_formdata(self, valuelist):
-        self.raw_data = valuelist
-        typed = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if typed:
-            try:
-                self.data = date.fromisoformat(typed)
-            except ValueError:
-                raise ValueError(_l("Pick a date, for example 2026-09-20.")) from None
+    refusal = _l("Pick a date, for example 2026-09-20.")
+
+    def parse(self, typed: str) -> date:
+        return date.fromisoformat(typed)
 
 
 def _known_choice(form, field):
