@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, ReportScope, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import fetch_all
 from marketplace.common.time import as_utc, utcnow
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from marketplace.extensions import db
@@ -242,7 +243,7 @@ _CALLER = text(
 
 def caller_for(plain: str) -> Caller:
     """The caller behind a bearer string; raises if the token is unknown, revoked, expired or disabled."""
-    rows = db.session.execute(_CALLER, {"token_digest": _digest(plain)}).all()
+    rows = fetch_all(_CALLER, {"token_digest": _digest(plain)})
     if not rows or rows[0].revoked_at is not None:
         raise InvalidToken()
     if as_utc(rows[0].expires_at) <= utcnow():
@@ -250,7 +251,7 @@ def caller_for(plain: str) -> Caller:
     if not rows[0].is_active:
         raise AccountDisabled()
     return Caller(user_id=rows[0].user_id, token_id=rows[0].token_id,
-                  roles=frozenset(row.role for row in rows if row.role is not None))
+                  roles=frozenset(Role(row.role) for row in rows if row.role is not None))
 
 
 def log_out(token_id: int) -> None:

@@ -23,6 +23,7 @@ from marketplace.catalog.models import Product, ProductImage, ProductReview
 from marketplace.catalog.taxonomy import MAX_IMAGES, SOLD_OUT, STOCK_UNITS_MAX, UNIT_GRAMS, ProductStatus, Unit
 from marketplace.common import storage
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import fetch_all, fetch_each
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
@@ -386,13 +387,13 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
 
 # The checkout's two statements on listings, as plain SQL: they run on every sale, and building
 # and caching an expression each time costs more than the database does to answer them.
-_OFFERS = text(
-    "SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
-    " min_order_units, stock_units, status FROM products WHERE id IN :product_ids"
-).bindparams(bindparam("product_ids", expanding=True))
+_OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
+                  " min_order_units, stock_units, status FROM products")
+_OFFERS = text(_OFFER_COLUMNS + " WHERE id = ANY(:product_ids)")  # PostgreSQL: one array, the same text for any cart
+_OFFERS_EXPANDED = text(_OFFER_COLUMNS + " WHERE id IN :product_ids").bindparams(bindparam("product_ids", expanding=True))
 _TAKE_STOCK = text(
     "UPDATE products SET stock_units = stock_units - :units, units_sold = units_sold + :units"
-    " WHERE id = :product_id AND status = :active AND stock_units >= :units"
+    " WHERE id = :product_id AND status = :active AND stock_units >= :units RETURNING id"
 )
 
 
@@ -403,23 +404,24 @@ def offers_by_id(product_ids):
     """
     if not product_ids:
         return {}
-    return {row.id: row for row in db.session.execute(_OFFERS, {"product_ids": list(product_ids)})}
+    offers = _OFFERS if db.session.get_bind().dialect.name == "postgresql" else _OFFERS_EXPANDED
+    return {row.id: row for row in fetch_all(offers, {"product_ids": list(product_ids)})}
 
 
 def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
-    """Take stock for a cart: one conditional UPDATE per product, in ascending id order.
+    """Take stock for a cart: one conditional UPDATE per product, in ascending id order, sent
+    together (one round trip on PostgreSQL).
 
     Returns {} when every product had enough, else {product_id: units available} for each short
     one; the caller must then roll back, which also undoes the updates that succeeded. Ascending
     order means two carts that share products lock them in the same order and cannot deadlock.
     """
-    short: list[int] = []
-    for product_id in sorted(quantities):
-        taken = db.session.execute(
-            _TAKE_STOCK, {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}
-        ).rowcount
-        if taken == 0:
-            short.append(product_id)
+    ordered = sorted(quantities)
+    taken = fetch_each(_TAKE_STOCK, [
+        {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}
+        for product_id in ordered
+    ])
+    short = [product_id for product_id, rows in zip(ordered, taken) if not rows]
     if not short:
         return {}
     available = dict(db.session.execute(

@@ -1,5 +1,8 @@
-"""Small SQL helpers shared by the packages: LIKE patterns, read-only connections, CHECK texts, upserts."""
-from sqlalchemy import Connection
+"""Small SQL helpers shared by the packages: LIKE patterns, connections, driver-run statements, CHECK texts, upserts."""
+from contextlib import contextmanager
+
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, TextClause, exc
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -25,6 +28,70 @@ def read_only_connection() -> Connection:
     if session.in_transaction() or isinstance(session.bind, Connection):
         return session.connection()
     return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+# The busiest statements (a checkout's) are constant SQL run by the driver itself on PostgreSQL:
+# SQLAlchemy's execution layer costs about as much client CPU as psycopg's round trip does, and
+# a checkout makes several. Compiled once per statement; results are psycopg named tuples,
+# read like SQLAlchemy rows (row.id). Elsewhere, and on SQLite, plain session.execute.
+_COMPILED: dict[int, tuple[TextClause, str]] = {}
+
+
+def _driver_sql(statement: TextClause, connection: Connection) -> str:
+    known = _COMPILED.get(id(statement))
+    if known is None or known[0] is not statement:
+        known = _COMPILED[id(statement)] = (statement, statement.compile(dialect=connection.dialect).string)
+    return known[1]
+
+
+@contextmanager
+def _driver_cursor(connection: Connection, sql: str, params):
+    """A psycopg cursor on the session's connection; its errors are raised as SQLAlchemy's, and
+    a lost connection is invalidated, as by any execute."""
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)
+    try:
+        yield cursor
+    except dbapi_error as error:
+        lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(error)
+        raise exc.DBAPIError.instance(sql, params, error, dbapi_error, connection_invalidated=lost,
+                                      dialect=connection.dialect) from error
+    finally:
+        cursor.close()
+
+
+def fetch_all(statement: TextClause, params: dict) -> list:
+    """The rows of one run of a constant statement (its bind names all given), in the session's
+    transaction."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, params).all()
+    sql = _driver_sql(statement, connection)
+    with _driver_cursor(connection, sql, params) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def fetch_each(statement: TextClause, params_seq: list[dict]) -> list[list]:
+    """Run a constant statement once per parameter set, in order, in the session's transaction,
+    and give back each run's rows (an UPDATE's RETURNING).
+
+    On PostgreSQL the runs go to the server as one batch (psycopg's pipelined executemany): one
+    round trip for them all, where an execute per set would wait for each answer in turn.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return [connection.execute(statement, params).all() for params in params_seq]
+    sql = _driver_sql(statement, connection)
+    with _driver_cursor(connection, sql, params_seq) as cursor:
+        cursor.executemany(sql, params_seq, returning=True)
+        results = []
+        while True:
+            results.append(cursor.fetchall())
+            if not cursor.nextset():
+                return results
 
 
 def commit_keeping_loaded_state() -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
-from marketplace.common.sql import commit_keeping_loaded_state
+from marketplace.common.sql import commit_keeping_loaded_state, fetch_all
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
@@ -112,11 +112,9 @@ def _check_delivery(delivery: dict, payment_method: str) -> dict:
     if payment_method == "cash_at_station":
         raise CartRejected("Cash is paid at a service station: deliver to a station to pay cash.",
                            code="cash_needs_station")
+    # The address's county is checked by the checkout row's foreign key as it is written, so a
+    # valid address costs no read; _refuse_unknown_county names the county when that key refuses it.
     address = delivery["address"]
-    try:
-        geo.require_county(address["county_adcode"])
-    except AppError:
-        raise CartRejected(f"Unknown county {address['county_adcode']} in the address.", code="unknown_county") from None
     return {"delivery_kind": "address", "recipient_name": address["recipient"], "recipient_phone": address["phone"],
             "address_county_adcode": address["county_adcode"], "address_detail": address["detail"]}
 
@@ -160,13 +158,25 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
         # The response is built from the objects just written; reloading them would cost four reads.
         commit_keeping_loaded_state()
     except IntegrityError:
-        # The key is taken: by this request's first attempt, or by a concurrent one that won.
         db.session.rollback()
+        _refuse_unknown_county(delivery)
+        # Otherwise the key is taken: by this request's first attempt, or by a concurrent one that won.
         replayed = _replay(placer_id, idempotency_key, digest)
         if replayed is None:
             raise
         return replayed, False
     return checkout, True
+
+
+def _refuse_unknown_county(delivery: dict) -> None:
+    """After the database refused the checkout: raise unknown_county if the address's county is why."""
+    if "address" not in delivery:
+        return
+    adcode = delivery["address"]["county_adcode"]
+    try:
+        geo.require_county(adcode)
+    except AppError:
+        raise CartRejected(f"Unknown county {adcode} in the address.", code="unknown_county") from None
 
 
 def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: dict, delivery_fields: dict,
@@ -276,7 +286,7 @@ def _write_checkout(checkout: Checkout, key: IdempotencyKey) -> None:
     orders, lines = checkout.orders, [line for order in checkout.orders for line in order.lines]
     if db.session.get_bind().dialect.name == "postgresql":
         ids = defaultdict(dict)
-        for kind, row_id, refers_to in db.session.execute(_INSERT_CHECKOUT_PG, {
+        for kind, row_id, refers_to in fetch_all(_INSERT_CHECKOUT_PG, {
             **_row(checkout, without=("id", "paid_at")),
             "key_user_id": key.user_id, "key": key.key, "request_digest": key.request_digest,
             "order_sellers": [o.seller_user_id for o in orders], "order_items_fen": [o.items_total_fen for o in orders],
