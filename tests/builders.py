@@ -9,6 +9,7 @@ from marketplace.extensions import db
 from marketplace.geo.models import County, Province, Village
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
+from marketplace.orders.models import Checkout
 from marketplace.payments import services as payments
 from marketplace.payments.models import PaymentIntent
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
@@ -115,6 +116,7 @@ class Builders:
             buyer.id, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
             delivery=delivery,
             payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
+        checkout = db.session.get(Checkout, checkout.id)  # placed checkouts come back detached
         if status != "pending_payment":
             paid_at = utcnow() if status in PAID_STATES else None
             for order in checkout.orders:

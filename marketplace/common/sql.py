@@ -94,17 +94,6 @@ def fetch_each(statement: TextClause, params_seq: list[dict]) -> list[list]:
                 return results
 
 
-def commit_keeping_loaded_state() -> None:
-    """Commit without expiring the session's objects, for a response built from rows this
-    transaction has just written (their values are known; reloading would only repeat them)."""
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-
-
 def one_of(column: str, values) -> str:
     """A CHECK constraint's text: ``column`` holds one of ``values`` (strings or string enums)."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"

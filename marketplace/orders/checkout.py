@@ -22,7 +22,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
-from marketplace.common.sql import commit_keeping_loaded_state, fetch_all
+from marketplace.common.sql import fetch_all
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
@@ -128,6 +128,9 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
                    idempotency_key: str, placed_by_user_id: int | None = None) -> tuple[Checkout, bool]:
     """Create the checkout and its orders; returns (checkout, created) where created is False on a replay.
 
+    A new checkout comes back as the rows written, detached from the session (all its columns,
+    orders, lines and events loaded); a replay as read in the session.
+
     ``placed_by_user_id`` is the station partner ordering for a villager (the buyer); the partner
     is recorded on the checkout and as the one who placed each order, and owns the key.
 
@@ -155,8 +158,7 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
         if short:
             db.session.rollback()
             raise OutOfStock({pid: (cart[pid][0].title, available, cart[pid][1]) for pid, available in short.items()})
-        # The response is built from the objects just written; reloading them would cost four reads.
-        commit_keeping_loaded_state()
+        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         _refuse_unknown_county(delivery)
@@ -281,8 +283,8 @@ UNION ALL SELECT 'event', id, order_id FROM new_events
 
 
 def _write_checkout(checkout: Checkout, key: IdempotencyKey) -> None:
-    """Insert the checkout with its orders, lines, events and key, and attach them to the session
-    as the rows just written (the caller commits; a taken key raises IntegrityError)."""
+    """Insert the checkout with its orders, lines, events and key; the objects become the rows
+    just written, outside the session (the caller commits; a taken key raises IntegrityError)."""
     orders, lines = checkout.orders, [line for order in checkout.orders for line in order.lines]
     if db.session.get_bind().dialect.name == "postgresql":
         ids = defaultdict(dict)
@@ -319,9 +321,10 @@ def _write_checkout(checkout: Checkout, key: IdempotencyKey) -> None:
         order.checkout_id = checkout.id
         for row in (*order.lines, *order.events):
             row.order_id = order.id
+    # Detached, as loaded rows: the response is built from them without reading them back, and
+    # the session has nothing of them to flush or expire at commit.
     for instance in (checkout, *orders, *lines, *(event for order in orders for event in order.events)):
         make_transient_to_detached(instance)
-    db.session.add(checkout)
 
 
 def forget_idempotency_keys(older_than: timedelta) -> int:
