@@ -3,7 +3,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Flask, request, send_from_directory
+from flask import Flask, has_request_context, request, send_from_directory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -125,7 +125,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.close()
 
 
+# Requests that may write take SQLite's write lock when their transaction begins. A deferred
+# transaction that reads first reads a snapshot, and SQLite refuses to let it write once another
+# writer has committed since (SQLITE_BUSY_SNAPSHOT, at once, whatever the busy timeout): a
+# checkout would fail because a webhook was stored meanwhile. Reads, jobs and the CLI stay deferred.
+_WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        writing = has_request_context() and request.method in _WRITING_METHODS
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
