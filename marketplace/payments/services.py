@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import Role, User
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import upsert
 from marketplace.common.time import as_utc, utcnow
 from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
@@ -195,12 +196,14 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
     intent_id = obj.get("id") if kind.startswith("payment_intent.") else obj.get("payment_intent")
     if not isinstance(intent_id, str) or len(intent_id) > 255:
         intent_id = None
-    record = StripeEvent(stripe_event_id=event["id"], type=kind[:80], source=source, outcome="applied",
-                         stripe_payment_intent_id=intent_id)
-    db.session.add(record)
-    try:
-        db.session.flush()  # a second delivery of this event stops here (waiting for the first to commit)
-    except IntegrityError:
+    # A second delivery of this event stops here, after waiting for the first to commit: the row
+    # is already there, and the insert does nothing (no unique-violation error in either log).
+    record_id = db.session.execute(
+        upsert(StripeEvent).values(stripe_event_id=event["id"], type=kind[:80], source=source, outcome="applied",
+                                   stripe_payment_intent_id=intent_id)
+        .on_conflict_do_nothing(index_elements=["stripe_event_id"]).returning(StripeEvent.id)
+    ).scalar_one_or_none()
+    if record_id is None:
         db.session.rollback()
         return EventResult("duplicate")
     if kind not in HANDLED_EVENTS:
@@ -222,8 +225,8 @@ def apply_stripe_event(event: dict, *, source: str = "webhook",
                                            note="The event's object is malformed."))
                 db.session.commit()
                 return EventResult("flagged", "The event's object is malformed.")
-    record.outcome = result.outcome
-    record.note = result.note[:300] if result.note else None
+    db.session.execute(update(StripeEvent).where(StripeEvent.id == record_id).values(
+        outcome=result.outcome, note=result.note[:300] if result.note else None))
     db.session.commit()
     return result
 
