@@ -68,6 +68,13 @@ def grant(engine, user_id: int, role: str) -> None:
         id=user_id, role=role)
 
 
+def add_wushi_county(engine) -> None:
+    """乌什县 and its province, written straight into the tables of the revision under test."""
+    run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
+    run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
+                "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+
+
 def roles_of(engine) -> list[tuple]:
     return [tuple(row) for row in run(engine, "SELECT user_id, role FROM user_roles ORDER BY user_id, role")]
 
@@ -75,9 +82,7 @@ def roles_of(engine) -> list[tuple]:
 def test_0007_adds_officials_and_report_scopes_and_takes_them_away_again(empty_database):
     with migrating(empty_database) as engine:
         upgrade(revision="0006")
-        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
-        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
-                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        add_wushi_county(engine)
         add_user(engine, 1, "admin")
         add_user(engine, 2, "buyer")
         with pytest.raises(IntegrityError):
@@ -162,9 +167,7 @@ HISTORY = [
 def test_0007_marks_earlier_exclusions_and_rolls_everything_up_again_without_them_in_the_counts(empty_database):
     with migrating(empty_database) as engine:
         upgrade(revision="0006")
-        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
-        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
-                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        add_wushi_county(engine)
         run_without_foreign_keys(engine, *HISTORY)
 
         upgrade(revision="0007")
@@ -202,9 +205,7 @@ def test_rebuilding_a_referenced_table_keeps_the_rows_that_reference_it(empty_da
     the roles and tokens of users, or the photos of products, with it."""
     with migrating(empty_database) as engine:
         upgrade(revision="0008")
-        run(engine, "INSERT INTO provinces (adcode, name) VALUES ('650000', '新疆维吾尔自治区')")
-        run(engine, "INSERT INTO counties (adcode, name, province_adcode, is_national_poverty_county, "
-                    "is_demonstration_county, updated_at) VALUES ('652927', '乌什县', '650000', true, false, CURRENT_TIMESTAMP)")
+        add_wushi_county(engine)
         add_user(engine, 1, "buyer")
         add_user(engine, 2, "seller", "buyer")
         run(engine, "INSERT INTO api_tokens (id, user_id, token_digest, created_at, expires_at) "
