@@ -9,14 +9,15 @@ What it does, in order:
 
 1. makes sure PostgreSQL answers on 127.0.0.1:5432 and that wrk is installed (as bench/catalog.py);
 2. drops and creates the database ``marketplace_bench_checkout``, runs ``flask db upgrade`` and
-   ``flask seed demo --products N``, then, in a child process with the app's production config
-   and an app context: sets every listing's stock to 1,000,000 (one UPDATE), creates the buyers
+   ``flask seed demo --products N --history 200000`` (a sales history of about 120,000 orders, so
+   the order tables are those of a marketplace in service), then, in a child process with the
+   app's production config and an app context: sets every listing's stock to 1,000,000 (one UPDATE), creates the buyers
    (one bulk insert, one shared argon2 hash) with a bearer token each (the first few issued by
    ``accounts.services.log_in``, the others written as ApiToken rows with the same SHA-256
    digest scheme, because log_in costs an argon2 verification, ~0.2 s, per buyer), a verified
    flash-sale seller who is none of the buyers, and one flash product per round with exactly
    1,000 units (``catalog.services.create_product``), and draws 20,000 random pairs of active
-   listings of one seller;
+   demo listings (not the history's) of one seller;
 3. starts gunicorn exactly as in production (as bench/catalog.py) and waits for /readyz;
 4. checks one checkout per token kind (201, one order, two lines), warms /healthz and the steady
    checkout up, then measures B S B F B (x rounds): B is wrk on /healthz; S is wrk posting
@@ -96,6 +97,10 @@ STEADY_STOCK = 1_000_000  # every listing's stock for the steady runs (STOCK_UNI
 PAIRS = 20_000  # random (listing, listing) pairs of one seller the steady script draws from
 LOGIN_SAMPLE = 4  # buyers whose token comes from accounts.services.log_in
 BUYER_PASSWORD = "bench-pass-2026"
+# A marketplace in service has orders behind it: on empty order tables PostgreSQL plans each
+# connection's foreign-key checks as sequential scans and keeps those plans while the tables
+# grow (see bench/README.md).
+HISTORY_ROWS = 200_000
 BUYER_PHONE_PREFIX = "170"  # 170xxxxxxxx; the demo seed's numbers start with 13
 FLASH_SELLER_PHONE = "17199990000"
 FLASH_COUNTY = "652927"  # 乌什县, also the address county when a seller has none
@@ -151,6 +156,7 @@ def prepare_data(spec: dict) -> dict:
     from marketplace.catalog.taxonomy import ProductStatus
     from marketplace.common.time import utcnow
     from marketplace.extensions import db
+    from seed.history import SELLER_PHONE_PREFIX as HISTORY_SELLER_PHONE_PREFIX
 
     timings = {}
     app = create_app()
@@ -203,7 +209,8 @@ def prepare_data(spec: dict) -> dict:
         rows = db.session.execute(
             select(Product.id, Product.seller_user_id, User.county_adcode)
             .join(User, User.id == Product.seller_user_id)
-            .where(Product.status == ProductStatus.ACTIVE, Product.seller_user_id != seller.id)
+            .where(Product.status == ProductStatus.ACTIVE, Product.seller_user_id != seller.id,
+                   User.phone.not_like(f"{HISTORY_SELLER_PHONE_PREFIX}%"))  # the demo listings, not the history's
             .order_by(Product.id)
         ).all()
         by_seller: dict[int, list[int]] = defaultdict(list)
@@ -614,6 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=10_000, help="listings to seed (default 10000)")
+    parser.add_argument("--history", type=int, default=HISTORY_ROWS,
+                        help=f"sales history seeded first, in ledger rows (flask seed demo --history; default "
+                             f"{HISTORY_ROWS}, about 120,000 past orders; 0 for empty order tables)")
     parser.add_argument("--buyers", type=int, default=2_000,
                         help="buyers with tokens; all of them try the flash sale once (default 2000)")
     parser.add_argument("--flash-units", type=int, default=1_000, help="units of the flash product (default 1000)")
@@ -648,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--duration is 1..120 s, --warmup 0..30 s, --rounds 1..5")
     if args.products < 100:
         parser.error("--products must be at least 100")
+    if not 0 <= args.history <= 10_000_000:
+        parser.error("--history is 0..10000000 ledger rows")
     if not (2 <= args.buyers <= 100_000 and 1 <= args.flash_units <= args.buyers):
         parser.error("--buyers is 2..100000 and --flash-units 1..buyers")
     if not (1 <= args.flash_connections <= 1000 and 10 <= args.flash_timeout <= 1800):
@@ -671,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         env = production_env(DATABASE_URL)
         BENCH_DB.create()
         database_created = True
-        counts = seed_database(BENCH_DB, env, args.products)
+        counts = seed_database(BENCH_DB, env, args.products, args.history)
         data = run_prepare(env, workdir, args)
         BENCH_DB.query("ANALYZE")
 
@@ -758,7 +770,8 @@ def main(argv: list[str] | None = None) -> int:
                               "other_cores_mean: CPU used by processes other than the gunicorn workers, their "
                               "PostgreSQL backends and the load generator, averaged over the measured runs, in cores."},
             "settings": {
-                "products": args.products, "product_counts_by_status": counts, "steady_stock_units": STEADY_STOCK,
+                "products": args.products, "history_ledger_rows": args.history, "product_counts_by_status": counts,
+                "steady_stock_units": STEADY_STOCK,
                 "buyers": len(data["tokens"]),
                 "tokens": {"log_in": data["login_sample"], "direct": len(data["tokens"]) - data["login_sample"],
                            "note": "log_in verifies an argon2 hash (~0.2 s) per call; the other tokens are ApiToken "

@@ -289,11 +289,13 @@ def run_flask(env: dict, *args: str, timeout: int) -> None:
     say(f"  done in {time.monotonic() - started:.1f} s" + (f"; {created[-1]}" if created else ""))
 
 
-def seed_database(database: Database, env: dict, products: int) -> dict:
-    """Migrate the (new) database, seed the demo data with ``products`` listings, ANALYZE; returns
-    the listings by status."""
+def seed_database(database: Database, env: dict, products: int, history_rows: int = 0) -> dict:
+    """Migrate the (new) database, seed the demo data with ``products`` listings (and, with
+    ``history_rows``, the sales history of ``flask seed demo --history``), ANALYZE; returns the
+    listings by status."""
     run_flask(env, "db", "upgrade", timeout=300)
-    run_flask(env, "seed", "demo", "--products", str(products), timeout=900)
+    run_flask(env, "seed", "demo", "--products", str(products),
+              *(["--history", str(history_rows)] if history_rows else []), timeout=900)
     database.query("ANALYZE")
     counts = dict(database.query("SELECT status, count(*) FROM products GROUP BY status"))
     say(f"  products by status: {counts}")
