@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, ReportScope, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.sql import fetch_all
+from marketplace.common.sql import fetch_standalone
 from marketplace.common.time import as_utc, utcnow
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from marketplace.extensions import db
@@ -243,7 +243,7 @@ _CALLER = text(
 
 def caller_for(plain: str) -> Caller:
     """The caller behind a bearer string; raises if the token is unknown, revoked, expired or disabled."""
-    rows = fetch_all(_CALLER, {"token_digest": _digest(plain)})
+    rows = fetch_standalone(_CALLER, {"token_digest": _digest(plain)})
     if not rows or rows[0].revoked_at is not None:
         raise InvalidToken()
     if as_utc(rows[0].expires_at) <= utcnow():

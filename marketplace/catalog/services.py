@@ -10,9 +10,11 @@ Rules:
 - Edits carry the version the seller last saw (If-Match); a stale one is refused, never merged.
 - Stock moves by relative, conditional updates and never below zero.
 """
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import Select, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -23,7 +25,7 @@ from marketplace.catalog.models import Product, ProductImage, ProductReview
 from marketplace.catalog.taxonomy import MAX_IMAGES, SOLD_OUT, STOCK_UNITS_MAX, UNIT_GRAMS, ProductStatus, Unit
 from marketplace.common import storage
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.sql import fetch_all, fetch_each
+from marketplace.common.sql import fetch_all, fetch_standalone
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
@@ -385,16 +387,26 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
     ))
 
 
-# The checkout's two statements on listings, as plain SQL: they run on every sale, and building
+# The checkout's statements on listings, as plain SQL: they run on every sale, and building
 # and caching an expression each time costs more than the database does to answer them.
 _OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
                   " min_order_units, stock_units, status FROM products")
 _OFFERS = text(_OFFER_COLUMNS + " WHERE id = ANY(:product_ids)")  # PostgreSQL: one array, the same text for any cart
 _OFFERS_EXPANDED = text(_OFFER_COLUMNS + " WHERE id IN :product_ids").bindparams(bindparam("product_ids", expanding=True))
-_TAKE_STOCK = text(
+_TAKE_STOCK = text(  # SQLite; PostgreSQL runs the same UPDATE in take_stock, below
     "UPDATE products SET stock_units = stock_units - :units, units_sold = units_sold + :units"
     " WHERE id = :product_id AND status = :active AND stock_units >= :units RETURNING id"
 )
+_AVAILABLE = text("SELECT id, CASE WHEN status = :active THEN stock_units ELSE 0 END AS available FROM products"
+                  " WHERE id IN :product_ids").bindparams(bindparam("product_ids", expanding=True))
+
+# PostgreSQL takes a cart's stock on the server, with the same UPDATE per product in ascending
+# id order (the take_stock function of migration 0010). It raises STOCK_SHORT_SQLSTATE when a
+# product is short, so the statement that calls it is undone whole: the checkout calls it inside
+# the one statement that writes the checkout (TAKE_STOCK_CALL with take_stock_params).
+STOCK_SHORT_SQLSTATE = "MPOOS"
+TAKE_STOCK_CALL = "take_stock(CAST(:stock_product_ids AS integer[]), CAST(:stock_units AS integer[]))"
+_TAKE_STOCK_PG = text(f"SELECT {TAKE_STOCK_CALL}")
 
 
 def offers_by_id(product_ids):
@@ -405,28 +417,45 @@ def offers_by_id(product_ids):
     if not product_ids:
         return {}
     offers = _OFFERS if db.session.get_bind().dialect.name == "postgresql" else _OFFERS_EXPANDED
-    return {row.id: row for row in fetch_all(offers, {"product_ids": list(product_ids)})}
+    return {row.id: row for row in fetch_standalone(offers, {"product_ids": list(product_ids)})}
+
+
+def take_stock_params(quantities: dict[int, int]) -> dict:
+    """The bind parameters of TAKE_STOCK_CALL for a cart ({product_id: units})."""
+    ordered = sorted(quantities)
+    return {"stock_product_ids": ordered, "stock_units": [quantities[product_id] for product_id in ordered]}
+
+
+def stock_shortfall(error: DBAPIError) -> dict[int, int] | None:
+    """{product_id: units available} if ``error`` is take_stock refusing a cart, else None."""
+    if getattr(error.orig, "sqlstate", None) != STOCK_SHORT_SQLSTATE:
+        return None
+    return {int(product_id): available for product_id, available in json.loads(error.orig.diag.message_detail).items()}
 
 
 def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
-    """Take stock for a cart: one conditional UPDATE per product, in ascending id order, sent
-    together (one round trip on PostgreSQL).
+    """Take stock for a cart: one conditional UPDATE per product, in ascending id order (on
+    PostgreSQL on the server, in one statement).
 
     Returns {} when every product had enough, else {product_id: units available} for each short
-    one; the caller must then roll back, which also undoes the updates that succeeded. Ascending
-    order means two carts that share products lock them in the same order and cannot deadlock.
+    one (0 for a listing no longer for sale); the caller must then roll back, which also undoes
+    the updates that succeeded. Ascending order means two carts that share products lock them in
+    the same order and cannot deadlock.
     """
-    ordered = sorted(quantities)
-    taken = fetch_each(_TAKE_STOCK, [
-        {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}
-        for product_id in ordered
-    ])
-    short = [product_id for product_id, rows in zip(ordered, taken) if not rows]
+    if db.session.get_bind().dialect.name == "postgresql":
+        try:
+            fetch_all(_TAKE_STOCK_PG, take_stock_params(quantities))
+        except DBAPIError as error:
+            short = stock_shortfall(error)
+            if short is None:
+                raise
+            return short
+        return {}
+    short = [product_id for product_id in sorted(quantities) if not db.session.execute(
+        _TAKE_STOCK, {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}).all()]
     if not short:
         return {}
-    available = dict(db.session.execute(
-        select(Product.id, Product.stock_units).where(Product.id.in_(short))
-    ).all())
+    available = dict(db.session.execute(_AVAILABLE, {"product_ids": short, "active": ProductStatus.ACTIVE}).all())
     return {product_id: available.get(product_id, 0) for product_id in short}
 
 

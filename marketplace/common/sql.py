@@ -1,6 +1,7 @@
 """Small SQL helpers shared by the packages: LIKE patterns, connections, driver-run statements, CHECK texts, upserts."""
 from contextlib import contextmanager
 
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, TextClause, exc
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -74,24 +75,32 @@ def fetch_all(statement: TextClause, params: dict) -> list:
         return cursor.fetchall()
 
 
-def fetch_each(statement: TextClause, params_seq: list[dict]) -> list[list]:
-    """Run a constant statement once per parameter set, in order, in the session's transaction,
-    and give back each run's rows (an UPDATE's RETURNING).
+def fetch_standalone(statement: TextClause, params: dict) -> list:
+    """fetch_all for a statement that stands alone: a read, or a write complete in one statement.
 
-    On PostgreSQL the runs go to the server as one batch (psycopg's pipelined executemany): one
-    round trip for them all, where an execute per set would wait for each answer in turn.
+    On PostgreSQL, when the session's connection has no transaction open yet, it runs by itself
+    in autocommit: no BEGIN and no COMMIT round trip, and its row locks end with it. The session's
+    later statements still begin a transaction, as usual. Inside an open transaction (the
+    request has written already, the test suite's outer transaction) it is part of it, like any
+    statement, so the caller's code must be right both ways.
     """
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
-        return [connection.execute(statement, params).all() for params in params_seq]
+        return connection.execute(statement, params).all()
+    driver = connection.connection.driver_connection
+    if driver.info.transaction_status != TransactionStatus.IDLE:
+        return fetch_all(statement, params)
     sql = _driver_sql(statement, connection)
-    with _driver_cursor(connection, sql, params_seq) as cursor:
-        cursor.executemany(sql, params_seq, returning=True)
-        results = []
-        while True:
-            results.append(cursor.fetchall())
-            if not cursor.nextset():
-                return results
+    # The session has begun its transaction, but psycopg sends BEGIN only with a first statement
+    # outside autocommit: switching autocommit on for this one statement skips it.
+    driver.autocommit = True
+    try:
+        with _driver_cursor(connection, sql, params) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    finally:
+        if driver.info.transaction_status == TransactionStatus.IDLE:  # not on a lost connection
+            driver.autocommit = False
 
 
 def one_of(column: str, values) -> str:

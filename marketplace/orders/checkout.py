@@ -17,12 +17,12 @@ from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import delete, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace.catalog import services as catalog
 from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
-from marketplace.common.sql import fetch_all
+from marketplace.common.sql import fetch_standalone
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
@@ -153,10 +153,9 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
             return replayed, False
         raise
     try:
-        _write_checkout(checkout, {"user_id": placer_id, "key": idempotency_key, "request_digest": digest,
-                                   "created_at": checkout.created_at})
-        # Stock is taken last, so its row locks are held for as short a time as possible.
-        short = catalog.reserve_stock({pid: q for pid, (_, q) in cart.items()})
+        short = _write_checkout(checkout, {"user_id": placer_id, "key": idempotency_key, "request_digest": digest,
+                                           "created_at": checkout.created_at},
+                                {pid: q for pid, (_, q) in cart.items()})
         if short:
             db.session.rollback()
             raise OutOfStock({pid: (cart[pid][0].title, available, cart[pid][1]) for pid, available in short.items()})
@@ -232,16 +231,20 @@ def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: di
                            orders=orders, **address)
 
 
-def _row(model, record: SimpleNamespace, **fields) -> dict:
+def _row(model, record: SimpleNamespace) -> dict:
     """The values of ``model``'s columns in a record not yet written (its id left to the database)."""
-    return {**{column.key: getattr(record, column.key) for column in model.__table__.columns if column.key != "id"},
-            **fields}
+    return {column.key: getattr(record, column.key) for column in model.__table__.columns if column.key != "id"}
 
 
-# PostgreSQL: the checkout, its orders, lines, first events and Idempotency-Key in one statement
-# (one round trip instead of five, and no unit-of-work bookkeeping on the busiest write of a sale).
-# Orders and lines arrive as parallel arrays, so the statement's text is the same for every cart
-# and the server prepares it once.
+# PostgreSQL: the checkout, its orders, lines, first events and Idempotency-Key, and then the
+# cart's stock, in one statement (no unit-of-work bookkeeping on the busiest write of a sale). Run
+# with nothing else in its transaction, it commits on its own: no BEGIN and no COMMIT round trip,
+# and the products' row locks last from the stock updates to the end of the statement only. The
+# stock is taken by the last branch of the final UNION ALL, after the branches that read the
+# inserts, so the products are locked after the checkout, orders, lines and events are written
+# (the key's row and the foreign-key checks come at the statement's end); take_stock refusing a
+# cart undoes the whole statement. Orders and lines arrive as parallel arrays, so the statement's
+# text is the same for every cart and the server prepares it once.
 _INSERT_CHECKOUT_PG = text("""
 WITH new_checkout AS (
     INSERT INTO checkouts (buyer_user_id, placed_by_user_id, payment_method, delivery_kind, station_id,
@@ -286,48 +289,77 @@ SELECT 'checkout' AS kind, id, NULL AS refers_to FROM new_checkout
 UNION ALL SELECT 'order', id, seller_user_id FROM new_orders
 UNION ALL SELECT 'line', id, product_id FROM new_lines
 UNION ALL SELECT 'event', id, order_id FROM new_events
+UNION ALL SELECT 'stock', """ + catalog.TAKE_STOCK_CALL + """, NULL
 """)
 
 
-def _write_checkout(checkout: SimpleNamespace, key: dict) -> None:
-    """Insert the checkout with its orders, lines, events and key, and give the records the ids
-    written (the caller commits; a taken key raises IntegrityError)."""
-    orders, lines = checkout.orders, [line for order in checkout.orders for line in order.lines]
+def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, int]) -> dict[int, int]:
+    """Insert the checkout with its orders, lines, events and key, then take the cart's stock,
+    last, so that its row locks are held for as short a time as possible; give the records the
+    ids written.
+
+    Returns {} or, if stock was short, {product_id: units available} as catalog.reserve_stock
+    does; the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
+    """
     if db.session.get_bind().dialect.name == "postgresql":
-        ids = defaultdict(dict)
-        for kind, row_id, refers_to in fetch_all(_INSERT_CHECKOUT_PG, {
-            **{name: value for name, value in _row(Checkout, checkout).items() if name != "paid_at"},
-            "key_user_id": key["user_id"], "key": key["key"], "request_digest": key["request_digest"],
-            "order_sellers": [o.seller_user_id for o in orders], "order_items_fen": [o.items_total_fen for o in orders],
-            "order_fees_fen": [o.shipping_fee_fen for o in orders],
-            "line_products": [l.product_id for l in lines], "line_sellers": [l.seller_user_id for l in lines],
-            "line_titles": [l.title for l in lines], "line_categories": [l.category for l in lines],
-            "line_units": [l.unit for l in lines], "line_weights": [l.net_weight_grams for l in lines],
-            "line_counties": [l.origin_county_adcode for l in lines],
-            "line_prices_fen": [l.unit_price_fen for l in lines], "line_quantities": [l.quantity for l in lines],
-        }):
-            ids[kind][refers_to] = row_id
-        checkout.id = ids["checkout"][None]
-        for order in orders:
-            order.id = ids["order"][order.seller_user_id]
-            order.events[0].id = ids["event"][order.id]
-        for line in lines:
-            line.id = ids["line"][line.product_id]
-    else:
-        checkout.id = db.session.execute(insert(Checkout).values(_row(Checkout, checkout)).returning(Checkout.id)).scalar_one()
-        for order in orders:
-            order.id = db.session.execute(
-                insert(Order).values(_row(Order, order, checkout_id=checkout.id)).returning(Order.id)).scalar_one()
-            for line in order.lines:
-                line.id = db.session.execute(
-                    insert(OrderLine).values(_row(OrderLine, line, order_id=order.id)).returning(OrderLine.id)).scalar_one()
-            order.events[0].id = db.session.execute(
-                insert(OrderEvent).values(_row(OrderEvent, order.events[0], order_id=order.id)).returning(OrderEvent.id)).scalar_one()
-        db.session.execute(insert(IdempotencyKey).values({**key, "checkout_id": checkout.id}))
-    for order in orders:
-        order.checkout_id = checkout.id
+        try:
+            rows = fetch_standalone(_INSERT_CHECKOUT_PG, {**_insert_params(checkout, key),
+                                                   **catalog.take_stock_params(quantities)})
+        except DBAPIError as error:
+            short = catalog.stock_shortfall(error)
+            if short is None:
+                raise
+            return short
+        _give_ids(checkout, rows)
+        return {}
+    _insert_rows(checkout, key)
+    return catalog.reserve_stock(quantities)
+
+
+def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
+    orders, lines = checkout.orders, [line for order in checkout.orders for line in order.lines]
+    return {
+        **{name: value for name, value in _row(Checkout, checkout).items() if name != "paid_at"},
+        "key_user_id": key["user_id"], "key": key["key"], "request_digest": key["request_digest"],
+        "order_sellers": [o.seller_user_id for o in orders], "order_items_fen": [o.items_total_fen for o in orders],
+        "order_fees_fen": [o.shipping_fee_fen for o in orders],
+        "line_products": [l.product_id for l in lines], "line_sellers": [l.seller_user_id for l in lines],
+        "line_titles": [l.title for l in lines], "line_categories": [l.category for l in lines],
+        "line_units": [l.unit for l in lines], "line_weights": [l.net_weight_grams for l in lines],
+        "line_counties": [l.origin_county_adcode for l in lines],
+        "line_prices_fen": [l.unit_price_fen for l in lines], "line_quantities": [l.quantity for l in lines],
+    }
+
+
+def _give_ids(checkout: SimpleNamespace, rows: list) -> None:
+    """The ids _INSERT_CHECKOUT_PG wrote, onto the records (an order is known by its seller, a
+    line by its product: each appears once in a checkout)."""
+    ids = defaultdict(dict)
+    for kind, row_id, refers_to in rows:
+        ids[kind][refers_to] = row_id
+    checkout.id = ids["checkout"][None]
+    for order in checkout.orders:
+        order.id, order.checkout_id = ids["order"][order.seller_user_id], checkout.id
+        order.events[0].id = ids["event"][order.id]
         for row in (*order.lines, *order.events):
             row.order_id = order.id
+        for line in order.lines:
+            line.id = ids["line"][line.product_id]
+
+
+def _insert_rows(checkout: SimpleNamespace, key: dict) -> None:
+    """SQLite: the same rows by one INSERT each."""
+    checkout.id = db.session.execute(insert(Checkout).values(_row(Checkout, checkout)).returning(Checkout.id)).scalar_one()
+    for order in checkout.orders:
+        order.checkout_id = checkout.id
+        order.id = db.session.execute(insert(Order).values(_row(Order, order)).returning(Order.id)).scalar_one()
+        for row in (*order.lines, *order.events):
+            row.order_id = order.id
+        for line in order.lines:
+            line.id = db.session.execute(insert(OrderLine).values(_row(OrderLine, line)).returning(OrderLine.id)).scalar_one()
+        order.events[0].id = db.session.execute(
+            insert(OrderEvent).values(_row(OrderEvent, order.events[0])).returning(OrderEvent.id)).scalar_one()
+    db.session.execute(insert(IdempotencyKey).values({**key, "checkout_id": checkout.id}))
 
 
 def forget_idempotency_keys(older_than: timedelta) -> int:

@@ -4,13 +4,15 @@ Each simulated buyer runs the checkout service in its own thread, application co
 and database connection, released together by a barrier.
 """
 import random
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError
@@ -94,25 +96,59 @@ def test_overlapping_multi_line_carts_neither_deadlock_nor_oversell(app, build):
     assert db.session.scalar(select(func.count()).select_from(OrderLine)) == sum(len(lines) for _, lines in placed)
 
 
-def test_checkout_killed_after_taking_stock_leaves_no_order_and_no_lost_stock(app, build, monkeypatch):
-    product = build.product(stock_units=10)
+def test_checkout_killed_after_taking_stock_leaves_no_order_and_no_lost_stock(app, build):
+    """The worker dies while its checkout holds the stock it took. Another transaction holds the
+    buyer's account locked, so the checkout's statement, having taken every product's stock,
+    waits at its last step (checking the rows it wrote against the account); its database
+    session is then terminated, as when the worker's process is killed."""
+    products = [build.product(stock_units=10), build.product(stock_units=10)]
     buyer = build.user("buyer")
     db.session.commit()
-    original = catalog.reserve_stock
+    product_ids, buyer_id = [p.id for p in products], buyer.id
+    outcome = {}
 
-    def reserve_then_die(quantities):
-        original(quantities)
-        raise RuntimeError("worker killed mid-transaction")
+    def checkout():
+        with app.app_context():
+            try:
+                _place(buyer_id, [{"product_id": pid, "quantity": 4} for pid in product_ids], "doomed-key")()
+            except Exception as error:  # the killed session's error, whatever its kind
+                outcome["error"] = error
+            finally:
+                db.session.remove()
 
-    monkeypatch.setattr(catalog, "reserve_stock", reserve_then_die)
-    with app.app_context():
-        with pytest.raises(RuntimeError):
-            _place(buyer.id, [{"product_id": product.id, "quantity": 4}], "doomed-key")()
-        db.session.remove()
+    with db.engine.connect() as holder, db.engine.connect() as observer:
+        holder.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": buyer_id})
+        worker = threading.Thread(target=checkout)
+        worker.start()
+        pid = _backend_waiting_on_a_lock(observer, "WITH new_checkout AS")
+        # Both products' rows are locked by the checkout: their stock has been taken.
+        for product_id in product_ids:
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                with observer.begin():
+                    observer.execute(text("SELECT id FROM products WHERE id = :id FOR UPDATE NOWAIT"), {"id": product_id})
+        with observer.begin():
+            assert observer.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}) is True
+        worker.join(timeout=30)
+        holder.rollback()
 
-    assert _stock(product.id) == 10
+    assert not worker.is_alive() and isinstance(outcome.get("error"), DBAPIError)
+    assert [_stock(pid) for pid in product_ids] == [10, 10]
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
     assert db.session.scalar(select(func.count()).select_from(Checkout)) == 0
+
+
+def _backend_waiting_on_a_lock(connection, fragment: str) -> int:
+    """The pid of the backend whose statement contains ``fragment``, once it waits on a lock."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with connection.begin():
+            pid = connection.scalar(text(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                " AND strpos(query, :fragment) > 0"), {"fragment": fragment})
+        if pid is not None:
+            return pid
+        time.sleep(0.05)
+    raise AssertionError(f"no statement with {fragment!r} came to wait on a lock within 30 s")
 
 
 def test_one_key_sent_eight_times_at_once_places_one_checkout(app, build):

@@ -6,7 +6,7 @@ import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace import create_app
 from marketplace.config import TestConfig
@@ -223,3 +223,34 @@ def test_rebuilding_a_referenced_table_keeps_the_rows_that_reference_it(empty_da
         assert (_rows(engine, "api_tokens"), _rows(engine, "products"), _rows(engine, "product_images")) == (1, 1, 1)
         if engine.dialect.name == "sqlite":  # and the connection goes back to the pool enforcing them again
             assert run(engine, "PRAGMA foreign_keys") == [(1,)]
+
+
+def test_0010_adds_take_stock_on_postgresql_and_takes_it_away_again(empty_database):
+    """take_stock is PostgreSQL's (SQLite takes stock from the application): on SQLite the
+    revision changes nothing either way."""
+    with migrating(empty_database) as engine:
+        upgrade(revision="0009")
+        add_wushi_county(engine)
+        add_user(engine, 2, "seller")
+        run(engine, "INSERT INTO products (id, seller_user_id, title, description, category, unit, price_fen, stock_units, "
+                    "units_sold, min_order_units, origin_county_adcode, ships_within_days, status, created_at, updated_at, "
+                    "version) VALUES (1, 2, '核桃', '', 'nuts', 'jin', 1250, 10, 0, 1, '652927', 3, 'active', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
+        postgresql = engine.dialect.name == "postgresql"
+
+        def take_stock_defined() -> bool:
+            return postgresql and run(engine, "SELECT count(*) FROM pg_proc WHERE proname = 'take_stock'")[0][0] == 1
+
+        upgrade(revision="0010")
+        assert take_stock_defined() is postgresql
+        if postgresql:
+            assert run(engine, "SELECT take_stock(ARRAY[1], ARRAY[4])") == [(1,)]
+            with pytest.raises(DBAPIError, match="not enough stock"):
+                run(engine, "SELECT take_stock(ARRAY[1], ARRAY[7])")
+            assert run(engine, "SELECT stock_units, units_sold FROM products") == [(6, 4)]
+
+        downgrade(revision="0009")
+        assert take_stock_defined() is False
+        assert _rows(engine, "products") == 1
+        upgrade()
+        assert take_stock_defined() is postgresql
