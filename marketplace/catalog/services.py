@@ -13,7 +13,7 @@ Rules:
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Select, bindparam, select, text, update
+from sqlalchemy import Select, TextClause, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -391,8 +391,10 @@ def review_history(product_id: int, actor: User) -> list[ProductReview]:
 # and caching an expression each time costs more than the database does to answer them.
 _OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
                   " min_order_units, stock_units, status FROM products")
-_OFFERS = text(_OFFER_COLUMNS + " WHERE id = ANY(:product_ids)")  # PostgreSQL: one array, the same text for any cart
-_OFFERS_EXPANDED = text(_OFFER_COLUMNS + " WHERE id IN :product_ids").bindparams(bindparam("product_ids", expanding=True))
+# One text per cart size (WHERE id IN (:p0, :p1, ...)): PostgreSQL then keeps one generic plan
+# for each, where id = ANY(array) was planned afresh for every cart (its generic plan, costed for
+# an array of unknown length, never looked cheaper than a plan for the actual two ids).
+_OFFERS_BY_SIZE: dict[int, TextClause] = {}
 _TAKE_STOCK = text(  # SQLite; PostgreSQL runs the same UPDATE in take_stock, below
     "UPDATE products SET stock_units = stock_units - :units, units_sold = units_sold + :units"
     " WHERE id = :product_id AND status = :active AND stock_units >= :units RETURNING id"
@@ -416,8 +418,12 @@ def offers_by_id(product_ids):
     """
     if not product_ids:
         return {}
-    offers = _OFFERS if db.session.get_bind().dialect.name == "postgresql" else _OFFERS_EXPANDED
-    return {row.id: row for row in fetch_standalone(offers, {"product_ids": list(product_ids)})}
+    ids = list(product_ids)
+    offers = _OFFERS_BY_SIZE.get(len(ids))
+    if offers is None:
+        offers = _OFFERS_BY_SIZE[len(ids)] = text(
+            f"{_OFFER_COLUMNS} WHERE id IN ({', '.join(f':p{n}' for n in range(len(ids)))})")
+    return {row.id: row for row in fetch_standalone(offers, {f"p{n}": product_id for n, product_id in enumerate(ids)})}
 
 
 def take_stock_params(quantities: dict[int, int]) -> dict:
