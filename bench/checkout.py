@@ -97,9 +97,9 @@ STEADY_STOCK = 1_000_000  # every listing's stock for the steady runs (STOCK_UNI
 PAIRS = 20_000  # random (listing, listing) pairs of one seller the steady script draws from
 LOGIN_SAMPLE = 4  # buyers whose token comes from accounts.services.log_in
 BUYER_PASSWORD = "bench-pass-2026"
-# A marketplace in service has orders behind it: on empty order tables PostgreSQL plans each
-# connection's foreign-key checks as sequential scans and keeps those plans while the tables
-# grow (see bench/README.md).
+# A marketplace in service has orders behind it; order tables analyzed while empty make
+# PostgreSQL plan each connection's foreign-key checks against them as sequential scans, kept
+# while the tables grow (see bench/README.md).
 HISTORY_ROWS = 200_000
 BUYER_PHONE_PREFIX = "170"  # 170xxxxxxxx; the demo seed's numbers start with 13
 FLASH_SELLER_PHONE = "17199990000"
