@@ -12,12 +12,12 @@ import binascii
 import json
 from datetime import datetime
 
-from sqlalchemy import Boolean, Date, DateTime, bindparam, text
+from sqlalchemy import Boolean, Date, DateTime, TextClause, bindparam, text
 
 from marketplace.catalog.models import listing_etag
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
 from marketplace.common import storage
-from marketplace.common.sql import contains_pattern, read_only_connection
+from marketplace.common.sql import contains_pattern, fetch_standalone
 from marketplace.common.time import as_utc
 from marketplace.errors import InvalidInput
 from marketplace.extensions import db
@@ -71,8 +71,12 @@ ORDER BY {outer_order}
 # sort name -> (sort column, descending?)
 SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True),
                 "best_selling": ("units_sold", True)}
+# What SQLite needs told to return these columns typed (psycopg types them itself).
 RESULT_TYPES = {"created_at": DateTime(timezone=True), "is_national_poverty_county": Boolean(),
                 "is_demonstration_county": Boolean()}
+# The page statements made so far, by their text: constant statements, run by the driver on
+# PostgreSQL (common.sql.fetch_standalone), are compiled once each.
+_PAGE_STATEMENTS: dict[str, TextClause] = {}
 
 
 def _conditions(params: dict, q, category, county, province, poverty_only, demonstration_only,
@@ -129,8 +133,10 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
     direction = "DESC" if descending else "ASC"
     sql = PAGE_SQL.format(where=" AND ".join(where), order=f"p.{column} {direction}, p.id {direction}",
                           outer_order=f"page.{column} {direction}, page.id {direction}")
-    statement = text(sql).bindparams(*binds).columns(**RESULT_TYPES) if binds else text(sql).columns(**RESULT_TYPES)
-    rows = read_only_connection().execute(statement, params).all()
+    statement = _PAGE_STATEMENTS.get(sql)
+    if statement is None:  # one per combination of filters, sort and cursor: a few hundred at most
+        statement = _PAGE_STATEMENTS[sql] = text(sql).bindparams(*binds).columns(**RESULT_TYPES)
+    rows = fetch_standalone(statement, params)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -182,6 +188,7 @@ WHERE p.id = :product_id AND p.status = 'active'
 ORDER BY i.position
 """
 DETAIL_TYPES = {**RESULT_TYPES, "updated_at": DateTime(timezone=True), "harvest_date": Date()}
+_DETAIL = text(DETAIL_SQL).columns(**DETAIL_TYPES)
 
 
 def public_product(product_id: int) -> tuple[dict, str] | None:
@@ -189,7 +196,7 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
 
     One query: the listing's row repeated once per photo (at most six), or once with no photo.
     """
-    rows = read_only_connection().execute(text(DETAIL_SQL).columns(**DETAIL_TYPES), {"product_id": product_id}).all()
+    rows = fetch_standalone(_DETAIL, {"product_id": product_id})
     if not rows:
         return None
     row = rows[0]

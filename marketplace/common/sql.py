@@ -17,23 +17,9 @@ def contains_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def read_only_connection() -> Connection:
-    """The request's connection, in autocommit mode if the request has not used the database yet.
-
-    A page that only reads then costs one round trip per query, without BEGIN and ROLLBACK
-    around it. Only for requests that write nothing: in autocommit every statement commits
-    alone. A session already in a transaction, or bound to an outer one (the test suite), is
-    used as it is.
-    """
-    session = db.session()
-    if session.in_transaction() or isinstance(session.bind, Connection):
-        return session.connection()
-    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
-# The busiest statements (a checkout's) are constant SQL run by the driver itself on PostgreSQL:
-# SQLAlchemy's execution layer costs about as much client CPU as psycopg's round trip does, and
-# a checkout makes several. Compiled once per statement; results are psycopg named tuples,
+# The busiest statements (a checkout's, the catalog's pages) are constant SQL run by the driver
+# itself on PostgreSQL: SQLAlchemy's execution layer costs about as much client CPU as psycopg's
+# round trip does. Compiled once per statement; results are psycopg named tuples,
 # read like SQLAlchemy rows (row.id). Elsewhere, and on SQLite, plain session.execute.
 _COMPILED: dict[int, tuple[TextClause, str]] = {}
 
