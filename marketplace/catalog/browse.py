@@ -60,7 +60,7 @@ FROM (
     FROM products p
     WHERE {where}
     ORDER BY {order}
-    LIMIT :fetch
+    LIMIT {fetch}
 ) AS page
 JOIN users u ON u.id = page.seller_user_id
 JOIN counties c ON c.adcode = page.origin_county_adcode
@@ -121,7 +121,7 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
                 min_price_fen=None, max_price_fen=None, in_stock=False) -> dict:
     """One page of active listings in a stable order, and the cursor of the next page (or None)."""
     column, descending = SORT_COLUMNS[sort]
-    params: dict = {"fetch": limit + 1}
+    params: dict = {}
     where = _conditions(params, q.strip() if q else None, category, county, province, poverty_only,
                         demonstration_only, min_price_fen, max_price_fen, in_stock)
     binds = []
@@ -131,8 +131,11 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
         if sort == "newest":
             binds.append(bindparam("after_key", type_=DateTime(timezone=True)))
     direction = "DESC" if descending else "ASC"
+    # The page size is written into the text (an int of 1 to 100): with LIMIT as a parameter,
+    # PostgreSQL planned the statement afresh on every call, its generic plan costed for an
+    # unknown number of rows never looking cheaper.
     sql = PAGE_SQL.format(where=" AND ".join(where), order=f"p.{column} {direction}, p.id {direction}",
-                          outer_order=f"page.{column} {direction}, page.id {direction}")
+                          outer_order=f"page.{column} {direction}, page.id {direction}", fetch=int(limit) + 1)
     statement = _PAGE_STATEMENTS.get(sql)
     if statement is None:  # one per combination of filters, sort and cursor: a few hundred at most
         statement = _PAGE_STATEMENTS[sql] = text(sql).bindparams(*binds).columns(**RESULT_TYPES)
