@@ -254,3 +254,7 @@ def test_0010_adds_take_stock_on_postgresql_and_takes_it_away_again(empty_databa
         assert _rows(engine, "products") == 1
         upgrade()
         assert take_stock_defined() is postgresql
+        downgrade(revision="0010")  # 0011's indexes come and go on both databases too
+        upgrade()
+        assert {"ix_orders_shipped_to_address", "ix_orders_delivered"} <= {
+            index["name"] for index in inspect(engine).get_indexes("orders")}
