@@ -303,8 +303,8 @@ def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, 
     """
     if db.session.get_bind().dialect.name == "postgresql":
         try:
-            rows = fetch_standalone(_INSERT_CHECKOUT_PG, {**_insert_params(checkout, key),
-                                                   **catalog.take_stock_params(quantities)})
+            rows = fetch_standalone(_INSERT_CHECKOUT_PG,
+                                    {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
         except DBAPIError as error:
             short = catalog.stock_shortfall(error)
             if short is None:
