@@ -55,6 +55,10 @@ def fetch_all(statement: TextClause, params: dict) -> list:
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, params).all()
+    return _fetch_on(connection, statement, params)
+
+
+def _fetch_on(connection: Connection, statement: TextClause, params: dict) -> list:
     sql = _driver_sql(statement, connection)
     with _driver_cursor(connection, sql, params) as cursor:
         cursor.execute(sql, params)
@@ -64,26 +68,32 @@ def fetch_all(statement: TextClause, params: dict) -> list:
 def fetch_standalone(statement: TextClause, params: dict) -> list:
     """fetch_all for a statement that stands alone: a read, or a write complete in one statement.
 
-    On PostgreSQL, when the session's connection has no transaction open yet, it runs by itself
-    in autocommit: no BEGIN and no COMMIT round trip, and its row locks end with it. The session's
-    later statements still begin a transaction, as usual. Inside an open transaction (the
-    request has written already, the test suite's outer transaction) it is part of it, like any
-    statement, so the caller's code must be right both ways.
+    On PostgreSQL, when no transaction is open, it runs by itself in autocommit, on a pooled
+    connection of its own if the session has not begun one: no BEGIN and no COMMIT round trip, no
+    session bookkeeping, and its row locks end with it. The session's later statements still
+    begin a transaction, as usual. Inside an open transaction (the request has written already,
+    the test suite's outer transaction) it is part of it, like any statement, so the caller's
+    code must be right both ways.
     """
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return connection.execute(statement, params).all()
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        return session.connection().execute(statement, params).all()
+    if session.in_transaction() or isinstance(session.bind, Connection):
+        return _run_alone(session.connection(), statement, params)
+    with session.get_bind().connect() as connection:
+        return _run_alone(connection, statement, params)
+
+
+def _run_alone(connection: Connection, statement: TextClause, params: dict) -> list:
+    """The statement in autocommit if the connection has no transaction open, else inside it."""
     driver = connection.connection.driver_connection
     if driver.info.transaction_status != TransactionStatus.IDLE:
-        return fetch_all(statement, params)
-    sql = _driver_sql(statement, connection)
-    # The session has begun its transaction, but psycopg sends BEGIN only with a first statement
-    # outside autocommit: switching autocommit on for this one statement skips it.
+        return _fetch_on(connection, statement, params)
+    # SQLAlchemy may have begun its transaction, but psycopg sends BEGIN only with a first
+    # statement outside autocommit: switching autocommit on for this one statement skips it.
     driver.autocommit = True
     try:
-        with _driver_cursor(connection, sql, params) as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return _fetch_on(connection, statement, params)
     finally:
         if driver.info.transaction_status == TransactionStatus.IDLE:  # not on a lost connection
             driver.autocommit = False
