@@ -11,8 +11,9 @@ from marketplace.orders.lifecycle import OrderStatus
 
 PAYMENT_METHODS = ("card", "alipay", "wechat_pay", "cash_at_station")
 DELIVERY_KINDS = ("station", "address")
-SHIPPED_TO_ADDRESS = "status = 'shipped' AND delivery_kind = 'address'"
-DELIVERED = "status = 'delivered'"
+# The conditions of the orders the jobs worker settles (SQL, shared by the partial indexes and the job).
+SHIPPED_TO_ADDRESS_SQL = f"status = '{OrderStatus.SHIPPED.value}' AND delivery_kind = 'address'"
+DELIVERED_SQL = f"status = '{OrderStatus.DELIVERED.value}'"
 
 
 
@@ -65,9 +66,9 @@ class Order(db.Model):
         # What the jobs worker settles each round (orders.services.advance_settled_orders): only
         # the orders on their way, a small part of all orders, in the order they fall due.
         Index("ix_orders_shipped_to_address", "shipped_at", "id",
-              postgresql_where=text(SHIPPED_TO_ADDRESS), sqlite_where=text(SHIPPED_TO_ADDRESS)),
+              postgresql_where=text(SHIPPED_TO_ADDRESS_SQL), sqlite_where=text(SHIPPED_TO_ADDRESS_SQL)),
         Index("ix_orders_delivered", "delivered_at", "id",
-              postgresql_where=text(DELIVERED), sqlite_where=text(DELIVERED)),
+              postgresql_where=text(DELIVERED_SQL), sqlite_where=text(DELIVERED_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,7 +18,7 @@ from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
 from marketplace.orders.lifecycle import ACTION_WORDS, ADDRESS_ONLY, HOLDS_STOCK, MOVES, STATION_ONLY, Actor, OrderStatus
-from marketplace.orders.models import DELIVERED, SHIPPED_TO_ADDRESS, Checkout, Order, OrderEvent
+from marketplace.orders.models import DELIVERED_SQL, SHIPPED_TO_ADDRESS_SQL, Checkout, Order, OrderEvent
 from marketplace.stations import services as stations
 
 
@@ -243,13 +243,13 @@ def advance_settled_orders(now: datetime | None = None, batch: int = 500) -> int
     # The conditions are the partial indexes' own texts, so the planner can read each query's due
     # orders off its index, oldest first, whatever else the orders table holds.
     received = db.session.scalars(
-        select(Order).where(text(SHIPPED_TO_ADDRESS),
+        select(Order).where(text(SHIPPED_TO_ADDRESS_SQL),
                             Order.shipped_at <= now - timedelta(days=config["ORDER_AUTO_RECEIPT_DAYS"]))
         .order_by(Order.shipped_at, Order.id).limit(batch).with_for_update(skip_locked=True)
     ).all()
     moved += sum(_apply(order, "confirm_receipt", None, "received automatically", at=now) for order in received)
     settled = db.session.scalars(
-        select(Order).where(text(DELIVERED),
+        select(Order).where(text(DELIVERED_SQL),
                             Order.delivered_at <= now - timedelta(days=config["ORDER_AUTO_COMPLETE_DAYS"]))
         .order_by(Order.delivered_at, Order.id).limit(batch).with_for_update(skip_locked=True)
     ).all()

@@ -143,7 +143,8 @@ def _backend_waiting_on_a_lock(connection, fragment: str) -> int:
     while time.monotonic() < deadline:
         with connection.begin():
             pid = connection.scalar(text(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                " AND pid <> pg_backend_pid()"
                 " AND strpos(query, :fragment) > 0"), {"fragment": fragment})
         if pid is not None:
             return pid
