@@ -1,16 +1,16 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test test-sqlite install bench-catalog bench-checkout bench-webhook bench-reports
+.PHONY: run test lint install bench-catalog bench-checkout bench-webhook bench-reports
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
 
-test:           ## the whole suite, on SQLite and on PostgreSQL
+test:           ## the linters, then the whole suite on the local PostgreSQL server
 	scripts/test
 
-test-sqlite:    ## quick local run on SQLite only
+lint:           ## ruff and the import-linter contracts (.importlinter) only
 	scripts/bootstrap requirements-dev.txt
-	scripts/ensure-chromium
-	.venv/bin/python -m pytest
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 install:        ## create .venv with the test dependencies
 	scripts/bootstrap requirements-dev.txt

@@ -38,12 +38,12 @@ import sys
 import tempfile
 import urllib.parse
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import (
-    PRODUCTION_WORKERS,
     BASELINE,
+    PRODUCTION_WORKERS,
     ROOT,
     BenchError,
     CpuMeter,
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [r for r in runs if r.non_2xx_3xx or r.socket_errors["timeout"]]
         result = {
             "benchmark": "catalog",
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine,
             "noise": {"loadavg_before": load_before, "loadavg_after": load_after, "cpu_busy_percent_before": busy_before,
                       "other_cores_mean": other_cores, "note": noise_note()},

@@ -54,9 +54,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import (
-    PRODUCTION_WORKERS,
     BASELINE,
     HOST,
+    PRODUCTION_WORKERS,
     PROFILES,
     ROOT,
     BenchError,
@@ -187,7 +187,7 @@ def prepare_data(spec: dict) -> dict:
             # The digest log_in stores (accounts.services._digest: SHA-256 hex of the plain token).
             db.session.execute(insert(ApiToken), [
                 {"user_id": uid, "token_digest": accounts._digest(plain), "created_at": now, "expires_at": expires}
-                for uid, plain in zip(user_ids[login_sample:], direct)])
+                for uid, plain in zip(user_ids[login_sample:], direct, strict=True)])
             db.session.commit()
         tokens += direct
         timings["tokens_s"] = round(time.monotonic() - started, 2)
@@ -394,7 +394,7 @@ async def _flash_client(spec: dict) -> dict:
             writer.write(head + body)
             await writer.drain()
             raw = await asyncio.wait_for(reader.read(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             answers.append((sent, clock() - t0, 0, "timeout"))
             return
         except OSError as error:

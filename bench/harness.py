@@ -28,7 +28,7 @@ import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -422,7 +422,7 @@ def parse_wrk(output: str) -> dict:
         "p90_ms": round(percentiles[90], 3), "p99_ms": round(percentiles[99], 3),
         "requests": int(done.group(1)),
         "seconds": round(float(done.group(2)) * _UNITS_MS[done.group(3)] / 1000, 2),
-        "socket_errors": dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()))) if errors
+        "socket_errors": dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True)) if errors
         else {"connect": 0, "read": 0, "write": 0, "timeout": 0},
         "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0,
     }
@@ -468,7 +468,7 @@ class Wrk:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # --- profiling (optional) --------------------------------------------------------------------

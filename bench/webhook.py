@@ -15,10 +15,10 @@ What it does, in order:
    places ``--checkouts`` checkouts through ``orders.checkout.place_checkout`` (a random demo
    buyer, two random active listings of one seller, 1 unit each (their minimum order), card, an
    address in the seller's county), writes one ``payment_intents`` row per checkout as
-   ``payments.services.start_payment`` would after Stripe created the intent (stripe_id
+   ``payments.intents.start_payment`` would after Stripe created the intent (stripe_id
    ``pi_bench_<checkout id>``, attempt 1, amount = what the checkout owes, ``cny``, status
    ``requires_payment_method``), and records, for one spare checkout, every SQL statement that
-   ``payments.services.receive_webhook`` runs for its event and for a second delivery of it;
+   ``payments.events.receive_webhook`` runs for its event and for a second delivery of it;
 3. starts gunicorn exactly as in production (harness.Server) with ``STRIPE_WEBHOOK_SECRET`` set to
    a value made for the run and no ``STRIPE_SECRET_KEY`` (a succeeded event calls no Stripe API);
    the signature tolerance stays the production default (300 s);
@@ -60,8 +60,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness import (
-    PRODUCTION_WORKERS,
     BASELINE,
+    PRODUCTION_WORKERS,
     PROFILES,
     ROOT,
     BenchError,
@@ -123,7 +123,7 @@ def prepare_data(spec: dict) -> dict:
     from marketplace.orders.checkout import place_checkout
     from marketplace.orders.models import Checkout
     from marketplace.orders.services import amount_due_fen
-    from marketplace.payments import services as payments
+    from marketplace.payments import events
     from marketplace.payments.models import PaymentIntent
 
     timings = {}
@@ -192,7 +192,7 @@ def prepare_data(spec: dict) -> dict:
             statements.clear()
             transactions.update(begin=0, commit=0, rollback=0)
             started = time.perf_counter()
-            outcome = payments.receive_webhook(body, signature(body, spec["secret"], int(time.time()))).outcome
+            outcome = events.receive_webhook(body, signature(body, spec["secret"], int(time.time()))).outcome
             elapsed = time.perf_counter() - started
             db.session.remove()  # what the end of a request does
             probes[delivery] = {"outcome": outcome, "statements": len(statements), **transactions,

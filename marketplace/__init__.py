@@ -3,9 +3,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Flask, has_request_context, request, send_from_directory
+from flask import Flask, request, send_from_directory
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from marketplace.common.converters import IdConverter
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
@@ -34,8 +33,7 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
             base.check()
         app.config.from_object(base)
         app.config.update(config or {})
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
-        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = postgresql_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
 
     register_extensions(app)
     register_blueprints(app)
@@ -44,9 +42,26 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     return app
 
 
+def postgresql_url(url: str | None) -> str:
+    """The database URL for psycopg 3; PostgreSQL is the only database, anything else is refused
+    before a request finds out (postgres:// and postgresql:// are taken to mean psycopg 3)."""
+    if not url:
+        raise RuntimeError("No database configured: set DATABASE_URL (tests: TEST_DATABASE_URL) to a "
+                           "postgresql+psycopg:// URL.")
+    scheme, separator, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme != "postgresql+psycopg" or not separator:
+        raise RuntimeError(f"PostgreSQL is the only database this service runs on; {scheme!r} URLs are not "
+                           "supported. Use postgresql+psycopg://user@host/database.")
+    return url
+
+
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    with app.app_context():
+        event.listen(db.engine, "connect", _speak_utc)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     from marketplace.web.sell import allow_photo_uploads
 
     app.before_request(allow_photo_uploads)  # before CSRFProtect reads the body
@@ -75,11 +90,19 @@ def _require_known_body_type():
     return None
 
 
+def _speak_utc(dbapi_connection, connection_record) -> None:
+    """Times are stored in UTC, and every connection reads and writes them in UTC, whatever the
+    server's own TimeZone (an embedded cluster takes its machine's)."""
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
+
+
 def register_blueprints(app: Flask) -> None:
     from marketplace import health
     from marketplace.accounts.routes import bp as accounts_bp
     from marketplace.catalog.routes import bp as catalog_bp
     from marketplace.catalog.routes import serve_media
+    from marketplace.flows.routes import bp as flows_bp
     from marketplace.geo.routes import bp as geo_bp
     from marketplace.orders.routes import bp as orders_bp
     from marketplace.payments.routes import bp as payments_bp
@@ -91,7 +114,8 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.web.sell import bp as sell_bp
     from marketplace.web.station import bp as station_bp
 
-    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, reports_bp, review_bp):
+    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, flows_bp, reports_bp,
+                      review_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(health.bp)
@@ -110,30 +134,3 @@ def register_commands(app: Flask) -> None:
     from marketplace.cli import register
 
     register(app)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite: enforce foreign keys, let SQLAlchemy drive transactions (needed for SAVEPOINT), let
-    readers go on while one writer writes (WAL), and make a writer wait its turn (busy timeout)."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()
-
-
-# Requests that may write take SQLite's write lock when their transaction begins. A deferred
-# transaction that reads first reads a snapshot, and SQLite refuses to let it write once another
-# writer has committed since (SQLITE_BUSY_SNAPSHOT, at once, whatever the busy timeout): a
-# checkout would fail because a webhook was stored meanwhile. Reads, jobs and the CLI stay deferred.
-_WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(connection):
-    if connection.dialect.name == "sqlite":
-        writing = has_request_context() and request.method in _WRITING_METHODS
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

@@ -1,5 +1,6 @@
 """flask commands: users, counties import, demo seed, jobs, payments reconcile, reports rebuild-rollups."""
 import getpass
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -143,14 +144,13 @@ def jobs_once(only):
               help="Look at payments created since this UTC date or time (default: RECONCILE_WINDOW_HOURS ago).")
 def payments_reconcile(since):
     """Compare recent payments with Stripe, repair what webhooks missed, and print each change."""
-    from datetime import timezone
 
     from flask import current_app
 
     from marketplace.payments import reconcile
 
     try:
-        changes = reconcile.reconcile(since.replace(tzinfo=timezone.utc) if since else None,
+        changes = reconcile.reconcile(since.replace(tzinfo=UTC) if since else None,
                                       window_hours=current_app.config["RECONCILE_WINDOW_HOURS"])
     except AppError as error:
         _fail(error)

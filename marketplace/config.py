@@ -3,7 +3,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+INSTANCE_DIR = Path(os.environ.get("MARKETPLACE_INSTANCE_DIR") or Path(__file__).resolve().parent.parent / "instance")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -19,11 +19,15 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def default_database_url() -> str:
-    return f"sqlite:///{INSTANCE_DIR / 'marketplace.sqlite3'}"
+    """The embedded PostgreSQL under instance/ (started by `make run`, or
+    `python -m marketplace.local_postgres start`)."""
+    from marketplace.local_postgres import LocalPostgres
+
+    return LocalPostgres(INSTANCE_DIR / "postgres").url()
 
 
 class Config:
-    """Development defaults: embedded SQLite, in-memory rate limits."""
+    """Development defaults: the embedded PostgreSQL unless DATABASE_URL is set, in-memory rate limits."""
 
     ENV_NAME = "development"
     SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
@@ -105,12 +109,13 @@ class Config:
 
 
 class TestConfig(Config):
-    """Tests: a database chosen by TEST_DATABASE_URL, cheap password hashing."""
+    """Tests: the PostgreSQL database named by TEST_DATABASE_URL (scripts/test makes one), cheap
+    password hashing."""
 
     ENV_NAME = "test"
     TESTING = True
     SECRET_KEY = "test-secret-key"
-    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or None
     PASSWORD_HASH_PROFILE = "CHEAPEST"
     RATELIMIT_STORAGE_URI = "memory://"
     # Tests sign their own webhook deliveries; Stripe itself is a localstripe the fixtures start.
@@ -126,13 +131,15 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
-    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or default_database_url()
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
 
     @classmethod
     def check(cls) -> None:
         if not cls.SECRET_KEY:
             raise RuntimeError("SECRET_KEY must be set in production (environment variable).")
+        if not cls.SQLALCHEMY_DATABASE_URI:
+            raise RuntimeError("DATABASE_URL must be set in production (postgresql+psycopg://user@host/db).")
 
 
 CONFIGS = {"development": Config, "test": TestConfig, "production": ProductionConfig}

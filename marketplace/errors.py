@@ -6,6 +6,7 @@ Services raise ``AppError`` subclasses; marshmallow/webargs validation failures 
 HTTP exceptions are mapped here; anything else is logged with the request id and becomes a
 500 that reveals nothing about the code.
 """
+import enum
 import logging
 import uuid
 
@@ -19,13 +20,39 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+class ErrorCode(enum.StrEnum):
+    """The codes any part of the service may answer with; each domain package declares its own
+    beside it (``CatalogErrorCode`` in ``marketplace/catalog/errors.py``, ...)."""
+
+    BAD_REQUEST = "bad_request"
+    VALIDATION_ERROR = "validation_error"
+    MALFORMED_JSON = "malformed_json"
+    CSRF_FAILED = "csrf_failed"
+    NOT_AUTHENTICATED = "not_authenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    CONFLICT = "conflict"
+    PRECONDITION_FAILED = "precondition_failed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PRECONDITION_REQUIRED = "precondition_required"
+    RATE_LIMITED = "rate_limited"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DATABASE_UNREACHABLE = "database_unreachable"
+    MIGRATIONS_PENDING = "migrations_pending"
+
+
 class AppError(Exception):
     """A failure the caller can understand and act on."""
 
     status = 400
-    code = "bad_request"
+    code: enum.StrEnum = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, code: enum.StrEnum | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code:
@@ -35,32 +62,32 @@ class AppError(Exception):
 
 class InvalidInput(AppError):
     status = 422
-    code = "validation_error"
+    code = ErrorCode.VALIDATION_ERROR
 
 
 class NotAuthenticated(AppError):
     status = 401
-    code = "not_authenticated"
+    code = ErrorCode.NOT_AUTHENTICATED
 
 
 class Forbidden(AppError):
     status = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFound(AppError):
     status = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Conflict(AppError):
     status = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
 
 class UnsupportedMediaType(AppError):
     status = 415
-    code = "unsupported_media_type"
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class ErrorBody(ma.Schema):
@@ -76,24 +103,24 @@ class ErrorOut(ma.Schema):
 
 
 # Codes for werkzeug HTTP exceptions, by status.
-HTTP_CODES = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    428: "precondition_required",
-    429: "rate_limited",
+HTTP_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_ERROR,
+    428: ErrorCode.PRECONDITION_REQUIRED,
+    429: ErrorCode.RATE_LIMITED,
 }
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None):
+def error_response(status: int, code: enum.StrEnum, message: str, details: dict | None = None, headers=None):
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     if _wants_html():
         html = render_template("error.html", status=status, code=code, message=message)
@@ -116,15 +143,15 @@ def _handle_http_exception(error: HTTPException):
     status = error.code or 500
     if status >= 500:
         return _handle_unexpected(error)
-    code = HTTP_CODES.get(status, "http_error")
+    code = HTTP_CODES.get(status, ErrorCode.HTTP_ERROR)
     message = error.description or error.name
     details: dict = {}
     messages = getattr(error, "data", {}).get("messages") if getattr(error, "data", None) else None
     if messages:
         if status == 400 and messages.get("json") == ["Invalid JSON body."]:
-            code, message = "malformed_json", "The request body is not valid JSON."
+            code, message = ErrorCode.MALFORMED_JSON, "The request body is not valid JSON."
         else:
-            code = "validation_error"
+            code = ErrorCode.VALIDATION_ERROR
             message = "The request has invalid or missing fields; see details."
             details = messages
     if status == 405:
@@ -142,18 +169,20 @@ def _handle_http_exception(error: HTTPException):
 
 
 def _handle_csrf_error(error: CSRFError):
-    return error_response(400, "csrf_failed", "The form's security token is missing or expired; reload the page and try again.")
+    return error_response(400, ErrorCode.CSRF_FAILED,
+                          "The form's security token is missing or expired; reload the page and try again.")
 
 
 def _handle_rate_limit(error: RateLimitExceeded):
-    return error_response(429, "rate_limited", f"Too many attempts; limit is {error.description}. Try again later.")
+    return error_response(429, ErrorCode.RATE_LIMITED,
+                          f"Too many attempts; limit is {error.description}. Try again later.")
 
 
 def _handle_database_unavailable(error: DBAPIError):
     if not error.connection_invalidated and not isinstance(error, OperationalError):
         return _handle_unexpected(error)
     log.warning("database unavailable request_id=%s: %s", g.get("request_id", "-"), type(error.orig).__name__)
-    return error_response(503, "database_unavailable", "The database is briefly unavailable; retry in a moment.",
+    return error_response(503, ErrorCode.DATABASE_UNAVAILABLE, "The database is briefly unavailable; retry in a moment.",
                           headers={"Retry-After": "2"})
 
 
@@ -162,7 +191,7 @@ def _handle_unexpected(error: Exception):
     log.exception("unhandled error request_id=%s path=%s", request_id, request.path)
     return error_response(
         500,
-        "internal_error",
+        ErrorCode.INTERNAL_ERROR,
         "Something went wrong on our side. Quote the request id if you contact support.",
         {"request_id": request_id},
     )

@@ -6,7 +6,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
-from marketplace.errors import error_response
+from marketplace.errors import ErrorCode, error_response
 from marketplace.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -32,11 +32,12 @@ def readyz():
             current = set(MigrationContext.configure(connection).get_current_heads())
     except Exception as exc:  # any driver error means not ready
         current_app.logger.warning("readyz: database unreachable: %s", type(exc).__name__)
-        return error_response(503, "database_unreachable", "The database does not answer.")
+        return error_response(503, ErrorCode.DATABASE_UNREACHABLE, "The database does not answer.")
     heads = _head_revisions()
     if current != heads:
         return error_response(
-            503, "migrations_pending", "The database schema is not at the newest migration; run 'flask db upgrade'.",
+            503, ErrorCode.MIGRATIONS_PENDING,
+            "The database schema is not at the newest migration; run 'flask db upgrade'.",
             {"current": sorted(current), "head": sorted(heads)},
         )
     return jsonify(status="ready", revision=sorted(heads))

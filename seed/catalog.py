@@ -93,9 +93,8 @@ def seed_products(count: int, *, seed: int, say: Callable[[str], None] = print) 
     if rows:
         db.session.execute(insert(Product), rows)
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        # Fresh statistics, so the planner knows how many listings each county has.
-        with db.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE products")
+    # Fresh statistics, so the planner knows how many listings each county has.
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE products")
     say(f"products: {wanted} added")
     return wanted

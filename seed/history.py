@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import NamedTuple
@@ -59,7 +59,7 @@ YEARLY_GROWTH = 1.6
 CHUNK_ROWS = 50_000  # ledger rows generated between two rounds of COPY
 SELLER_PHONE_PREFIX = "1990"  # history accounts are known by their phone numbers: 1990 + 7 digits
 BUYER_PHONE_PREFIX = "1991"
-UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # (stem, category, unit, net grams for box/bag/piece, price range in fen); titles add the county.
 SPECIALTIES = [
@@ -229,7 +229,7 @@ def short_county_name(name: str) -> str:
 
 
 def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=BUSINESS_TZ).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=BUSINESS_TZ).astimezone(UTC)
 
 
 def _day_start_seconds(day: date) -> int:
@@ -249,23 +249,19 @@ class _CopyText(dict):
         return f"{self[day_number]} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}+00"
 
 
-def _datetime_moment(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
-
-
 # ---------------------------------------------------------------- bulk writing
 
 
 class BulkWriter:
-    """Appends rows (tuples in column order) to a table: COPY on PostgreSQL, executemany elsewhere,
-    in the session's transaction. Ids are given by the caller, so sequences are moved afterwards."""
+    """Appends rows (tuples in column order) to a table with COPY, in the session's transaction.
+    Ids are given by the caller, so sequences are moved afterwards."""
 
-    def __init__(self):
+    def __init__(self, *, check_foreign_keys: bool = False):
         self.connection = db.session.connection()
-        self.copies = self.connection.dialect.name == "postgresql"
+        self.check_foreign_keys = check_foreign_keys
         self.written: set[str] = set()
         # What a timestamp column is given for a moment in Unix seconds.
-        self.moment: Callable[[int], object] = _CopyText().moment if self.copies else _datetime_moment
+        self.moment: Callable[[int], str] = _CopyText().moment
 
     def next_id(self, model) -> int:
         return (db.session.scalar(select(func.max(model.id))) or 0) + 1
@@ -274,25 +270,23 @@ class BulkWriter:
         if not rows:
             return
         self.written.add(table.name)
-        if self.copies:
-            driver_connection = self.connection.connection.driver_connection
-            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-            with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            self.connection.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
+        driver_connection = self.connection.connection.driver_connection
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     @contextmanager
     def foreign_keys_trusted(self, say: Callable[[str], None]) -> Iterator[None]:
-        """On PostgreSQL as a superuser, skip the per-row foreign-key triggers while copying (what
+        """As a superuser, skip the per-row foreign-key triggers while copying (what
         ``pg_restore --disable-triggers`` does): they cost two thirds of the load, and the history
-        writes every parent before its children, which the SQLite run, whose foreign keys are always
-        checked, proves. CHECK constraints and unique indexes still hold each row."""
-        superuser = self.copies and self.connection.exec_driver_sql("SHOW is_superuser").scalar() == "on"
-        if not superuser:
-            if self.copies:
-                say("history: not a superuser, so every row's foreign keys are checked (about three times slower)")
+        writes every parent before its children, which the tests prove by loading with the checks
+        on (``check_foreign_keys``). CHECK constraints and unique indexes still hold each row."""
+        if self.check_foreign_keys:
+            yield
+            return
+        if self.connection.exec_driver_sql("SHOW is_superuser").scalar() != "on":
+            say("history: not a superuser, so every row's foreign keys are checked (about three times slower)")
             yield
             return
         self.connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
@@ -302,8 +296,6 @@ class BulkWriter:
 
     def move_sequences(self) -> None:
         """Let the application's next inserts continue after the ids written here."""
-        if not self.copies:
-            return  # SQLite takes the next rowid after the largest
         for name in sorted(self.written):
             if name != "user_roles":
                 self.connection.execute(text(
@@ -489,7 +481,7 @@ class OrderHistory:
         """Payment times within the Shanghai day, sorted; Double 11 starts with a midnight rush."""
         weights = HOUR_WEIGHTS
         if day.month == 11 and day.day == 11:
-            weights = [weight * boost for weight, boost in zip(HOUR_WEIGHTS, [12, 4] + [1] * 22)]
+            weights = [weight * boost for weight, boost in zip(HOUR_WEIGHTS, [12, 4] + [1] * 22, strict=True)]
         cumulative = list(accumulate(weights))
         random, total = self.rng.random, cumulative[-1]
         return sorted(bisect(cumulative, random() * total) * 3600 + int(random() * 3600) for _ in range(count))
@@ -506,7 +498,7 @@ class OrderHistory:
         discount = festival_factor(day) >= 4  # 618 and Double 11 prices
         checkout_id, intent_id, order_id, line_id, ledger_id = (
             ids[Checkout], ids[PaymentIntent], ids[Order], ids[OrderLine], ids[SalesLedgerEntry])
-        for (seller, buyer, lines), second in zip(plans, self._seconds(day, len(plans))):
+        for (seller, buyer, lines), second in zip(plans, self._seconds(day, len(plans)), strict=True):
             paid = start + second
             created = paid - 20 - int(random() * 880)
             paid_at = at(paid)
@@ -574,7 +566,7 @@ class OrderHistory:
         random, ids, at = self.rng.random, self.ids, self.writer.moment
         seconds = sorted(8 * 3600 + int(random() * 16 * 3600) for _ in due)
         for (order_id, checkout_id, intent_id, line_id, listing, seller_id, buyer_id, station, units, amount), second \
-                in zip(due, seconds):
+                in zip(due, seconds, strict=True):
             confirmed = start + second
             asked = confirmed - 1800 - int(random() * 84_600)  # half an hour to a day before
             refund_id = ids[Refund]
@@ -594,7 +586,7 @@ class OrderHistory:
     def chunks(self, budgets: list[int]) -> Iterator[dict]:
         """Rows by table, about CHUNK_ROWS ledger rows at a time, in the order of the days."""
         rows = {model: [] for model, _ in ORDER_TABLES}
-        for day, budget in zip(self.days, budgets):
+        for day, budget in zip(self.days, budgets, strict=True):
             self._emit_day(day, self._plan_day(day, budget) if budget else [], rows)
             if len(rows[SalesLedgerEntry]) >= CHUNK_ROWS:
                 yield rows
@@ -640,10 +632,11 @@ def _one_ahead(items: Iterator) -> Iterator:
 
 
 def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
-                 say: Callable[[str], None] = print) -> HistorySummary:
+                 say: Callable[[str], None] = print, check_foreign_keys: bool = False) -> HistorySummary:
     """Top the sales ledger up to ``rows`` rows of two years' sales and refunds ending on ``end``
     (default: yesterday in Asia/Shanghai), then rebuild the rollups. The same seed on the same
-    database gives the same rows."""
+    database gives the same rows. ``check_foreign_keys`` keeps every row's foreign-key checks on,
+    even for a superuser (slower; the tests load that way)."""
     summary = HistorySummary()
     began = time.monotonic()
     existing = db.session.scalar(select(func.count()).select_from(SalesLedgerEntry))
@@ -657,7 +650,7 @@ def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
 
     phase = time.monotonic()
     days = history_days(end or business_day(utcnow()) - timedelta(days=1))
-    writer = BulkWriter()
+    writer = BulkWriter(check_foreign_keys=check_foreign_keys)
     population = Population(writer, random.Random(seed), days[0])
     stations = list(db.session.scalars(select(ServiceStation.id).where(ServiceStation.is_active)
                                        .order_by(ServiceStation.id)))
@@ -681,12 +674,11 @@ def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
     say(f"history: {summary.orders:,} orders, {summary.refunds:,} refunds, {summary.rows:,} ledger rows written "
         f"in {summary.seconds['orders and ledger']:.1f} s")
 
-    if writer.copies:
-        phase = time.monotonic()
-        db.session.execute(text(f"ANALYZE {', '.join(ANALYZED)}"))
-        db.session.commit()
-        summary.seconds["analyze"] = time.monotonic() - phase
-        say(f"history: tables analyzed in {summary.seconds['analyze']:.1f} s")
+    phase = time.monotonic()
+    db.session.execute(text(f"ANALYZE {', '.join(ANALYZED)}"))
+    db.session.commit()
+    summary.seconds["analyze"] = time.monotonic() - phase
+    say(f"history: tables analyzed in {summary.seconds['analyze']:.1f} s")
 
     phase = time.monotonic()
     say("history: rebuilding the rollups from the whole ledger")

@@ -6,13 +6,14 @@ from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
+from marketplace.flows import station_cash
 from marketplace.geo.models import County, Province, Village
+from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout
-from marketplace.payments import services as payments
+from marketplace.payments import events
 from marketplace.payments.models import PaymentIntent
-from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 from marketplace.stations.models import ServiceStation
 
 PASSWORD = "correct-horse-9"
@@ -112,6 +113,7 @@ class Builders:
         delivery = {"station_id": station.id} if station is not None else {"address": {
             "recipient": "张三", "phone": "13800138000", "county_adcode": products[0].origin_county_adcode,
             "detail": "人民路1号"}}
+        db.session.commit()  # the checkout reads its listings alone: they must be committed, as in service
         checkout, _ = checkout_service.place_checkout(
             buyer.id, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
             delivery=delivery,
@@ -148,14 +150,14 @@ class Builders:
 
     def pay(self, checkout, note: str | None = None):
         """Pay a checkout the way production does: a Stripe success event for its intent."""
-        payments.apply_stripe_event(self.stripe_event(self.intent(checkout)))
+        events.apply_stripe_event(self.stripe_event(self.intent(checkout)))
         db.session.expire_all()
         return checkout
 
     def collect_cash(self, checkout):
         """Pay a cash checkout the way production does: its station's partner records the cash."""
         partner = db.session.get(ServiceStation, checkout.station_id).partner
-        payments.record_cash_collection(checkout.id, partner, amount_fen=orders.amount_due_fen(checkout))
+        station_cash.record_cash_collection(checkout.id, partner, amount_fen=orders.amount_due_fen(checkout))
         db.session.expire_all()
         return checkout
 

@@ -3,17 +3,18 @@ from datetime import UTC, datetime
 
 from marketplace.common.time import utcnow
 from marketplace.orders import services as orders
-from marketplace.payments import services as payments
+from marketplace.payments import cash_at_station, events, intents, refunds
 from marketplace.reports import periods
 
 
 class Clock:
-    """The instant payments are settled (orders.services), refunds confirmed (payments.services)
-    and report presets read "today" (reports.periods); the real time while ``now`` is unset."""
+    """The instant payments are settled (orders.services, payments.events, payments.cash_at_station),
+    checkouts are payable (payments.intents), refunds confirmed (payments.refunds) and report presets
+    read "today" (reports.periods); the real time while ``now`` is unset."""
 
     def __init__(self, monkeypatch):
         self.now: datetime | None = None
-        for module in (orders, payments, periods):
+        for module in (orders, cash_at_station, events, intents, refunds, periods):
             monkeypatch.setattr(module, "utcnow", self.read)
 
     def at(self, moment: str) -> datetime:

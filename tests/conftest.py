@@ -1,6 +1,7 @@
 """Shared fixtures: one migrated database per run, one rolled-back transaction per test.
 
-The database is TEST_DATABASE_URL (PostgreSQL in CI) or, when unset, a fresh SQLite file.
+The database is the PostgreSQL database named by TEST_DATABASE_URL (scripts/test creates one per
+run); without it the run stops at once with what to do.
 
 Every request a test makes runs as in production: in its own application context, with its
 own session, whose uncommitted work is discarded when the request ends. All sessions share the
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from marketplace import create_app
@@ -29,13 +31,6 @@ pytest_plugins = ["tests.stripe_server"]  # the localstripe fixture
 SHARED_COUNTIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "counties"
 
 
-def _database_url(tmp_dir: Path) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_dir / 'test.sqlite3'}"
-
-
 def _reset_postgres(url: str) -> None:
     """Start from an empty schema so the migrations themselves are exercised every run."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -46,11 +41,13 @@ def _reset_postgres(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """The URL of the database this run tests against."""
-    url = _database_url(tmp_path_factory.mktemp("db"))
-    if url.startswith("postgresql"):
-        _reset_postgres(url)
+def database_url() -> str:
+    """The URL of the database this run tests against, emptied first."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.exit("TEST_DATABASE_URL is not set: run 'make test' (scripts/test makes a database for the run), "
+                    "or point it at an empty PostgreSQL database of yours.", returncode=2)
+    _reset_postgres(url)
     return url
 
 
@@ -70,6 +67,23 @@ def isolated_wsgi(app):
         return contextvars.Context().run(app, environ, start_response)
 
     return wsgi
+
+
+@pytest.fixture
+def empty_database(database_url) -> str:
+    """The URL of a new, empty database on the test server, beside the test database; dropped afterwards."""
+    url = make_url(database_url)
+    name = f"{url.database}_empty"
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -94,11 +108,7 @@ def pytest_configure(config):
 
 def _empty_all_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     db.session.commit()
 
 
@@ -146,13 +156,6 @@ def client(app):
 def build(session, app) -> Builders:
     """Faker-backed builders for users, counties, villages, stations and tokens."""
     return Builders(app)
-
-
-@pytest.fixture
-def postgres_only(database_url):
-    """Concurrency and locking are proved on PostgreSQL; the SQLite pass says so and moves on."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("locking behaviour is tested in the PostgreSQL pass of scripts/test")
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts import services
+from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
-from marketplace.common.auth import current_caller, current_user, requires
 from marketplace.extensions import limiter
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")

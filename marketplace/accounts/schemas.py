@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.accounts.models import LOCALES, Role
-from marketplace.common.schemas import NOT_BLANK, Schema, PageArgs, UtcDateTime, adcode_field, page_of, phone_field
+from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, page_of, phone_field
 
 ROLE_CHOICES = [r.value for r in Role]
 password_field = ma.fields.String(

@@ -11,45 +11,46 @@ from sqlalchemy import Integer, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
+from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, ReportScope, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.sql import fetch_standalone
-from marketplace.common.time import as_utc, utcnow
+from marketplace.common.sql import read_alone
+from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from marketplace.extensions import db
 from marketplace.geo import services as geo
 
 
 class InvalidCredentials(NotAuthenticated):
-    code = "invalid_credentials"
+    code = AccountErrorCode.INVALID_CREDENTIALS
 
     def __init__(self):
         super().__init__("The phone/email or password is wrong.")
 
 
 class InvalidToken(NotAuthenticated):
-    code = "invalid_token"
+    code = AccountErrorCode.INVALID_TOKEN
 
     def __init__(self, reason: str = "The bearer token is not valid."):
         super().__init__(reason)
 
 
 class TokenExpired(NotAuthenticated):
-    code = "token_expired"
+    code = AccountErrorCode.TOKEN_EXPIRED
 
     def __init__(self):
         super().__init__("The bearer token has expired; log in again.")
 
 
 class AccountDisabled(Forbidden):
-    code = "account_disabled"
+    code = AccountErrorCode.ACCOUNT_DISABLED
 
     def __init__(self):
         super().__init__("This account is disabled.")
 
 
 class UserNotFound(NotFound):
-    code = "user_not_found"
+    code = AccountErrorCode.USER_NOT_FOUND
 
     def __init__(self, user_id: int):
         super().__init__(f"No user with id {user_id}.", details={"user_id": user_id})
@@ -93,7 +94,7 @@ def _check_roles_and_county(roles: set[str], county_adcode: str | None) -> None:
     if needing and not county_adcode:
         raise InvalidInput(
             f"Role {', '.join(needing)} needs a county: give county_adcode.",
-            code="county_required",
+            code=AccountErrorCode.COUNTY_REQUIRED,
             details={"county_adcode": ["Required for sellers and partners."]},
         )
     if county_adcode:
@@ -104,17 +105,17 @@ def _ensure_unique(phone: str | None, email: str | None, *, except_user_id: int 
     if phone:
         other = db.session.scalar(select(User.id).where(User.phone == phone))
         if other is not None and other != except_user_id:
-            raise Conflict("An account with this phone number already exists.", code="phone_taken")
+            raise Conflict("An account with this phone number already exists.", code=AccountErrorCode.PHONE_TAKEN)
     if email:
         other = db.session.scalar(select(User.id).where(User.email == email))
         if other is not None and other != except_user_id:
-            raise Conflict("An account with this email already exists.", code="email_taken")
+            raise Conflict("An account with this email already exists.", code=AccountErrorCode.EMAIL_TAKEN)
 
 
 def _new_user(*, phone, email, display_name, password, roles, county_adcode, locale) -> User:
     email = email.strip().lower() if email else None
     if not phone and not email:
-        raise InvalidInput("Give a phone number or an email address.", code="phone_or_email_required")
+        raise InvalidInput("Give a phone number or an email address.", code=AccountErrorCode.PHONE_OR_EMAIL_REQUIRED)
     roles = {Role(r) for r in roles}
     _check_roles_and_county(roles, county_adcode)
     _ensure_unique(phone, email)
@@ -144,7 +145,7 @@ def register_user(
     """Self-registration: buyers and sellers only; partner and admin roles are granted by admins."""
     if not set(roles) <= {Role.BUYER, Role.SELLER}:
         raise Forbidden("Only buyer and seller accounts can be registered; ask an administrator for other roles.",
-                        code="role_not_self_service")
+                        code=AccountErrorCode.ROLE_NOT_SELF_SERVICE)
     user = _new_user(phone=phone, email=email, display_name=display_name, password=password,
                      roles=roles, county_adcode=county_adcode, locale=locale)
     _commit_new_user(user)
@@ -243,10 +244,10 @@ _CALLER = text(
 
 def caller_for(plain: str) -> Caller:
     """The caller behind a bearer string; raises if the token is unknown, revoked, expired or disabled."""
-    rows = fetch_standalone(_CALLER, {"token_digest": _digest(plain)})
+    rows = read_alone(_CALLER, {"token_digest": _digest(plain)})
     if not rows or rows[0].revoked_at is not None:
         raise InvalidToken()
-    if as_utc(rows[0].expires_at) <= utcnow():
+    if rows[0].expires_at <= utcnow():
         raise TokenExpired()
     if not rows[0].is_active:
         raise AccountDisabled()
@@ -279,7 +280,7 @@ UNCHANGED = object()  # an argument left out, where None has a meaning of its ow
 
 
 class UnknownReportScope(InvalidInput):
-    code = "unknown_report_scope"
+    code = AccountErrorCode.UNKNOWN_REPORT_SCOPE
 
     def __init__(self, adcode: str):
         super().__init__(f"No province or county with code {adcode} in the registry.",
@@ -303,7 +304,8 @@ def _set_report_scope(user: User, roles: set[Role], report_scope, acting_user_id
     if Role.OFFICIAL not in roles:
         if report_scope not in (UNCHANGED, None):
             raise InvalidInput("Only officials have a report scope: grant the role official too.",
-                               code="report_scope_needs_official", details={"report_scope": ["Only for officials."]})
+                               code=AccountErrorCode.REPORT_SCOPE_NEEDS_OFFICIAL,
+                               details={"report_scope": ["Only for officials."]})
         user.report_scope = None
     elif report_scope is None:
         user.report_scope = None
@@ -330,9 +332,9 @@ def update_user(
     new_county = county_adcode if county_adcode is not None else user.county_adcode
     if user.id == acting_user_id and (Role.ADMIN not in new_roles or is_active is False):
         raise Conflict("Administrators cannot remove their own admin role or disable themselves.",
-                       code="cannot_demote_self")
+                       code=AccountErrorCode.CANNOT_DEMOTE_SELF)
     if not new_roles:
-        raise InvalidInput("A user needs at least one role.", code="roles_required")
+        raise InvalidInput("A user needs at least one role.", code=AccountErrorCode.ROLES_REQUIRED)
     _check_roles_and_county(new_roles, new_county)
     if roles is not None:
         current = {row.role: row for row in user.role_rows}

@@ -12,25 +12,25 @@ import binascii
 import json
 from datetime import datetime
 
-from sqlalchemy import Boolean, Date, DateTime, TextClause, bindparam, text
+from sqlalchemy import TextClause, text
 
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.models import listing_etag
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
 from marketplace.common import storage
-from marketplace.common.sql import contains_pattern, fetch_standalone
-from marketplace.common.time import as_utc
+from marketplace.common.sql import contains_pattern, read_alone
 from marketplace.errors import InvalidInput
-from marketplace.extensions import db
+
 
 class InvalidCursor(InvalidInput):
-    code = "invalid_cursor"
+    code = CatalogErrorCode.INVALID_CURSOR
 
     def __init__(self):
         super().__init__("The cursor is not one this listing handed out; start again without it.")
 
 
 def _encode_cursor(sort: str, key, product_id: int) -> str:
-    value = as_utc(key).isoformat() if isinstance(key, datetime) else key
+    value = key.isoformat() if isinstance(key, datetime) else key
     raw = json.dumps([sort, value, product_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -71,11 +71,8 @@ ORDER BY {outer_order}
 # sort name -> (sort column, descending?)
 SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True),
                 "best_selling": ("units_sold", True)}
-# What SQLite needs told to return these columns typed (psycopg types them itself).
-RESULT_TYPES = {"created_at": DateTime(timezone=True), "is_national_poverty_county": Boolean(),
-                "is_demonstration_county": Boolean()}
-# The page statements made so far, by their text: constant statements, run by the driver on
-# PostgreSQL (common.sql.fetch_standalone), are compiled once each.
+# The page statements made so far, by their text: constant statements, run by the driver
+# (common.sql.read_alone), are compiled once each.
 _PAGE_STATEMENTS: dict[str, TextClause] = {}
 
 
@@ -85,8 +82,7 @@ def _conditions(params: dict, q, category, county, province, poverty_only, demon
     if q:
         # ILIKE is served by the trigram GIN index on PostgreSQL (3+ characters); shorter words
         # are filtered along the sorted index scan until the page is full.
-        operator = "ILIKE" if db.engine.dialect.name == "postgresql" else "LIKE"
-        where.append(f"p.title {operator} :q ESCAPE '\\'")
+        where.append("p.title ILIKE :q ESCAPE '\\'")
         params["q"] = contains_pattern(q)
     if category:
         where.append("p.category = :category")
@@ -124,12 +120,9 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
     params: dict = {}
     where = _conditions(params, q.strip() if q else None, category, county, province, poverty_only,
                         demonstration_only, min_price_fen, max_price_fen, in_stock)
-    binds = []
     if cursor:
         params["after_key"], params["after_id"] = _decode_cursor(cursor, sort)
         where.append(f"(p.{column}, p.id) {'<' if descending else '>'} (:after_key, :after_id)")
-        if sort == "newest":
-            binds.append(bindparam("after_key", type_=DateTime(timezone=True)))
     direction = "DESC" if descending else "ASC"
     # The page size is written into the text (an int of 1 to 100): with LIMIT as a parameter,
     # PostgreSQL planned the statement afresh on every call, its generic plan costed for an
@@ -138,8 +131,8 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
                           outer_order=f"page.{column} {direction}, page.id {direction}", fetch=int(limit) + 1)
     statement = _PAGE_STATEMENTS.get(sql)
     if statement is None:  # one per combination of filters, sort and cursor: a few hundred at most
-        statement = _PAGE_STATEMENTS[sql] = text(sql).bindparams(*binds).columns(**RESULT_TYPES)
-    rows = fetch_standalone(statement, params)
+        statement = _PAGE_STATEMENTS[sql] = text(sql)
+    rows = read_alone(statement, params)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -170,7 +163,7 @@ def _summary(row, cover_key: str | None) -> dict:
             "village_name": row.village_name,
         },
         "thumbnail_url": storage.url(cover_key) if cover_key else None,
-        "created_at": as_utc(row.created_at).isoformat(),
+        "created_at": row.created_at.isoformat(),
     }
 
 
@@ -190,8 +183,7 @@ LEFT JOIN product_images i ON i.product_id = p.id
 WHERE p.id = :product_id AND p.status = 'active'
 ORDER BY i.position
 """
-DETAIL_TYPES = {**RESULT_TYPES, "updated_at": DateTime(timezone=True), "harvest_date": Date()}
-_DETAIL = text(DETAIL_SQL).columns(**DETAIL_TYPES)
+_DETAIL = text(DETAIL_SQL)
 
 
 def public_product(product_id: int) -> tuple[dict, str] | None:
@@ -199,7 +191,7 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
 
     One query: the listing's row repeated once per photo (at most six), or once with no photo.
     """
-    rows = fetch_standalone(_DETAIL, {"product_id": product_id})
+    rows = read_alone(_DETAIL, {"product_id": product_id})
     if not rows:
         return None
     row = rows[0]
@@ -216,6 +208,6 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
                    for i in images],
         "review_note": row.review_note,
         "version": row.version,
-        "updated_at": as_utc(row.updated_at).isoformat(),
+        "updated_at": row.updated_at.isoformat(),
     })
     return body, listing_etag(row.version, row.stock_units)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.errors import InvalidInput
 
 try:  # HEIC support is optional: the pillow-heif wheel bundles libheif.
@@ -31,7 +32,7 @@ SHRINK_FACTOR = 0.8
 
 
 class ImageRejected(InvalidInput):
-    code = "image_rejected"
+    code = CatalogErrorCode.IMAGE_REJECTED
 
 
 @dataclass
@@ -49,18 +50,18 @@ def _open_verified(content: bytes) -> Image.Image:
             probe = Image.open(io.BytesIO(content))
             if probe.format not in ACCEPTED_FORMATS:
                 raise ImageRejected(f"{probe.format} images are not accepted; send JPEG, PNG, WebP or HEIC.",
-                                    code="unsupported_image_type")
+                                    code=CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE)
             if probe.width * probe.height > MAX_PIXELS:
                 raise ImageRejected(f"The image has {probe.width}×{probe.height} pixels; at most {MAX_PIXELS:,} are accepted.",
-                                    code="image_too_many_pixels")
+                                    code=CatalogErrorCode.IMAGE_TOO_MANY_PIXELS)
             probe.verify()
             image = Image.open(io.BytesIO(content))
             image.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise ImageRejected("The image has too many pixels.", code="image_too_many_pixels") from None
+            raise ImageRejected("The image has too many pixels.", code=CatalogErrorCode.IMAGE_TOO_MANY_PIXELS) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise ImageRejected("The file is not a readable image; send a JPEG, PNG, WebP or HEIC photo.",
-                                code="not_an_image") from None
+                                code=CatalogErrorCode.NOT_AN_IMAGE) from None
     return image
 
 
@@ -95,9 +96,9 @@ def process_upload(content: bytes) -> ProcessedImage:
     """Check and re-encode one uploaded photo; raises ImageRejected with a specific code."""
     if len(content) > MAX_UPLOAD_BYTES:
         raise ImageRejected(f"The photo is {len(content) / 1048576:.1f} MB; at most 10 MB is accepted.",
-                            code="image_too_large")
+                            code=CatalogErrorCode.IMAGE_TOO_LARGE)
     if not content:
-        raise ImageRejected("The file is empty.", code="not_an_image")
+        raise ImageRejected("The file is empty.", code=CatalogErrorCode.NOT_AN_IMAGE)
     image = _flatten(_open_verified(content))
     display = _fit_width(image, DISPLAY_WIDTH)
     display_jpeg = _jpeg(display, DISPLAY_MAX_BYTES)

@@ -3,15 +3,16 @@ from flask import jsonify, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from marketplace.accounts.auth import current_user, optional_user, requires
 from marketplace.catalog import browse, services
 from marketplace.catalog.schemas import (
     BrowseArgs,
     CategoryOut,
     ImageUpload,
     ProductCreate,
+    ProductCursorPageOut,
     ProductDetailPageOut,
     ProductOut,
-    ProductCursorPageOut,
     ProductUpdate,
     RejectionIn,
     ReviewOut,
@@ -20,9 +21,8 @@ from marketplace.catalog.schemas import (
 )
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common import storage
-from marketplace.common.auth import current_user, optional_user, requires
-from marketplace.common.schemas import PageArgs
 from marketplace.common.etags import expected_version, respond_with_etag
+from marketplace.common.schemas import PageArgs
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
 

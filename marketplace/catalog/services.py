@@ -13,21 +13,23 @@ Rules:
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Select, TextClause, bindparam, select, text, update
+from sqlalchemy import Select, TextClause, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.errors import AccountErrorCode
+from marketplace.accounts.services import Role, User
 from marketplace.catalog import images as image_pipeline
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.models import Product, ProductImage, ProductReview
 from marketplace.catalog.taxonomy import MAX_IMAGES, SOLD_OUT, STOCK_UNITS_MAX, UNIT_GRAMS, ProductStatus, Unit
 from marketplace.common import storage
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.sql import fetch_all, fetch_standalone
+from marketplace.common.sql import read_alone, write_in_session
 from marketplace.common.time import utcnow
-from marketplace.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from marketplace.errors import AppError, Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo import services as geo
 
@@ -47,7 +49,7 @@ DETAIL_LOADING = (
 
 
 class ProductNotFound(NotFound):
-    code = "product_not_found"
+    code = CatalogErrorCode.PRODUCT_NOT_FOUND
 
     def __init__(self, product_id: int):
         super().__init__(f"No product with id {product_id}.", details={"product_id": product_id})
@@ -55,7 +57,7 @@ class ProductNotFound(NotFound):
 
 class PreconditionFailed(AppError):
     status = 412
-    code = "stale_version"
+    code = CatalogErrorCode.STALE_VERSION
 
     def __init__(self, current_etag: str):
         super().__init__("The listing changed since you read it; reload it and apply your change again.",
@@ -64,14 +66,14 @@ class PreconditionFailed(AppError):
 
 class PreconditionRequired(AppError):
     status = 428
-    code = "precondition_required"
+    code = ErrorCode.PRECONDITION_REQUIRED
 
     def __init__(self):
         super().__init__("Send the listing's ETag in an If-Match header so a stale edit cannot overwrite a newer one.")
 
 
 class IllegalStatusChange(Conflict):
-    code = "illegal_status_change"
+    code = CatalogErrorCode.ILLEGAL_STATUS_CHANGE
 
     def __init__(self, product: Product, action: str):
         super().__init__(f"A listing that is {product.public_status} cannot be {action}.",
@@ -97,7 +99,8 @@ def _is_agent(product: Product, actor: User) -> bool:
 def _owned(product_id: int, actor: User) -> Product:
     product = _load(product_id)
     if product.seller_user_id != actor.id and not _is_agent(product, actor) and not _is_admin(actor):
-        raise Forbidden("Only the seller of this listing, its agent or an administrator may change it.", code="not_owner")
+        raise Forbidden("Only the seller of this listing, its agent or an administrator may change it.",
+                        code=CatalogErrorCode.NOT_OWNER)
     return product
 
 
@@ -119,10 +122,11 @@ def _check_unit_and_weight(unit: str, net_weight_grams: int | None) -> int | Non
     if fixed is not None:
         if net_weight_grams not in (None, fixed):
             raise InvalidInput(f"A {unit} is always {fixed} g; leave net_weight_grams empty or set it to {fixed}.",
-                               code="weight_contradicts_unit", details={"net_weight_grams": [f"Must be {fixed} for {unit}."]})
+                               code=CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT,
+                               details={"net_weight_grams": [f"Must be {fixed} for {unit}."]})
         return fixed
     if unit in (Unit.BOX, Unit.BAG) and net_weight_grams is None:
-        raise InvalidInput(f"Say how many grams one {unit} holds.", code="net_weight_required",
+        raise InvalidInput(f"Say how many grams one {unit} holds.", code=CatalogErrorCode.NET_WEIGHT_REQUIRED,
                            details={"net_weight_grams": [f"Required for unit {unit}."]})
     return net_weight_grams
 
@@ -132,7 +136,8 @@ def _check_origin(county_adcode: str, village_id: int | None) -> None:
     if village_id is not None:
         village = geo.get_village(village_id)
         if village.county_adcode != county_adcode:
-            raise InvalidInput(f"Village {village.name} is not in county {county_adcode}.", code="village_not_in_county",
+            raise InvalidInput(f"Village {village.name} is not in county {county_adcode}.",
+                               code=CatalogErrorCode.VILLAGE_NOT_IN_COUNTY,
                                details={"origin_village_id": ["Must be a village of the origin county."]})
 
 
@@ -142,10 +147,11 @@ def create_product(actor: User, *, publish: bool = False, listed_by: User | None
     (the villager, ``actor``, stays the seller of record and goes through review like any
     unverified seller). ``photos`` are checked before anything is written: a bad one lists nothing."""
     if not actor.has_role(Role.SELLER):
-        raise Forbidden("Only sellers can list products.", code="not_a_seller")
+        raise Forbidden("Only sellers can list products.", code=AccountErrorCode.NOT_A_SELLER)
     fields.setdefault("origin_county_adcode", actor.county_adcode)
     if not fields["origin_county_adcode"]:
-        raise InvalidInput("Give origin_county_adcode: your account has no county.", code="county_required")
+        raise InvalidInput("Give origin_county_adcode: your account has no county.",
+                           code=AccountErrorCode.COUNTY_REQUIRED)
     _check_origin(fields["origin_county_adcode"], fields.get("origin_village_id"))
     fields["net_weight_grams"] = _check_unit_and_weight(fields["unit"], fields.get("net_weight_grams"))
     processed = _processed_photos(photos, already=0)
@@ -253,7 +259,7 @@ def delete_draft(product_id: int, actor: User) -> None:
     product = _owned(product_id, actor)
     if product.status != ProductStatus.DRAFT:
         raise Conflict("Only drafts can be deleted; pause the listing to take it off sale.",
-                       code="not_a_draft", details={"status": product.public_status})
+                       code=CatalogErrorCode.NOT_A_DRAFT, details={"status": product.public_status})
     db.session.delete(product)
     db.session.commit()
 
@@ -270,7 +276,7 @@ def adjust_stock(product_id: int, actor: User, delta: int) -> Product:
     if moved == 0:
         db.session.rollback()
         available = _load(product_id).stock_units
-        raise Conflict(f"Stock is {available}; it cannot change by {delta}.", code="stock_out_of_range",
+        raise Conflict(f"Stock is {available}; it cannot change by {delta}.", code=CatalogErrorCode.STOCK_OUT_OF_RANGE,
                        details={"stock_units": available, "delta": delta})
     db.session.commit()
     db.session.refresh(product)
@@ -285,7 +291,8 @@ def sellers_product(product_id: int, actor: User) -> Product:
 def _processed_photos(photos: Sequence[bytes], *, already: int) -> list[image_pipeline.ProcessedImage]:
     """Every photo through the image pipeline before anything is written (raises ImageRejected)."""
     if already + len(photos) > MAX_IMAGES:
-        raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.", code="too_many_images",
+        raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.",
+                       code=CatalogErrorCode.TOO_MANY_IMAGES,
                        details={"photos": already, "max": MAX_IMAGES})
     return [image_pipeline.process_upload(content) for content in photos]
 
@@ -313,7 +320,7 @@ def remove_image(product_id: int, image_id: int, actor: User) -> Product:
     product = _owned(product_id, actor)
     image = next((i for i in product.images if i.id == image_id), None)
     if image is None:
-        raise NotFound(f"Listing {product_id} has no photo {image_id}.", code="image_not_found")
+        raise NotFound(f"Listing {product_id} has no photo {image_id}.", code=CatalogErrorCode.IMAGE_NOT_FOUND)
     product.images.remove(image)
     product.updated_at = utcnow()
     _commit_versioned(product)
@@ -395,20 +402,14 @@ _OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_
 # for each, where id = ANY(array) was planned afresh for every cart (its generic plan, costed for
 # an array of unknown length, never looked cheaper than a plan for the actual two ids).
 _OFFERS_BY_SIZE: dict[int, TextClause] = {}
-_TAKE_STOCK = text(  # SQLite; PostgreSQL runs the same UPDATE in take_stock, below
-    "UPDATE products SET stock_units = stock_units - :units, units_sold = units_sold + :units"
-    " WHERE id = :product_id AND status = :active AND stock_units >= :units RETURNING id"
-)
-_AVAILABLE = text("SELECT id, CASE WHEN status = :active THEN stock_units ELSE 0 END AS available FROM products"
-                  " WHERE id IN :product_ids").bindparams(bindparam("product_ids", expanding=True))
-
-# PostgreSQL takes a cart's stock on the server, with the same UPDATE per product in ascending
-# id order (the take_stock function of migration 0010). It raises STOCK_SHORT_SQLSTATE when a
-# product is short, so the statement that calls it is undone whole: the checkout calls it inside
-# the one statement that writes the checkout (TAKE_STOCK_CALL with take_stock_params).
+# The stock rule lives in one place: the take_stock function of migration 0010, on the server.
+# It runs one conditional UPDATE per product (stock_units >= the units wanted, listing active) in
+# ascending id order, and raises STOCK_SHORT_SQLSTATE when a product is short, so the statement
+# that calls it is undone whole. The checkout calls it inside the one statement that writes the
+# checkout (TAKE_STOCK_CALL with take_stock_params); reserve_stock calls it on its own.
 STOCK_SHORT_SQLSTATE = "MPOOS"
 TAKE_STOCK_CALL = "take_stock(CAST(:stock_product_ids AS integer[]), CAST(:stock_units AS integer[]))"
-_TAKE_STOCK_PG = text(f"SELECT {TAKE_STOCK_CALL}")
+_TAKE_STOCK = text(f"SELECT {TAKE_STOCK_CALL}")
 
 
 def offers_by_id(product_ids):
@@ -423,7 +424,7 @@ def offers_by_id(product_ids):
     if offers is None:
         offers = _OFFERS_BY_SIZE[len(ids)] = text(
             f"{_OFFER_COLUMNS} WHERE id IN ({', '.join(f':p{n}' for n in range(len(ids)))})")
-    return {row.id: row for row in fetch_standalone(offers, {f"p{n}": product_id for n, product_id in enumerate(ids)})}
+    return {row.id: row for row in read_alone(offers, {f"p{n}": product_id for n, product_id in enumerate(ids)})}
 
 
 def take_stock_params(quantities: dict[int, int]) -> dict:
@@ -440,29 +441,22 @@ def stock_shortfall(error: DBAPIError) -> dict[int, int] | None:
 
 
 def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
-    """Take stock for a cart: one conditional UPDATE per product, in ascending id order (on
-    PostgreSQL on the server, in one statement).
+    """Take stock for a cart in the session's transaction, by take_stock (one conditional UPDATE
+    per product, in ascending id order, in one statement).
 
     Returns {} when every product had enough, else {product_id: units available} for each short
     one (0 for a listing no longer for sale); the caller must then roll back, which also undoes
     the updates that succeeded. Ascending order means two carts that share products lock them in
     the same order and cannot deadlock.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        try:
-            fetch_all(_TAKE_STOCK_PG, take_stock_params(quantities))
-        except DBAPIError as error:
-            short = stock_shortfall(error)
-            if short is None:
-                raise
-            return short
-        return {}
-    short = [product_id for product_id in sorted(quantities) if not db.session.execute(
-        _TAKE_STOCK, {"product_id": product_id, "units": quantities[product_id], "active": ProductStatus.ACTIVE}).all()]
-    if not short:
-        return {}
-    available = dict(db.session.execute(_AVAILABLE, {"product_ids": short, "active": ProductStatus.ACTIVE}).all())
-    return {product_id: available.get(product_id, 0) for product_id in short}
+    try:
+        write_in_session(_TAKE_STOCK, take_stock_params(quantities))
+    except DBAPIError as error:
+        short = stock_shortfall(error)
+        if short is None:
+            raise
+        return short
+    return {}
 
 
 def release_stock(quantities: dict[int, int]) -> None:

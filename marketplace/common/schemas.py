@@ -1,10 +1,9 @@
 """Schema building blocks shared by every package."""
 from collections.abc import Mapping
+from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import validate
-
-from marketplace.common.time import as_utc
 
 MAINLAND_MOBILE = r"^1[3-9]\d{9}$"
 ADCODE = r"^\d{6}$"
@@ -49,7 +48,8 @@ class UtcDateTime(ma.fields.AwareDateTime):
     """An ISO 8601 timestamp with its UTC offset."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else super()._serialize(as_utc(value), attr, obj, **kwargs)
+        # psycopg gives timestamps in the connection's time zone; the API always answers in UTC.
+        return None if value is None else super()._serialize(value.astimezone(UTC), attr, obj, **kwargs)
 
 
 def phone_field(*, metadata: dict | None = None, **kwargs) -> ma.fields.String:

@@ -1,13 +1,31 @@
-"""Small SQL helpers shared by the packages: LIKE patterns, connections, driver-run statements, CHECK texts, upserts."""
+"""How statements that skip the ORM are run, and small SQL helpers (LIKE patterns, CHECK texts).
+
+The rule, for every use case:
+
+1. **Writes belong to the session's transaction, and the service commits once.** A write that
+   skips the ORM (the checkout's one statement, take_stock) runs through ``write_in_session``:
+   on the session's connection, inside its transaction, seen by no one until the service calls
+   ``db.session.commit()``, undone by ``db.session.rollback()``, like any ORM write.
+2. **Reads that skip the ORM run alone.** ``read_alone`` runs a read as a transaction of its own:
+   in autocommit, on a pooled connection of its own, never in the session's transaction, whatever
+   the session has done. It sees what is committed (not the session's own unflushed or
+   uncommitted writes), takes no lock that outlives it, and costs one round trip: no BEGIN, no
+   COMMIT or ROLLBACK. A plain read never waits on row locks, so it cannot wait on the session.
+
+Both run constant SQL on psycopg's own cursor: SQLAlchemy's execution layer costs about as much
+client CPU as psycopg's round trip does on the busiest statements (a checkout's, the catalog's
+pages, the caller lookup). Each statement is compiled once; rows are psycopg named tuples, read
+like SQLAlchemy rows (``row.id``); driver errors surface as SQLAlchemy's, and a lost connection
+is invalidated, as by any execute.
+
+The test suite binds every session to one connection inside a transaction it rolls back; there
+``read_alone`` runs on that connection, in a savepoint of its own, so that it sees the test's
+rows. That is the only case in which it touches a connection the session uses.
+"""
 from contextlib import contextmanager
 
-from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, TextClause, exc
-from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.extensions import db
 
@@ -17,10 +35,35 @@ def contains_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-# The busiest statements (a checkout's, the catalog's pages) are constant SQL run by the driver
-# itself on PostgreSQL: SQLAlchemy's execution layer costs about as much client CPU as psycopg's
-# round trip does. Compiled once per statement; results are psycopg named tuples,
-# read like SQLAlchemy rows (row.id). Elsewhere, and on SQLite, plain session.execute.
+def write_in_session(statement: TextClause, params: dict) -> list:
+    """The rows of a write (or a read that must see the session's writes) run in the session's
+    transaction; the calling service commits or rolls back."""
+    return _fetch_on(db.session.connection(), statement, params)
+
+
+def read_alone(statement: TextClause, params: dict) -> list:
+    """The rows of a read run as a transaction of its own (see the module's rule 2)."""
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection):  # the test suite's one connection
+        return _fetch_in_savepoint(bind, statement, params)
+    with bind.connect() as connection:
+        driver = connection.connection.driver_connection
+        # A pooled connection is idle; psycopg sends BEGIN only before a statement outside
+        # autocommit, so this one statement goes without it.
+        driver.autocommit = True
+        try:
+            return _fetch_on(connection, statement, params)
+        finally:
+            if not driver.closed:  # a lost connection has been invalidated already
+                driver.autocommit = False
+
+
+def _fetch_in_savepoint(connection: Connection, statement: TextClause, params: dict) -> list:
+    with connection.begin_nested():
+        return _fetch_on(connection, statement, params)
+
+
+# Compiled SQL by statement object (the statements are module constants, or cached per shape).
 _COMPILED: dict[int, tuple[TextClause, str]] = {}
 
 
@@ -31,10 +74,17 @@ def _driver_sql(statement: TextClause, connection: Connection) -> str:
     return known[1]
 
 
+def _fetch_on(connection: Connection, statement: TextClause, params: dict) -> list:
+    sql = _driver_sql(statement, connection)
+    with _driver_cursor(connection, sql, params) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 @contextmanager
 def _driver_cursor(connection: Connection, sql: str, params):
-    """A psycopg cursor on the session's connection; its errors are raised as SQLAlchemy's, and
-    a lost connection is invalidated, as by any execute."""
+    """A psycopg cursor on ``connection``; its errors are raised as SQLAlchemy's, and a lost
+    connection is invalidated, as by any execute."""
     dbapi_error = connection.dialect.loaded_dbapi.Error
     cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)
     try:
@@ -49,62 +99,7 @@ def _driver_cursor(connection: Connection, sql: str, params):
         cursor.close()
 
 
-def fetch_all(statement: TextClause, params: dict) -> list:
-    """The rows of one run of a constant statement (its bind names all given), in the session's
-    transaction."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return connection.execute(statement, params).all()
-    return _fetch_on(connection, statement, params)
-
-
-def _fetch_on(connection: Connection, statement: TextClause, params: dict) -> list:
-    sql = _driver_sql(statement, connection)
-    with _driver_cursor(connection, sql, params) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def fetch_standalone(statement: TextClause, params: dict) -> list:
-    """fetch_all for a statement that stands alone: a read, or a write complete in one statement.
-
-    On PostgreSQL, when no transaction is open, it runs by itself in autocommit, on a pooled
-    connection of its own if the session has not begun one: no BEGIN and no COMMIT round trip, no
-    session bookkeeping, and its row locks end with it. The session's later statements still
-    begin a transaction, as usual. Inside an open transaction (the request has written already,
-    the test suite's outer transaction) it is part of it, like any statement, so the caller's
-    code must be right both ways.
-    """
-    session = db.session()
-    if session.get_bind().dialect.name != "postgresql":
-        return session.connection().execute(statement, params).all()
-    if session.in_transaction() or isinstance(session.bind, Connection):
-        return _run_alone(session.connection(), statement, params)
-    with session.get_bind().connect() as connection:
-        return _run_alone(connection, statement, params)
-
-
-def _run_alone(connection: Connection, statement: TextClause, params: dict) -> list:
-    """The statement in autocommit if the connection has no transaction open, else inside it."""
-    driver = connection.connection.driver_connection
-    if driver.info.transaction_status != TransactionStatus.IDLE:
-        return _fetch_on(connection, statement, params)
-    # SQLAlchemy may have begun its transaction, but psycopg sends BEGIN only with a first
-    # statement outside autocommit: switching autocommit on for this one statement skips it.
-    driver.autocommit = True
-    try:
-        return _fetch_on(connection, statement, params)
-    finally:
-        if driver.info.transaction_status == TransactionStatus.IDLE:  # not on a lost connection
-            driver.autocommit = False
-
-
 def one_of(column: str, values) -> str:
     """A CHECK constraint's text: ``column`` holds one of ``values`` (strings or string enums)."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
-
-def upsert(model) -> PostgresInsert | SqliteInsert:
-    """An INSERT into ``model``'s table that can say ``on_conflict_do_update`` / ``_do_nothing``
-    (INSERT ... ON CONFLICT), on PostgreSQL and on SQLite alike."""
-    return (postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from marketplace.common.time import utcnow
 from marketplace.errors import InvalidInput
 from marketplace.extensions import db
+from marketplace.geo.errors import GeoErrorCode
 from marketplace.geo.models import County, Province
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 
@@ -64,7 +65,7 @@ class ImportReport:
 
 
 class ImportHasBadRows(InvalidInput):
-    code = "import_has_bad_rows"
+    code = GeoErrorCode.IMPORT_HAS_BAD_ROWS
 
     def __init__(self, report: ImportReport):
         shown = report.bad_rows[:100]
@@ -77,7 +78,7 @@ class ImportHasBadRows(InvalidInput):
 
 
 class UnreadableFile(InvalidInput):
-    code = "unreadable_csv"
+    code = GeoErrorCode.UNREADABLE_CSV
 
 
 def _decoded_lines(raw: bytes, bad: list[BadRow]) -> list[str]:
@@ -181,11 +182,9 @@ def _validate_flags(rows, bad, kind: str, existing: dict[str, County]) -> dict[s
 
 
 def _one_import_at_a_time() -> None:
-    """Two imports at once would both insert the same new counties; on PostgreSQL the second waits
-    for the first (a transaction-scoped advisory lock) and then finds them. SQLite writers are
-    serialized by the database itself."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+    """Two imports at once would both insert the same new counties; the second waits for the
+    first (a transaction-scoped advisory lock) and then finds them."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
 
 
 def import_counties(
@@ -197,7 +196,8 @@ def import_counties(
 ) -> ImportReport:
     """Check a whole county list, then apply it in one transaction (or raise ImportHasBadRows)."""
     if kind not in LIST_KINDS:
-        raise InvalidInput(f"Unknown list kind {kind!r}; use one of {', '.join(LIST_KINDS)}.", code="unknown_list_kind")
+        raise InvalidInput(f"Unknown list kind {kind!r}; use one of {', '.join(LIST_KINDS)}.",
+                           code=GeoErrorCode.UNKNOWN_LIST_KIND)
     say = progress or (lambda message: None)
     rows, bad = _parse(raw, kind)
     report = ImportReport(kind=kind, rows=len(rows) + len(bad))

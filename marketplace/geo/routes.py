@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import requires
+from marketplace.accounts.auth import requires
 from marketplace.geo import county_import, services
 from marketplace.geo.schemas import (
     CountyImportFile,

@@ -2,9 +2,8 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import NOT_BLANK, Schema, PageArgs, UtcDateTime, page_of
+from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, page_of
 from marketplace.geo.county_import import LIST_KINDS
-
 
 
 class CountyListArgs(PageArgs):

@@ -5,19 +5,20 @@ from marketplace.common.pagination import Page, paginate
 from marketplace.common.sql import contains_pattern
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
+from marketplace.geo.errors import GeoErrorCode
 from marketplace.geo.models import County, Province, Village
 from marketplace.geo.provinces import PROVINCE_NAMES
 
 
 class CountyNotFound(NotFound):
-    code = "county_not_found"
+    code = GeoErrorCode.COUNTY_NOT_FOUND
 
     def __init__(self, adcode: str):
         super().__init__(f"No county with code {adcode} in the registry.", details={"adcode": adcode})
 
 
 class VillageNotFound(NotFound):
-    code = "village_not_found"
+    code = GeoErrorCode.VILLAGE_NOT_FOUND
 
     def __init__(self, village_id: int):
         super().__init__(f"No village with id {village_id}.", details={"village_id": village_id})
@@ -44,7 +45,7 @@ def require_county(adcode: str) -> None:
 
 
 class ProvinceNotFound(NotFound):
-    code = "province_not_found"
+    code = GeoErrorCode.PROVINCE_NOT_FOUND
 
     def __init__(self, adcode: str):
         super().__init__(f"No province with code {adcode} in the registry.", details={"adcode": adcode})
@@ -66,7 +67,7 @@ def _province_adcode(province: str) -> str:
             return code
     raise InvalidInput(
         f"Unknown province {province!r}: give its 6-digit code or full name.",
-        code="unknown_province",
+        code=GeoErrorCode.UNKNOWN_PROVINCE,
         details={"province": province},
     )
 
@@ -114,7 +115,7 @@ def add_village(county_adcode: str, name: str) -> Village:
     name = name.strip()
     existing = db.session.scalar(select(Village).where(Village.county_adcode == county.adcode, Village.name == name))
     if existing is not None:
-        raise Conflict(f"{county.name} already has a village named {name}.", code="village_exists",
+        raise Conflict(f"{county.name} already has a village named {name}.", code=GeoErrorCode.VILLAGE_EXISTS,
                        details={"village_id": existing.id})
     village = Village(county_adcode=county.adcode, name=name)
     db.session.add(village)

@@ -16,24 +16,25 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace.catalog import services as catalog
-from marketplace.catalog.taxonomy import ProductStatus
+from marketplace.catalog.services import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
-from marketplace.common.sql import fetch_standalone
+from marketplace.common.sql import write_in_session
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
 from marketplace.geo import services as geo
+from marketplace.orders.errors import OrderErrorCode
 from marketplace.orders.lifecycle import OrderStatus
-from marketplace.orders.models import Checkout, IdempotencyKey, Order, OrderEvent, OrderLine
+from marketplace.orders.models import Checkout, IdempotencyKey
 from marketplace.stations import services as stations
 
 
 class OutOfStock(Conflict):
-    code = "out_of_stock"
+    code = OrderErrorCode.OUT_OF_STOCK
 
     def __init__(self, short: dict[int, tuple[str, int, int]]):
         names = "; ".join(f"{title}: {available} left, {wanted} wanted" for title, available, wanted in short.values())
@@ -47,14 +48,14 @@ class OutOfStock(Conflict):
 
 
 class CartRejected(InvalidInput):
-    code = "cart_rejected"
+    code = OrderErrorCode.CART_REJECTED
 
 
 MAX_CHECKOUT_TOTAL_FEN = MAX_AMOUNT_FEN
 
 
 class IdempotencyKeyReused(InvalidInput):
-    code = "idempotency_key_reused"
+    code = OrderErrorCode.IDEMPOTENCY_KEY_REUSED
 
     def __init__(self):
         super().__init__("This Idempotency-Key was already used for a different checkout request; use a new key.")
@@ -78,7 +79,7 @@ def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
     for line in lines:
         if line["product_id"] in quantities:
             raise CartRejected("Each product may appear once in a cart; put the total quantity on one line.",
-                               code="duplicate_product", details={"product_id": line["product_id"]})
+                               code=OrderErrorCode.DUPLICATE_PRODUCT, details={"product_id": line["product_id"]})
         quantities[line["product_id"]] = line["quantity"]
     products = catalog.offers_by_id(quantities)
     problems = {}
@@ -107,11 +108,11 @@ def _check_delivery(delivery: dict, payment_method: str) -> dict:
     if "station_id" in delivery:
         if not stations.is_open(delivery["station_id"]):
             raise CartRejected(f"Service station {delivery['station_id']} does not exist or is closed.",
-                               code="station_unavailable")
+                               code=OrderErrorCode.STATION_UNAVAILABLE)
         return {"delivery_kind": "station", "station_id": delivery["station_id"]}
     if payment_method == "cash_at_station":
         raise CartRejected("Cash is paid at a service station: deliver to a station to pay cash.",
-                           code="cash_needs_station")
+                           code=OrderErrorCode.CASH_NEEDS_STATION)
     # The address's county is checked by the checkout row's foreign key as it is written, so a
     # valid address costs no read; _refuse_unknown_county names the county when that key refuses it.
     address = delivery["address"]
@@ -179,7 +180,7 @@ def _refuse_unknown_county(delivery: dict) -> None:
     try:
         geo.require_county(adcode)
     except AppError:
-        raise CartRejected(f"Unknown county {adcode} in the address.", code="unknown_county") from None
+        raise CartRejected(f"Unknown county {adcode} in the address.", code=OrderErrorCode.UNKNOWN_COUNTY) from None
 
 
 def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: dict, delivery_fields: dict,
@@ -218,7 +219,7 @@ def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: di
     shipping_total = sum(o.shipping_fee_fen for o in orders)
     if items_total + shipping_total > MAX_CHECKOUT_TOTAL_FEN:
         raise CartRejected(f"A checkout may total at most {MAX_CHECKOUT_TOTAL_FEN} fen; split this cart.",
-                           code="cart_total_too_large",
+                           code=OrderErrorCode.CART_TOTAL_TOO_LARGE,
                            details={"grand_total_fen": items_total + shipping_total, "max_fen": MAX_CHECKOUT_TOTAL_FEN})
     address = {field: delivery_fields.get(field)
                for field in ("station_id", "recipient_name", "recipient_phone", "address_county_adcode", "address_detail")}
@@ -236,16 +237,16 @@ def _row(model, record: SimpleNamespace) -> dict:
     return {column.key: getattr(record, column.key) for column in model.__table__.columns if column.key != "id"}
 
 
-# PostgreSQL: the checkout, its orders, lines, first events and Idempotency-Key, and then the
-# cart's stock, in one statement (no unit-of-work bookkeeping on the busiest write of a sale). Run
-# with nothing else in its transaction, it commits on its own: no BEGIN and no COMMIT round trip,
-# and the products' row locks last from the stock updates to the end of the statement only. The
-# stock is taken by the last branch of the final UNION ALL, after the branches that read the
-# inserts, so the products are locked after the checkout, orders, lines and events are written
-# (the key's row and the foreign-key checks come at the statement's end); take_stock refusing a
-# cart undoes the whole statement. Orders and lines arrive as parallel arrays, so the statement's
-# text is the same for every cart and the server prepares it once.
-_INSERT_CHECKOUT_PG = text("""
+# The checkout, its orders, lines, first events and Idempotency-Key, and then the cart's stock,
+# in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
+# transaction: place_checkout commits it. The stock is taken by the last branch of the final
+# UNION ALL, after the branches that read the inserts, so the products are locked after the
+# checkout, orders, lines and events are written (the key's row and the foreign-key checks come at
+# the statement's end), and their row locks last from there to the commit only; take_stock
+# refusing a cart fails the statement, and place_checkout rolls back. Orders and lines arrive as
+# parallel arrays, so the statement's text is the same for every cart and the server prepares it
+# once.
+_INSERT_CHECKOUT = text("""
 WITH new_checkout AS (
     INSERT INTO checkouts (buyer_user_id, placed_by_user_id, payment_method, delivery_kind, station_id,
                            recipient_name, recipient_phone, address_county_adcode, address_detail, items_total_fen,
@@ -301,19 +302,15 @@ def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, 
     Returns {} or, if stock was short, {product_id: units available} as catalog.reserve_stock
     does; the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        try:
-            rows = fetch_standalone(_INSERT_CHECKOUT_PG,
-                                    {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
-        except DBAPIError as error:
-            short = catalog.stock_shortfall(error)
-            if short is None:
-                raise
-            return short
-        _give_ids(checkout, rows)
-        return {}
-    _insert_rows(checkout, key)
-    return catalog.reserve_stock(quantities)
+    try:
+        rows = write_in_session(_INSERT_CHECKOUT, {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
+    except DBAPIError as error:
+        short = catalog.stock_shortfall(error)
+        if short is None:
+            raise
+        return short
+    _give_ids(checkout, rows)
+    return {}
 
 
 def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
@@ -323,16 +320,16 @@ def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
         "key_user_id": key["user_id"], "key": key["key"], "request_digest": key["request_digest"],
         "order_sellers": [o.seller_user_id for o in orders], "order_items_fen": [o.items_total_fen for o in orders],
         "order_fees_fen": [o.shipping_fee_fen for o in orders],
-        "line_products": [l.product_id for l in lines], "line_sellers": [l.seller_user_id for l in lines],
-        "line_titles": [l.title for l in lines], "line_categories": [l.category for l in lines],
-        "line_units": [l.unit for l in lines], "line_weights": [l.net_weight_grams for l in lines],
-        "line_counties": [l.origin_county_adcode for l in lines],
-        "line_prices_fen": [l.unit_price_fen for l in lines], "line_quantities": [l.quantity for l in lines],
+        "line_products": [line.product_id for line in lines], "line_sellers": [line.seller_user_id for line in lines],
+        "line_titles": [line.title for line in lines], "line_categories": [line.category for line in lines],
+        "line_units": [line.unit for line in lines], "line_weights": [line.net_weight_grams for line in lines],
+        "line_counties": [line.origin_county_adcode for line in lines],
+        "line_prices_fen": [line.unit_price_fen for line in lines], "line_quantities": [line.quantity for line in lines],
     }
 
 
 def _give_ids(checkout: SimpleNamespace, rows: list) -> None:
-    """The ids _INSERT_CHECKOUT_PG wrote, onto the records (an order is known by its seller, a
+    """The ids _INSERT_CHECKOUT wrote, onto the records (an order is known by its seller, a
     line by its product: each appears once in a checkout)."""
     ids = defaultdict(dict)
     for kind, row_id, refers_to in rows:
@@ -345,21 +342,6 @@ def _give_ids(checkout: SimpleNamespace, rows: list) -> None:
             row.order_id = order.id
         for line in order.lines:
             line.id = ids["line"][line.product_id]
-
-
-def _insert_rows(checkout: SimpleNamespace, key: dict) -> None:
-    """SQLite: the same rows by one INSERT each."""
-    checkout.id = db.session.execute(insert(Checkout).values(_row(Checkout, checkout)).returning(Checkout.id)).scalar_one()
-    for order in checkout.orders:
-        order.checkout_id = checkout.id
-        order.id = db.session.execute(insert(Order).values(_row(Order, order)).returning(Order.id)).scalar_one()
-        for row in (*order.lines, *order.events):
-            row.order_id = order.id
-        for line in order.lines:
-            line.id = db.session.execute(insert(OrderLine).values(_row(OrderLine, line)).returning(OrderLine.id)).scalar_one()
-        order.events[0].id = db.session.execute(
-            insert(OrderEvent).values(_row(OrderEvent, order.events[0])).returning(OrderEvent.id)).scalar_one()
-    db.session.execute(insert(IdempotencyKey).values({**key, "checkout_id": checkout.id}))
 
 
 def forget_idempotency_keys(older_than: timedelta) -> int:

@@ -66,9 +66,9 @@ class Order(db.Model):
         # What the jobs worker settles each round (orders.services.advance_settled_orders): only
         # the orders on their way, a small part of all orders, in the order they fall due.
         Index("ix_orders_shipped_to_address", "shipped_at", "id",
-              postgresql_where=text(SHIPPED_TO_ADDRESS_SQL), sqlite_where=text(SHIPPED_TO_ADDRESS_SQL)),
+              postgresql_where=text(SHIPPED_TO_ADDRESS_SQL)),
         Index("ix_orders_delivered", "delivered_at", "id",
-              postgresql_where=text(DELIVERED_SQL), sqlite_where=text(DELIVERED_SQL)),
+              postgresql_where=text(DELIVERED_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

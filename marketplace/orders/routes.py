@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import current_caller, current_user, requires
+from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services
 from marketplace.orders.schemas import (

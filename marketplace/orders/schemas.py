@@ -2,7 +2,17 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import ID_MAX, NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, id_field, page_of, phone_field
+from marketplace.common.schemas import (
+    ID_MAX,
+    NOT_BLANK,
+    PageArgs,
+    Schema,
+    UtcDateTime,
+    adcode_field,
+    id_field,
+    page_of,
+    phone_field,
+)
 from marketplace.orders.lifecycle import OrderStatus
 from marketplace.orders.models import PAYMENT_METHODS
 

@@ -11,33 +11,43 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import Select, select, text, update
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import Role, User
 from marketplace.catalog import services as catalog
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
-from marketplace.orders.lifecycle import ACTION_WORDS, ADDRESS_ONLY, HOLDS_STOCK, MOVES, STATION_ONLY, Actor, OrderStatus
+from marketplace.orders.errors import OrderErrorCode
+from marketplace.orders.lifecycle import (
+    ACTION_WORDS,
+    ADDRESS_ONLY,
+    HOLDS_STOCK,
+    MOVES,
+    STATION_ONLY,
+    Actor,
+    OrderStatus,
+)
 from marketplace.orders.models import DELIVERED_SQL, SHIPPED_TO_ADDRESS_SQL, Checkout, Order, OrderEvent
 from marketplace.stations import services as stations
+from marketplace.stations.errors import StationErrorCode
 
 
 class OrderNotFound(NotFound):
-    code = "order_not_found"
+    code = OrderErrorCode.ORDER_NOT_FOUND
 
     def __init__(self, order_id: int):
         super().__init__(f"No order with id {order_id}.", details={"order_id": order_id})
 
 
 class CheckoutNotFound(NotFound):
-    code = "checkout_not_found"
+    code = OrderErrorCode.CHECKOUT_NOT_FOUND
 
     def __init__(self, checkout_id: int):
         super().__init__(f"No checkout with id {checkout_id}.", details={"checkout_id": checkout_id})
 
 
 class IllegalTransition(Conflict):
-    code = "illegal_transition"
+    code = OrderErrorCode.ILLEGAL_TRANSITION
 
     def __init__(self, order: Order, action: str, reason: str | None = None):
         super().__init__(reason or f"An order that is {order.status} cannot be {ACTION_WORDS[action]}.",
@@ -126,7 +136,7 @@ def move_order(order_id: int, action: str, actor: User, *, note: str | None = No
     order = get_order(order_id, actor)
     from_states, _, allowed = MOVES[action]
     if not (_roles_on(order, actor) & allowed):
-        raise Forbidden(f"You cannot {action.replace('_', ' ')} this order.", code="not_your_move",
+        raise Forbidden(f"You cannot {action.replace('_', ' ')} this order.", code=OrderErrorCode.NOT_YOUR_MOVE,
                         details={"order_id": order.id, "action": action})
     if action in STATION_ONLY and order.delivery_kind != "station":
         raise IllegalTransition(order, action, "This order is delivered to an address, not to a station.")
@@ -171,6 +181,25 @@ def lock_checkout(checkout_id: int) -> Checkout:
     db.session.scalars(select(Order).where(Order.checkout_id == checkout_id)
                        .execution_options(populate_existing=True)).all()
     return checkout
+
+
+def load_checkout(checkout_id: int) -> Checkout:
+    """A checkout, whoever asks: for the services that check themselves who may act on it."""
+    checkout = db.session.get(Checkout, checkout_id)
+    if checkout is None:
+        raise CheckoutNotFound(checkout_id)
+    return checkout
+
+
+def checkout_status(checkout_id: int) -> str | None:
+    return db.session.scalar(select(Checkout.status).where(Checkout.id == checkout_id))
+
+
+def lock_order(order_id: int) -> Order:
+    """An existing order, read afresh and locked until the caller commits (refunds of one order
+    are decided and confirmed one at a time)."""
+    return db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()
+                              .execution_options(populate_existing=True)).one()
 
 
 def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime, note: str) -> Settlement:
@@ -276,7 +305,7 @@ def list_orders(viewer: User, *, view: str, status: str | None = None, station_i
         station_ids = stations.station_ids_of_partner(viewer.id)
         if station_id is not None:
             if station_id not in station_ids and not viewer.has_role(Role.ADMIN):
-                raise Forbidden("You are not the partner of this station.", code="not_station_partner")
+                raise Forbidden("You are not the partner of this station.", code=StationErrorCode.NOT_STATION_PARTNER)
             station_ids = [station_id]
         query = query.where(Order.station_id.in_(station_ids or [-1]))
     elif view == "all":

@@ -8,6 +8,7 @@ secrets) ever goes into an error message.
 
 Results come back as plain dataclasses so no other module sees a Stripe object.
 """
+import enum
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import stripe
 from flask import current_app
 
 from marketplace.errors import AppError
+from marketplace.payments.errors import PaymentErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ METHOD_TYPES = {"card": ["card"], "alipay": ["alipay"], "wechat_pay": ["wechat_p
 
 class PaymentProviderUnavailable(AppError):
     status = 503
-    code = "payment_provider_unavailable"
+    code = PaymentErrorCode.PAYMENT_PROVIDER_UNAVAILABLE
 
     def __init__(self, message: str = "The payment provider is not answering; try again in a moment."):
         super().__init__(message, details={"retryable": True})
@@ -33,7 +35,7 @@ class PaymentProviderUnavailable(AppError):
 
 class PaymentProviderError(AppError):
     status = 502
-    code = "payment_provider_error"
+    code = PaymentErrorCode.PAYMENT_PROVIDER_ERROR
 
     def __init__(self, message: str = "The payment provider refused the request.", *, retryable: bool = False):
         super().__init__(message, details={"retryable": retryable})
@@ -41,7 +43,7 @@ class PaymentProviderError(AppError):
 
 class PaymentsNotConfigured(AppError):
     status = 503
-    code = "payments_not_configured"
+    code = PaymentErrorCode.PAYMENTS_NOT_CONFIGURED
 
     def __init__(self):
         super().__init__("Online payments are not configured on this server (STRIPE_SECRET_KEY is unset).",
@@ -50,7 +52,17 @@ class PaymentsNotConfigured(AppError):
 
 class InvalidWebhook(AppError):
     status = 400
-    code = "invalid_webhook"
+    code = PaymentErrorCode.INVALID_WEBHOOK
+
+
+class StripeRefundStatus(enum.StrEnum):
+    """A Stripe refund's status (Stripe's strings; a refund only reaches the ledgers once succeeded)."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ def intent_from(obj) -> Intent:
 
 def refund_from(obj) -> StripeRefund:
     obj = _as_dict(obj)
-    return StripeRefund(id=obj["id"], status=obj.get("status") or "succeeded", amount=int(obj["amount"]),
+    return StripeRefund(id=obj["id"], status=obj.get("status") or StripeRefundStatus.SUCCEEDED, amount=int(obj["amount"]),
                         payment_intent=obj.get("payment_intent"), metadata=dict(obj.get("metadata") or {}),
                         failure_reason=obj.get("failure_reason"))
 
@@ -179,23 +191,23 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     if not secret:
         raise PaymentsNotConfigured()
     if not signature_header:
-        raise InvalidWebhook("The Stripe-Signature header is missing.", code="missing_signature")
+        raise InvalidWebhook("The Stripe-Signature header is missing.", code=PaymentErrorCode.MISSING_SIGNATURE)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidWebhook("The webhook body is not UTF-8.", code="invalid_payload") from None
+        raise InvalidWebhook("The webhook body is not UTF-8.", code=PaymentErrorCode.INVALID_PAYLOAD) from None
     try:
         stripe.WebhookSignature.verify_header(text, signature_header, secret,
                                               current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"])
     except stripe.SignatureVerificationError:
         raise InvalidWebhook("The Stripe signature does not match this body, or is too old.",
-                             code="invalid_signature") from None
+                             code=PaymentErrorCode.INVALID_SIGNATURE) from None
     try:
         event = json.loads(text)
     except ValueError:
-        raise InvalidWebhook("The webhook body is not JSON.", code="invalid_payload") from None
+        raise InvalidWebhook("The webhook body is not JSON.", code=PaymentErrorCode.INVALID_PAYLOAD) from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and 0 < len(event["id"]) <= 255
             and isinstance(event.get("type"), str) and isinstance(event.get("data"), dict)
             and isinstance(event["data"].get("object"), dict)):
-        raise InvalidWebhook("The webhook body is not a Stripe event.", code="invalid_payload")
+        raise InvalidWebhook("The webhook body is not a Stripe event.", code=PaymentErrorCode.INVALID_PAYLOAD)
     return event

@@ -1,5 +1,6 @@
 """Payment records: Stripe PaymentIntents per checkout, Stripe events applied once, refunds, and the
 sellers' settlement ledger."""
+import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
@@ -11,8 +12,20 @@ from marketplace.extensions import db
 
 
 def _partial_unique(name: str, columns: list[str], where: str) -> Index:
-    """A unique index over the rows matching ``where`` (PostgreSQL and SQLite both have them)."""
-    return Index(name, *columns, unique=True, postgresql_where=text(where), sqlite_where=text(where))
+    """A unique index over the rows matching ``where`` (a partial index)."""
+    return Index(name, *columns, unique=True, postgresql_where=text(where))
+
+
+class PaymentIntentStatus(enum.StrEnum):
+    """The Stripe PaymentIntent statuses this marketplace records (Stripe's own strings)."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
 
 
 class PaymentIntent(db.Model):
@@ -32,7 +45,8 @@ class PaymentIntent(db.Model):
     payment_method: Mapped[str] = mapped_column(String(20))
     amount_fen: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    # Stripe's status, moved only forward by rank (see services.INTENT_RANK).
+    # Stripe's status (a PaymentIntentStatus), moved only forward by rank (see events.INTENT_RANK).
+    # No CHECK: the column takes whatever Stripe answers, and migration 0004 made none.
     status: Mapped[str] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(String(300))
     succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -40,7 +54,23 @@ class PaymentIntent(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-STRIPE_EVENT_OUTCOMES = ("applied", "unchanged", "ignored", "flagged")
+class EventOutcome(enum.StrEnum):
+    """What became of a Stripe event."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    IGNORED = "ignored"  # a type this marketplace does not use
+    FLAGGED = "flagged"  # recorded for an administrator to look into
+    DUPLICATE = "duplicate"  # a later delivery of a recorded event: an answer, never stored
+
+
+# What a stored event can say: a duplicate delivery never gets a row of its own.
+STRIPE_EVENT_OUTCOMES = (EventOutcome.APPLIED, EventOutcome.UNCHANGED, EventOutcome.IGNORED, EventOutcome.FLAGGED)
+
+
+class EventSource(enum.StrEnum):
+    WEBHOOK = "webhook"
+    RECONCILE = "reconcile"
 
 
 class StripeEvent(db.Model):
@@ -55,12 +85,19 @@ class StripeEvent(db.Model):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     outcome: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(String(300))
-    source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook or reconcile
+    source: Mapped[str] = mapped_column(String(20), default=EventSource.WEBHOOK)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-REFUND_METHODS = ("stripe", "cash")
-REFUND_STATUSES = ("pending", "succeeded", "failed")
+class RefundMethod(enum.StrEnum):
+    STRIPE = "stripe"
+    CASH = "cash"  # paid back by the partner at the station
+
+
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Refund(db.Model):
@@ -74,8 +111,8 @@ class Refund(db.Model):
     __tablename__ = "refunds"
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="amount_positive"),
-        CheckConstraint(one_of("method", REFUND_METHODS), name="known_method"),
-        CheckConstraint(one_of("status", REFUND_STATUSES), name="known_status"),
+        CheckConstraint(one_of("method", RefundMethod), name="known_method"),
+        CheckConstraint(one_of("status", RefundStatus), name="known_status"),
         Index("ix_refunds_status_submitted", "status", "submitted_at"),
     )
 
@@ -84,7 +121,7 @@ class Refund(db.Model):
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
     method: Mapped[str] = mapped_column(String(10))
     amount_fen: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=RefundStatus.PENDING)
     reason: Mapped[str] = mapped_column(String(300))
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     payment_intent_id: Mapped[int | None] = mapped_column(ForeignKey("payment_intents.id"))
@@ -115,7 +152,11 @@ class RefundLine(db.Model):
     amount_fen: Mapped[int] = mapped_column(Integer)
 
 
-SELLER_ENTRY_KINDS = ("sale", "commission", "refund", "payout")
+class SellerEntryKind(enum.StrEnum):
+    SALE = "sale"
+    COMMISSION = "commission"
+    REFUND = "refund"
+    PAYOUT = "payout"
 
 
 class SellerLedgerEntry(db.Model):
@@ -124,7 +165,7 @@ class SellerLedgerEntry(db.Model):
 
     __tablename__ = "seller_ledger_entries"
     __table_args__ = (
-        CheckConstraint(one_of("kind", SELLER_ENTRY_KINDS), name="known_kind"),
+        CheckConstraint(one_of("kind", SellerEntryKind), name="known_kind"),
         # A sale and its commission are written once per order, a refund's entries once per refund.
         _partial_unique("uq_seller_ledger_order_kind", ["order_id", "kind"],
                         "refund_id IS NULL AND order_id IS NOT NULL"),

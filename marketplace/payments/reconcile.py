@@ -14,23 +14,36 @@ from sqlalchemy import exists, or_, select
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError
 from marketplace.extensions import db
+from marketplace.orders import services as orders
+from marketplace.orders.services import OrderStatus
 from marketplace.payments import gateway
-from marketplace.payments.models import PaymentIntent, Refund
-from marketplace.orders.lifecycle import OrderStatus
-from marketplace.orders.models import Checkout
-from marketplace.payments.services import INTENT_RANK, apply_stripe_event, submit_refund
+from marketplace.payments.events import INTENT_RANK, apply_stripe_event
+from marketplace.payments.models import (
+    EventOutcome,
+    EventSource,
+    PaymentIntent,
+    PaymentIntentStatus,
+    Refund,
+    RefundStatus,
+)
+from marketplace.payments.refunds import submit_refund
 
 log = logging.getLogger(__name__)
 
-INTENT_EVENTS = {"succeeded": "payment_intent.succeeded", "canceled": "payment_intent.canceled",
-                 "requires_payment_method": "payment_intent.payment_failed"}
+INTENT_EVENTS = {PaymentIntentStatus.SUCCEEDED: "payment_intent.succeeded",
+                 PaymentIntentStatus.CANCELED: "payment_intent.canceled",
+                 PaymentIntentStatus.REQUIRES_PAYMENT_METHOD: "payment_intent.payment_failed"}
+# What is worth a line of the report: an event applied now, or one flagged for review.
+REPORTED = (EventOutcome.APPLIED, EventOutcome.FLAGGED)
 
 
 def _intents(since: datetime, only_open: bool) -> list[PaymentIntent]:
     query = select(PaymentIntent).where(PaymentIntent.created_at >= since).order_by(PaymentIntent.id)
     if only_open:
-        pending_refund = exists().where(Refund.payment_intent_id == PaymentIntent.id, Refund.status == "pending")
-        query = query.where(or_(PaymentIntent.status.not_in(("succeeded", "canceled")), pending_refund))
+        pending_refund = exists().where(Refund.payment_intent_id == PaymentIntent.id,
+                                        Refund.status == RefundStatus.PENDING)
+        settled = (PaymentIntentStatus.SUCCEEDED, PaymentIntentStatus.CANCELED)
+        query = query.where(or_(PaymentIntent.status.not_in(settled), pending_refund))
     return list(db.session.scalars(query))
 
 
@@ -63,17 +76,18 @@ def _reconcile_intent(intent_id: int, stripe_id: str, checkout_id: int) -> list[
         # Nobody should pay for orders that expired or were cancelled: close the intent at Stripe.
         closed = gateway.cancel_payment_intent(stripe_id)
         changes += _reconcile_event_lines(checkout_id, stripe_id, closed)
-    if remote.status != "succeeded":
+    if remote.status != PaymentIntentStatus.SUCCEEDED:
         return changes
     stripe_refunds = gateway.list_refunds(stripe_id)
     for stripe_refund in stripe_refunds:
         event = {"id": f"reconcile:{stripe_refund.id}:{stripe_refund.status}", "type": "charge.refunded",
                  "data": {"object": {"object": "charge", "payment_intent": stripe_id}}}
-        result = apply_stripe_event(event, source="reconcile", stripe_refunds=[stripe_refund])
-        if result.outcome in ("applied", "flagged"):
+        result = apply_stripe_event(event, source=EventSource.RECONCILE, stripe_refunds=[stripe_refund])
+        if result.outcome in REPORTED:
             changes.append(f"checkout {checkout_id}: refund {stripe_refund.id} ({stripe_refund.amount} fen, "
                            f"{stripe_refund.status}) -> {result.outcome}" + (f" ({result.note})" if result.note else ""))
-    waiting = db.session.scalars(select(Refund.id).where(Refund.payment_intent_id == intent_id, Refund.status == "pending",
+    waiting = db.session.scalars(select(Refund.id).where(Refund.payment_intent_id == intent_id,
+                                                         Refund.status == RefundStatus.PENDING,
                                                          Refund.stripe_refund_id.is_(None))).all()
     for refund_id in waiting:
         changes += _send(refund_id, stripe_refunds)
@@ -89,9 +103,9 @@ def _reconcile_event_lines(checkout_id: int, stripe_id: str, remote: gateway.Int
              "data": {"object": {"id": remote.id, "object": "payment_intent", "status": remote.status,
                                  "amount": remote.amount, "currency": remote.currency, "metadata": remote.metadata,
                                  "last_payment_error": {"message": remote.last_error} if remote.last_error else None}}}
-    result = apply_stripe_event(event, source="reconcile")
+    result = apply_stripe_event(event, source=EventSource.RECONCILE)
     changes = []
-    if result.outcome in ("applied", "flagged"):
+    if result.outcome in REPORTED:
         changes.append(f"checkout {checkout_id}: {stripe_id} {remote.status} -> {result.outcome}"
                        + (f" ({result.note})" if result.note else ""))
     for refund_id in result.refund_ids:
@@ -100,7 +114,7 @@ def _reconcile_event_lines(checkout_id: int, stripe_id: str, remote: gateway.Int
 
 
 def _checkout_closed(checkout_id: int) -> bool:
-    status = db.session.scalar(select(Checkout.status).where(Checkout.id == checkout_id))
+    status = orders.checkout_status(checkout_id)
     db.session.rollback()
     return status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED)
 

@@ -1,14 +1,12 @@
-"""Payment endpoints: paying a checkout, the Stripe webhook, refunds, cash, settlement ledgers."""
+"""Payment endpoints: paying a checkout, the Stripe webhook, refunds, the sellers' settlement ledgers."""
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import current_user, requires
-from marketplace.orders.schemas import CheckoutOut, NoteIn, OrderOut
-from marketplace.payments import services, settlement
+from marketplace.accounts.auth import current_user, requires
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
+from marketplace.payments import events, intents, refunds, settlement
 from marketplace.payments.schemas import (
-    CashCollectionIn,
     PaymentOut,
     RefundIn,
     RefundListOut,
@@ -20,10 +18,10 @@ from marketplace.payments.schemas import (
 )
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1",
-               description="Payments: Stripe, refunds, cash at stations, seller settlement")
+               description="Payments: Stripe, refunds, seller settlement")
 
 
-def _payment_body(start: services.PaymentStart) -> dict:
+def _payment_body(start: intents.PaymentStart) -> dict:
     remote = start.remote
     return {"checkout_id": start.checkout.id, "intent": start.intent, "checkout": start.checkout,
             "status": remote.status if remote else start.intent.status,
@@ -38,14 +36,14 @@ class CheckoutPayment(MethodView):
     @bp.alt_response(200, schema=PaymentOut, description="The checkout's live PaymentIntent, already created")
     def post(self, checkout_id):
         """Start paying a checkout online: its Stripe PaymentIntent and client secret"""
-        start = services.start_payment(checkout_id, current_user())
+        start = intents.start_payment(checkout_id, current_user())
         return _payment_body(start), 201 if start.created else 200
 
     @requires("buyer", "partner", "admin")
     @bp.response(200, PaymentOut)
     def get(self, checkout_id):
         """The checkout's latest online payment as recorded here"""
-        return _payment_body(services.payment_of(checkout_id, current_user()))
+        return _payment_body(intents.payment_of(checkout_id, current_user()))
 
 
 @bp.route("/payments/stripe/webhook")
@@ -58,7 +56,7 @@ class StripeWebhook(MethodView):
     def post(self):
         """Stripe events (signed with the endpoint secret); each is applied once"""
         request.max_content_length = current_app.config["STRIPE_WEBHOOK_MAX_BYTES"]
-        result = services.receive_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+        result = events.receive_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
         return {"outcome": result.outcome}
 
 
@@ -69,7 +67,7 @@ class FlaggedEvents(MethodView):
     @bp.response(200, StripeEventPageOut)
     def get(self, args):
         """Stripe events recorded but not applied (amount mismatch, unknown intent...) (administrators)"""
-        return services.flagged_events(**args)
+        return events.flagged_events(**args)
 
 
 @bp.route("/orders/<id:order_id>/refunds")
@@ -78,43 +76,14 @@ class OrderRefunds(MethodView):
     @bp.response(200, RefundListOut)
     def get(self, order_id):
         """Refunds of one order"""
-        return {"items": services.refunds_of(order_id, current_user())}
+        return {"items": refunds.refunds_of(order_id, current_user())}
 
     @requires("seller", "admin")
     @bp.arguments(RefundIn())
     @bp.response(201, RefundOut)
     def post(self, fields, order_id):
         """Refund a paid order: whole, by lines, or an amount (administrators; its seller before shipping)"""
-        return services.request_refund(order_id, current_user(), **fields)
-
-
-@bp.route("/orders/<id:order_id>/cancel")
-class OrderCancel(MethodView):
-    @requires("buyer", "partner", "admin")
-    @bp.arguments(NoteIn())
-    @bp.response(200, OrderOut)
-    def post(self, fields, order_id):
-        """Cancel before shipping; stock returns and a paid order is refunded (the buyer)"""
-        return services.cancel_order(order_id, current_user(), note=fields["note"])
-
-
-@bp.route("/refunds/<id:refund_id>/cash-paid")
-class CashRefundPaid(MethodView):
-    @requires("partner")
-    @bp.response(200, RefundOut)
-    def post(self, refund_id):
-        """The station paid a cash refund back to the buyer (the station's partner)"""
-        return services.record_cash_refund(refund_id, current_user())
-
-
-@bp.route("/checkouts/<id:checkout_id>/cash-collection")
-class CashCollection(MethodView):
-    @requires("partner")
-    @bp.arguments(CashCollectionIn())
-    @bp.response(201, CheckoutOut)
-    def post(self, fields, checkout_id):
-        """Record the cash taken for a cash-at-station checkout; its orders become paid (the station's partner)"""
-        return services.record_cash_collection(checkout_id, current_user(), **fields)
+        return refunds.request_refund(order_id, current_user(), **fields)
 
 
 @bp.route("/sellers/<id:seller_user_id>/ledger")

@@ -1,4 +1,5 @@
-"""Seller settlement: what the platform owes each seller, entry by entry.
+"""Seller settlement: what the platform owes each seller, entry by entry, and what money arriving
+for a checkout does (its orders paid, their sellers credited, the sales ledger told).
 
 Rules:
 - A paid order credits its seller with everything the buyer paid for it (goods and shipping,
@@ -11,17 +12,21 @@ Rules:
   never exceed it. The balance is the sum of the entries.
 """
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import func, select
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
 from marketplace.errors import Conflict, Forbidden
 from marketplace.extensions import db
-from marketplace.orders.models import Order
-from marketplace.payments.models import Refund, SellerLedgerEntry
+from marketplace.orders import services as orders
+from marketplace.orders.services import Checkout, Order
+from marketplace.payments.errors import PaymentErrorCode
+from marketplace.payments.models import Refund, SellerEntryKind, SellerLedgerEntry
+from marketplace.reports import ledger
 
 
 def commission_fen(amount_fen: int) -> int:
@@ -29,11 +34,23 @@ def commission_fen(amount_fen: int) -> int:
     return (amount_fen * current_app.config["PLATFORM_COMMISSION_BPS"] + 5000) // 10000
 
 
+def settle_checkout(checkout: Checkout, *, covers_orders_since: datetime, note: str) -> orders.Settlement:
+    """Money for a locked checkout arrived (from Stripe or in cash): its orders are settled as
+    orders.settle_checkout_payment says, and each order now paid credits its seller and counts as
+    a sale in the sales ledger. The caller commits, and refunds what the settlement says to."""
+    outcome = orders.settle_checkout_payment(checkout, covers_orders_since=covers_orders_since, note=note)
+    for order in outcome.paid:
+        credit_sale(order)
+        ledger.record_sale(order, outcome.paid_at)
+    return outcome
+
+
 def credit_sale(order: Order) -> None:
     """A paid order's sale and commission entries (the caller commits)."""
     db.session.add_all([
-        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="sale", amount_fen=order.total_fen, order_id=order.id),
-        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="commission",
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind=SellerEntryKind.SALE, amount_fen=order.total_fen,
+                          order_id=order.id),
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind=SellerEntryKind.COMMISSION,
                           amount_fen=-commission_fen(order.total_fen), order_id=order.id),
     ])
 
@@ -44,15 +61,15 @@ def debit_refund(refund: Refund, order: Order, refunded_before_fen: int) -> bool
     Money paid for an order that never became a sale (cancelled or expired before its payment
     arrived) goes straight back to the buyer and never touches the seller's ledger; False then."""
     sold = db.session.scalar(select(SellerLedgerEntry.id).where(
-        SellerLedgerEntry.order_id == order.id, SellerLedgerEntry.kind == "sale", SellerLedgerEntry.refund_id.is_(None)))
+        SellerLedgerEntry.order_id == order.id, SellerLedgerEntry.kind == SellerEntryKind.SALE, SellerLedgerEntry.refund_id.is_(None)))
     if sold is None:
         return False
     net_before = order.total_fen - refunded_before_fen
     net_after = net_before - refund.amount_fen
     db.session.add_all([
-        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="refund", amount_fen=-refund.amount_fen,
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind=SellerEntryKind.REFUND, amount_fen=-refund.amount_fen,
                           order_id=order.id, refund_id=refund.id),
-        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind="commission",
+        SellerLedgerEntry(seller_user_id=order.seller_user_id, kind=SellerEntryKind.COMMISSION,
                           amount_fen=commission_fen(net_before) - commission_fen(net_after),
                           order_id=order.id, refund_id=refund.id),
     ])
@@ -79,7 +96,7 @@ class SellerLedger:
 
 def _seller(seller_user_id: int, viewer: User) -> User:
     if viewer.id != seller_user_id and not viewer.has_role(Role.ADMIN):
-        raise Forbidden("You can only see your own settlement ledger.", code="not_your_ledger")
+        raise Forbidden("You can only see your own settlement ledger.", code=PaymentErrorCode.NOT_YOUR_LEDGER)
     return accounts.get_user(seller_user_id)
 
 
@@ -92,7 +109,7 @@ def seller_ledger(seller_user_id: int, viewer: User, *, page: int = 1, per_page:
 
 
 class PayoutExceedsBalance(Conflict):
-    code = "payout_exceeds_balance"
+    code = PaymentErrorCode.PAYOUT_EXCEEDS_BALANCE
 
 
 def record_payout(seller_user_id: int, admin: User, *, amount_fen: int, reference: str,
@@ -105,7 +122,7 @@ def record_payout(seller_user_id: int, admin: User, *, amount_fen: int, referenc
     if amount_fen > balance:
         raise PayoutExceedsBalance(f"The payout of {amount_fen} fen is more than the {balance} fen owed to the seller.",
                                    details={"amount_fen": amount_fen, "balance_fen": balance})
-    entry = SellerLedgerEntry(seller_user_id=seller_user_id, kind="payout", amount_fen=-amount_fen,
+    entry = SellerLedgerEntry(seller_user_id=seller_user_id, kind=SellerEntryKind.PAYOUT, amount_fen=-amount_fen,
                               reference=reference.strip(), note=note, recorded_by_user_id=admin.id)
     db.session.add(entry)
     db.session.commit()

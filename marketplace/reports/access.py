@@ -6,14 +6,15 @@ province or county inside it is narrowed to it, and one naming anything outside 
 with ``out_of_scope``, so that no figure of another county reaches them, CSV exports included.
 """
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import Role, User
 from marketplace.errors import Forbidden
 from marketplace.geo import services as geo
+from marketplace.reports.errors import ReportErrorCode
 from marketplace.reports.queries import Scope
 
 
 class NoReportScope(Forbidden):
-    code = "no_report_scope"
+    code = ReportErrorCode.NO_REPORT_SCOPE
 
     def __init__(self):
         super().__init__("No report scope has been granted to this official account yet; "
@@ -21,7 +22,7 @@ class NoReportScope(Forbidden):
 
 
 class OutOfScope(Forbidden):
-    code = "out_of_scope"
+    code = ReportErrorCode.OUT_OF_SCOPE
 
     def __init__(self, asked: str, granted: str):
         super().__init__(f"{asked} is outside this account's report scope ({granted}).",

@@ -20,10 +20,6 @@ from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 
-# 64-bit ids on PostgreSQL (ten million rows a year is nothing); SQLite's rowid is already 64-bit.
-LedgerId = BigInteger().with_variant(Integer(), "sqlite")
-
-
 LEDGER_KINDS = ("sale", "refund", "exclusion", "inclusion")
 
 
@@ -47,12 +43,12 @@ class SalesLedgerEntry(db.Model):
                         "kind IN ('exclusion', 'inclusion')", name="sign_follows_kind"),
         Index("ix_sales_ledger_day_county", "business_day", "origin_county_adcode"),
         Index("uq_sales_ledger_sale_line", "order_line_id", unique=True,
-              postgresql_where=text("kind = 'sale'"), sqlite_where=text("kind = 'sale'")),
+              postgresql_where=text("kind = 'sale'")),
         Index("uq_sales_ledger_refund_line", "refund_id", "order_line_id", unique=True,
-              postgresql_where=text("kind = 'refund'"), sqlite_where=text("kind = 'refund'")),
+              postgresql_where=text("kind = 'refund'")),
     )
 
-    id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # 64-bit: ten million rows a year is nothing
     kind: Mapped[str] = mapped_column(String(10))
     business_day: Mapped[date] = mapped_column(Date)  # Asia/Shanghai calendar day of occurred_at
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -85,7 +81,7 @@ class SalesLedgerQueue(db.Model):
 
     __tablename__ = "sales_ledger_queue"
 
-    ledger_id: Mapped[int] = mapped_column(LedgerId, ForeignKey("sales_ledger.id"), primary_key=True)
+    ledger_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales_ledger.id"), primary_key=True)
 
 
 class CountyDailySales(db.Model):
@@ -172,6 +168,8 @@ class ReportSnapshot(db.Model):
     rollup_version: Mapped[int] = mapped_column(BigInteger)
     counties_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The shape of body (snapshots.BODY_VERSIONS); '' for rows stored before there was one: never served.
+    body_version: Mapped[str] = mapped_column(String(16), server_default="")
     body: Mapped[str] = mapped_column(Text)
 
 
@@ -180,7 +178,7 @@ class SaleExclusion(db.Model):
 
     __tablename__ = "sale_exclusions"
     __table_args__ = (Index("uq_sale_exclusions_active_order", "order_id", unique=True,
-                            postgresql_where=text("lifted_at IS NULL"), sqlite_where=text("lifted_at IS NULL")),)
+                            postgresql_where=text("lifted_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 from marketplace.common.time import business_day, utcnow
 from marketplace.errors import InvalidInput
+from marketplace.reports.errors import ReportErrorCode
 
 PRESETS = ("today", "last_7_days", "last_30_days", "month", "year", "double11")
 MAX_YEARS = 5  # the longest period a report covers
@@ -42,7 +43,7 @@ def current_day() -> date:
 
 
 class InvalidPeriod(InvalidInput):
-    code = "invalid_period"
+    code = ReportErrorCode.INVALID_PERIOD
 
 
 def resolve(*, preset: str | None = None, first: date | None = None, last: date | None = None,

@@ -18,7 +18,8 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, select
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.errors import AccountErrorCode
+from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
@@ -26,6 +27,7 @@ from marketplace.extensions import db
 from marketplace.geo.models import County, Village
 from marketplace.orders.models import Checkout, Order
 from marketplace.reports import ledger
+from marketplace.reports.errors import ReportErrorCode
 from marketplace.reports.models import (
     CountyDailySales,
     PovertyHouseholdReview,
@@ -54,7 +56,7 @@ def review_household(seller_user_id: int, admin: User, *, status: str, evidence_
     """Record whether a seller is a registered poor household (verified, rejected, or revoked)."""
     seller = accounts.get_user(seller_user_id)
     if not seller.has_role(Role.SELLER):
-        raise InvalidInput(f"User {seller_user_id} is not a seller.", code="not_a_seller",
+        raise InvalidInput(f"User {seller_user_id} is not a seller.", code=AccountErrorCode.NOT_A_SELLER,
                            details={"seller_user_id": seller_user_id})
     review = PovertyHouseholdReview(seller_user_id=seller.id, status=status, evidence_note=evidence_note.strip(),
                                     reviewed_by_user_id=admin.id)
@@ -75,7 +77,7 @@ def household_reviews(seller_user_id: int) -> list[PovertyHouseholdReview]:
 
 
 class SaleNotFound(NotFound):
-    code = "sale_not_found"
+    code = ReportErrorCode.SALE_NOT_FOUND
 
     def __init__(self, order_id: int):
         super().__init__(f"Order {order_id} has no paid sale in the ledger.", details={"order_id": order_id})
@@ -93,8 +95,8 @@ def exclude_sale(order_id: int, admin: User, *, reason: str, flag: str | None = 
         raise SaleNotFound(order_id)
     _lock_order(order_id)
     if ledger.active_exclusion(order_id) is not None:
-        raise Conflict("This sale is already excluded from the official figures.", code="already_excluded",
-                       details={"order_id": order_id})
+        raise Conflict("This sale is already excluded from the official figures.",
+                       code=ReportErrorCode.ALREADY_EXCLUDED, details={"order_id": order_id})
     exclusion = SaleExclusion(order_id=order_id, flag=flag, reason=reason.strip(), excluded_by_user_id=admin.id)
     db.session.add(exclusion)
     db.session.flush()
@@ -109,7 +111,7 @@ def include_sale(order_id: int, admin: User, *, reason: str) -> SaleExclusion:
     _lock_order(order_id)
     exclusion = ledger.active_exclusion(order_id)
     if exclusion is None:
-        raise Conflict("This sale is not excluded.", code="not_excluded", details={"order_id": order_id})
+        raise Conflict("This sale is not excluded.", code=ReportErrorCode.NOT_EXCLUDED, details={"order_id": order_id})
     exclusion.lifted_at, exclusion.lifted_by_user_id, exclusion.lift_reason = utcnow(), admin.id, reason.strip()
     ledger.adjust(order_id, exclusion, "inclusion", exclusion.lifted_at)
     _audit(admin, "include_sale", "order", order_id, reason.strip())

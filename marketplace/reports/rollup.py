@@ -2,16 +2,16 @@
 
 Checkouts and payments only append to the ledger (and its queue); this job adds queued rows to
 the rollups in batches, so a flash sale in one county never makes buyers wait on that county's
-rollup row. Each batch is taken from the queue with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) and
+rollup row. Each batch is taken from the queue with ``FOR UPDATE SKIP LOCKED`` and
 deleted in the same transaction that adds it, so several workers can run the job at once and
 every ledger row is counted exactly once. ``rebuild`` recomputes everything from the ledger and
 must give the same figures.
 """
 from collections import defaultdict
 
-from sqlalchemy import case, delete, func, insert, literal, select, text
+from sqlalchemy import case, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert
 
-from marketplace.common.sql import upsert
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.reports.models import (
@@ -45,7 +45,7 @@ def _figures(rows) -> dict:
 
 
 def _add(model, keys: dict, figures: dict) -> None:
-    statement = upsert(model).values(**keys, **figures)
+    statement = insert(model).values(**keys, **figures)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: getattr(model, name) + statement.excluded[name] for name in figures}))
 
@@ -58,7 +58,7 @@ def _count_members(day, county: str, kind: str, changes: dict[int, int]) -> int:
     """Add to the members' counted sale lines; returns by how much the number of members with any
     changed (one that gets its first counts +1, one whose last is excluded −1). Additions commute,
     so batches may arrive in any order (an exclusion before its sale gives −1 then 0: no change)."""
-    statement = upsert(CountyDailyMember).values(
+    statement = insert(CountyDailyMember).values(
         [{"business_day": day, "county_adcode": county, "kind": kind, "member_id": member, "sale_lines": change}
          for member, change in sorted(changes.items())])
     # RETURNING gives each member's total after the addition; before it, it was that less the change.
@@ -95,7 +95,7 @@ def _apply(rows: list[SalesLedgerEntry]) -> None:
 
 
 def _mark_run(rows: int, *, changed: bool) -> None:
-    statement = upsert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
+    statement = insert(RollupState).values(name=ROLLUP, last_run_at=utcnow(), rows_rolled_up=rows, version=int(changed))
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at,
                                        "rows_rolled_up": RollupState.rows_rolled_up + statement.excluded.rows_rolled_up,
@@ -130,11 +130,10 @@ def roll_up_all(batch: int = 5000) -> int:
 def rebuild() -> int:
     """Recompute every rollup from the whole ledger in one transaction; returns the ledger rows read.
 
-    On PostgreSQL the rollup tables are locked for the duration, so the incremental job waits
-    rather than adding a batch twice."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("LOCK TABLE sales_ledger_queue, county_daily_sales, county_daily_category_sales, "
-                                "county_daily_members IN EXCLUSIVE MODE"))
+    The rollup tables are locked for the duration, so the incremental job waits rather than
+    adding a batch twice."""
+    db.session.execute(text("LOCK TABLE sales_ledger_queue, county_daily_sales, county_daily_category_sales, "
+                            "county_daily_members IN EXCLUSIVE MODE"))
     for model in (SalesLedgerQueue, CountyDailySales, CountyDailyCategorySales, CountyDailyMember):
         db.session.execute(delete(model))
     ledger = SalesLedgerEntry

@@ -3,7 +3,7 @@ daily series, categories, top products, CSV; review endpoints for administrators
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import current_user, requires
+from marketplace.accounts.auth import current_user, requires
 from marketplace.errors import ErrorOut
 from marketplace.reports import access, export, queries, review, snapshots
 from marketplace.reports.periods import resolve

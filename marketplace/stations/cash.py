@@ -4,16 +4,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
 from marketplace.errors import Conflict, Forbidden
 from marketplace.extensions import db
-from marketplace.stations.models import ServiceStation, StationCashEntry
+from marketplace.stations.errors import StationErrorCode
+from marketplace.stations.models import CashEntryKind, ServiceStation, StationCashEntry
 from marketplace.stations.services import get_station
 
 
 class NotStationPartner(Forbidden):
-    code = "not_station_partner"
+    code = StationErrorCode.NOT_STATION_PARTNER
 
     def __init__(self, station_id: int):
         super().__init__("You are not the partner of this station.", details={"station_id": station_id})
@@ -26,10 +27,12 @@ def require_partner(station_id: int, user: User, *, or_admin: bool = False) -> S
     return station
 
 
-def add_entry(station_id: int, kind: str, amount_fen: int, recorded_by: User, *, checkout_id: int | None = None,
-              refund_id: int | None = None, reference: str | None = None, note: str | None = None) -> StationCashEntry:
+def add_entry(station_id: int, kind: CashEntryKind, amount_fen: int, recorded_by: User, *,
+              checkout_id: int | None = None, refund_id: int | None = None, reference: str | None = None,
+              note: str | None = None) -> StationCashEntry:
     """One ledger entry, signed by kind: + collection, − refund, − remittance (the caller commits)."""
-    entry = StationCashEntry(station_id=station_id, kind=kind, amount_fen=amount_fen if kind == "collection" else -amount_fen,
+    entry = StationCashEntry(station_id=station_id, kind=kind,
+                             amount_fen=amount_fen if kind == CashEntryKind.COLLECTION else -amount_fen,
                              checkout_id=checkout_id, refund_id=refund_id, reference=reference, note=note,
                              recorded_by_user_id=recorded_by.id)
     db.session.add(entry)
@@ -63,7 +66,7 @@ def cash_ledger(station_id: int, viewer: User, *, page: int = 1, per_page: int =
 
 
 class RemittanceExceedsBalance(Conflict):
-    code = "remittance_exceeds_balance"
+    code = StationErrorCode.REMITTANCE_EXCEEDS_BALANCE
 
 
 def record_remittance(station_id: int, admin: User, *, amount_fen: int, reference: str,
@@ -76,6 +79,6 @@ def record_remittance(station_id: int, admin: User, *, amount_fen: int, referenc
     if amount_fen > owed:
         raise RemittanceExceedsBalance(f"The remittance of {amount_fen} fen is more than the {owed} fen the station owes.",
                                        details={"amount_fen": amount_fen, "balance_fen": owed})
-    entry = add_entry(station_id, "remittance", amount_fen, admin, reference=reference.strip(), note=note)
+    entry = add_entry(station_id, CashEntryKind.REMITTANCE, amount_fen, admin, reference=reference.strip(), note=note)
     db.session.commit()
     return entry

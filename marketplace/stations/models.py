@@ -1,4 +1,5 @@
 """Service stations: where partners take cash orders and hand over parcels."""
+import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
@@ -28,7 +29,13 @@ class ServiceStation(db.Model):
     partner: Mapped[User] = relationship(lazy="joined")
 
 
-CASH_ENTRY_KINDS = ("collection", "refund", "remittance")
+class CashEntryKind(enum.StrEnum):
+    COLLECTION = "collection"  # cash taken from a buyer: the only kind that adds to what the station owes
+    REFUND = "refund"  # cash paid back to a buyer
+    REMITTANCE = "remittance"  # cash handed over to the platform
+
+
+_COLLECTION = f"kind = '{CashEntryKind.COLLECTION}'"
 
 
 class StationCashEntry(db.Model):
@@ -37,14 +44,14 @@ class StationCashEntry(db.Model):
 
     __tablename__ = "station_cash_entries"
     __table_args__ = (
-        CheckConstraint(one_of("kind", CASH_ENTRY_KINDS), name="known_kind"),
-        CheckConstraint("(kind = 'collection' AND amount_fen > 0) OR (kind <> 'collection' AND amount_fen < 0)",
+        CheckConstraint(one_of("kind", CashEntryKind), name="known_kind"),
+        CheckConstraint(f"({_COLLECTION} AND amount_fen > 0) OR (kind <> '{CashEntryKind.COLLECTION}' AND amount_fen < 0)",
                         name="sign_follows_kind"),
         # A checkout's cash is collected once; a refund is paid back once.
         Index("uq_station_cash_collection_checkout", "checkout_id", unique=True,
-              postgresql_where=text("kind = 'collection'"), sqlite_where=text("kind = 'collection'")),
+              postgresql_where=text(_COLLECTION)),
         Index("uq_station_cash_refund", "refund_id", unique=True,
-              postgresql_where=text("refund_id IS NOT NULL"), sqlite_where=text("refund_id IS NOT NULL")),
+              postgresql_where=text("refund_id IS NOT NULL")),
         Index("ix_station_cash_station_id", "station_id", "id"),
     )
 

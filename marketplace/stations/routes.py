@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.common.auth import current_user, optional_user, requires
+from marketplace.accounts.auth import current_user, optional_user, requires
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
 from marketplace.stations import cash, services
 from marketplace.stations.schemas import (

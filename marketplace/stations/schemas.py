@@ -2,7 +2,16 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.common.schemas import NOT_BLANK, PageArgs, PageMeta, Schema, UtcDateTime, adcode_field, id_field, page_of
+from marketplace.common.schemas import (
+    NOT_BLANK,
+    PageArgs,
+    PageMeta,
+    Schema,
+    UtcDateTime,
+    adcode_field,
+    id_field,
+    page_of,
+)
 
 PHONE = validate.Regexp(r"^[0-9+\-() ]{5,20}$", error="A phone number of 5 to 20 digits, spaces, +, - or brackets.")
 

@@ -2,17 +2,17 @@
 from sqlalchemy import select
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Role
+from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo import services as geo
-from marketplace.geo.models import Village
+from marketplace.stations.errors import StationErrorCode
 from marketplace.stations.models import ServiceStation
 
 
 class StationNotFound(NotFound):
-    code = "station_not_found"
+    code = StationErrorCode.STATION_NOT_FOUND
 
     def __init__(self, station_id: int):
         super().__init__(f"No service station with id {station_id}.", details={"station_id": station_id})
@@ -22,7 +22,7 @@ def _partner(user_id: int):
     user = accounts.get_user(user_id)
     if not user.has_role(Role.PARTNER):
         raise InvalidInput(f"User {user_id} is not a partner; grant the partner role first.",
-                           code="not_a_partner", details={"partner_user_id": user_id})
+                           code=StationErrorCode.NOT_A_PARTNER, details={"partner_user_id": user_id})
     return user
 
 
@@ -49,7 +49,7 @@ def list_stations(*, viewer=None, county: str | None = None, include_inactive: b
     query = select(ServiceStation).order_by(ServiceStation.id)
     if county:
         geo.get_county(county)
-        query = query.join(Village).where(Village.county_adcode == county)
+        query = query.where(ServiceStation.village.has(county_adcode=county))
     if not include_inactive:
         query = query.where(ServiceStation.is_active.is_(True))
     return paginate(query, page, per_page)
@@ -68,6 +68,12 @@ def update_station(station_id: int, **changes) -> ServiceStation:
 def partner_of(station_id: int) -> int | None:
     """The user id of the partner who runs a station (open or closed)."""
     return db.session.scalar(select(ServiceStation.partner_user_id).where(ServiceStation.id == station_id))
+
+
+def stations_of(partner: User) -> list[ServiceStation]:
+    """The stations a partner runs (open or closed), for the desk to choose from."""
+    return list(db.session.scalars(select(ServiceStation).where(ServiceStation.partner_user_id == partner.id)
+                                   .order_by(ServiceStation.id)))
 
 
 def station_ids_of_partner(user_id: int) -> list[int]:

@@ -6,14 +6,24 @@ from datetime import date, timedelta
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (DateField, HiddenField, IntegerField, MultipleFileField, RadioField, SelectChoice, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (
+    DateField,
+    HiddenField,
+    IntegerField,
+    MultipleFileField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from marketplace.catalog.images import MAX_UPLOAD_BYTES
 from marketplace.catalog.taxonomy import CATEGORY_LABELS, MAX_IMAGES, PRICE_FEN_MAX, STOCK_UNITS_MAX, UNIT_GRAMS, Unit
 from marketplace.common.money import yuan_to_fen
 from marketplace.common.schemas import unstorable_text
+from marketplace.common.time import business_day, utcnow
 from marketplace.web.services import new_form_token
 
 UNIT_LABELS = {Unit.JIN: _l("jin (500 g)"), Unit.KG: _l("kg"), Unit.BOX: _l("box"), Unit.BAG: _l("bag"),
@@ -119,7 +129,7 @@ def _known_choice(form, field):
 
 
 def _not_future_beyond_a_year(form, field):
-    if field.data and not date(2000, 1, 1) <= field.data <= date.today() + timedelta(days=366):
+    if field.data and not date(2000, 1, 1) <= field.data <= business_day(utcnow()) + timedelta(days=366):
         raise ValidationError(_l("Pick a date between 2000 and a year from today."))
 
 
@@ -172,7 +182,7 @@ class ListingForm(PageForm):
                                  for code, (zh, en) in CATEGORY_LABELS.items()]
         self.origin_village_id.choices = [SelectChoice("", _l("Not given"))] + [
             SelectChoice(village.id, village.name) for village in villages]
-        self.harvest_date.render_kw = {"max": (date.today() + timedelta(days=366)).isoformat()}
+        self.harvest_date.render_kw = {"max": (business_day(utcnow()) + timedelta(days=366)).isoformat()}
 
     def validate_origin_village_id(self, field):
         if field.data is not None and field.data not in [choice.value for choice in field.choices]:

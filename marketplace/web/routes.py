@@ -1,6 +1,7 @@
 """Browser pages: a landing page, cookie-session login with CSRF-protected forms, the language
 switch, and the reports dashboard of administrators and officials (an official's within their
 report scope)."""
+import enum
 from functools import wraps
 
 import marshmallow as ma
@@ -11,8 +12,8 @@ from flask_babel import gettext as _
 from marketplace.accounts import services as accounts
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import unstorable_text
-from marketplace.common.time import BUSINESS_TZ, as_utc
-from marketplace.errors import AppError, InvalidInput
+from marketplace.common.time import BUSINESS_TZ
+from marketplace.errors import AppError, ErrorCode, InvalidInput
 from marketplace.extensions import limiter
 from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
@@ -88,14 +89,35 @@ def reports_page(view):
         if user is None:
             return redirect(login_url(here()))
         if not user.has_role("admin", "official"):
-            return _error_page(user, 403, "forbidden", "此页面仅限管理员和商务主管部门人员访问。")
+            return _error_page(user, 403, ErrorCode.FORBIDDEN, "此页面仅限管理员和商务主管部门人员访问。")
         return view(user, *args, **kwargs)
 
     return wrapper
 
 
-def _error_page(user, status: int, code: str, message: str):
+def _error_page(user, status: int, code: enum.StrEnum, message: str):
     return render_template("error.html", user=user, status=status, code=code, message=message), status
+
+
+def _error_messages() -> dict[enum.StrEnum, str]:
+    """The errors any page may answer with, in the reader's language (error.html)."""
+    return {
+        ErrorCode.CSRF_FAILED: _("This form has expired. Go back, reload the page and send it again."),
+        ErrorCode.PAYLOAD_TOO_LARGE: _("What you sent is too large. Photos may be at most 10 MB each."),
+        ErrorCode.RATE_LIMITED: _("Too many tries. Wait a minute and try again."),
+        ErrorCode.NOT_FOUND: _("There is no such page."),
+        ErrorCode.INTERNAL_ERROR: _("Something went wrong on our side. Please try again."),
+    }
+
+
+@bp.app_template_global()
+def error_page_text(code: enum.StrEnum, message: str) -> tuple[str, str | None]:
+    """An error page's headline, in the reader's language when the error is a known one, and the
+    service's own (English) message under it when that says more (an internal error's does not)."""
+    known = _error_messages().get(code)
+    if known is None:
+        return message, None
+    return known, None if code == ErrorCode.INTERNAL_ERROR or message == known else message
 
 
 PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.items()}
@@ -132,7 +154,7 @@ def _growth(share: float | None) -> str:
 
 @bp.app_template_filter("shanghai_time")
 def _shanghai_time(moment) -> str:
-    return as_utc(moment).astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _export_links() -> dict[str, str]:

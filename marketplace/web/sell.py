@@ -1,14 +1,18 @@
 """Seller pages (/sell): my products, the listing form (drafts finished later), price edits,
 one-tap pause and resume, and my orders to ship. Every change goes through the catalog and
 orders services; the pages only read forms and draw the result."""
+import enum
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from marketplace.catalog import services as catalog
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import ProductStatus
-from marketplace.errors import AppError
+from marketplace.errors import AppError, ErrorCode
 from marketplace.geo import services as geo
 from marketplace.orders import services as orders
+from marketplace.orders.errors import OrderErrorCode
 from marketplace.stations import services as stations
 from marketplace.web import services as pages
 from marketplace.web.forms import UNIT_LABELS, ListingForm, PriceForm, ShipForm
@@ -19,10 +23,12 @@ bp = Blueprint("sell", __name__, url_prefix="/sell")
 FINISHABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
 PRODUCTS_PER_PAGE = 30
 # Where a service's refusal is shown: beside the field it is about, else above the form.
-ERROR_FIELDS = {"image_rejected": "photos", "image_too_large": "photos", "not_an_image": "photos",
-                "unsupported_image_type": "photos", "image_too_many_pixels": "photos", "too_many_images": "photos",
-                "weight_contradicts_unit": "net_weight_grams", "net_weight_required": "net_weight_grams",
-                "village_not_in_county": "origin_village_id"}
+ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAGE_TOO_LARGE: "photos",
+                CatalogErrorCode.NOT_AN_IMAGE: "photos", CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE: "photos",
+                CatalogErrorCode.IMAGE_TOO_MANY_PIXELS: "photos", CatalogErrorCode.TOO_MANY_IMAGES: "photos",
+                CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: "net_weight_grams",
+                CatalogErrorCode.NET_WEIGHT_REQUIRED: "net_weight_grams",
+                CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: "origin_village_id"}
 
 
 def allow_photo_uploads():
@@ -38,23 +44,26 @@ def _unit_label(unit: str) -> str:
     return str(UNIT_LABELS.get(unit, unit))
 
 
-def _error_messages() -> dict[str, str]:
+def _error_messages() -> dict[enum.StrEnum, str]:
     """The refusals of the catalog services, in the reader's language."""
     return {
-        "image_too_large": _("This photo is larger than 10 MB; take it again at a smaller size."),
-        "not_an_image": _("This file is not a photo. Choose a JPEG, PNG, WebP or HEIC picture."),
-        "image_rejected": _("This file is not a photo. Choose a JPEG, PNG, WebP or HEIC picture."),
-        "unsupported_image_type": _("This kind of picture is not accepted. Choose a JPEG, PNG, WebP or HEIC photo."),
-        "image_too_many_pixels": _("This picture has too many pixels; take it again at a smaller size."),
-        "too_many_images": _("A listing has at most 6 photos."),
-        "weight_contradicts_unit": _("Jin and kg have a fixed weight; leave the weight empty."),
-        "net_weight_required": _("Say how many grams one box or bag holds."),
-        "village_not_in_county": _("Pick a village of your county."),
-        "stale_version": _("The listing was changed elsewhere in the meantime. Check it and send again."),
-        "precondition_required": _("The listing was changed elsewhere in the meantime. Check it and send again."),
-        "illegal_status_change": _("The listing's status changed in the meantime; nothing was done."),
-        "illegal_transition": _("The order's status changed in the meantime; nothing was done."),
-        "stock_out_of_range": _("The stock cannot go below zero."),
+        CatalogErrorCode.IMAGE_TOO_LARGE: _("This photo is larger than 10 MB; take it again at a smaller size."),
+        CatalogErrorCode.NOT_AN_IMAGE: _("This file is not a photo. Choose a JPEG, PNG, WebP or HEIC picture."),
+        CatalogErrorCode.IMAGE_REJECTED: _("This file is not a photo. Choose a JPEG, PNG, WebP or HEIC picture."),
+        CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE:
+            _("This kind of picture is not accepted. Choose a JPEG, PNG, WebP or HEIC photo."),
+        CatalogErrorCode.IMAGE_TOO_MANY_PIXELS: _("This picture has too many pixels; take it again at a smaller size."),
+        CatalogErrorCode.TOO_MANY_IMAGES: _("A listing has at most 6 photos."),
+        CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: _("Jin and kg have a fixed weight; leave the weight empty."),
+        CatalogErrorCode.NET_WEIGHT_REQUIRED: _("Say how many grams one box or bag holds."),
+        CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: _("Pick a village of your county."),
+        CatalogErrorCode.STALE_VERSION:
+            _("The listing was changed elsewhere in the meantime. Check it and send again."),
+        ErrorCode.PRECONDITION_REQUIRED:
+            _("The listing was changed elsewhere in the meantime. Check it and send again."),
+        CatalogErrorCode.ILLEGAL_STATUS_CHANGE: _("The listing's status changed in the meantime; nothing was done."),
+        OrderErrorCode.ILLEGAL_TRANSITION: _("The order's status changed in the meantime; nothing was done."),
+        CatalogErrorCode.STOCK_OUT_OF_RANGE: _("The stock cannot go below zero."),
     }
 
 

@@ -5,6 +5,7 @@ The session cookie outlives a sign-in (SIGN_IN_HOURS), so a form sent after the 
 still carries a valid CSRF token: its text fields are kept in the session, the person logs in
 again and finds the form filled as they left it (photos must be chosen again: files are not kept).
 """
+import enum
 import time
 from functools import wraps
 from urllib.parse import quote, urlsplit
@@ -15,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from marketplace.accounts import services as accounts
-from marketplace.errors import AppError
+from marketplace.errors import AppError, ErrorCode
 
 SIGN_IN_KEYS = ("user_id", "signed_in_at")
 KEPT_FORM = "kept_form"
@@ -105,7 +106,7 @@ def take_kept_form(path: str | None = None):
     return MultiDict([(name, value) for name, values in kept["fields"].items() for value in values])
 
 
-def error_page(status: int, message: str, code: str = ""):
+def error_page(status: int, message: str, code: enum.StrEnum | None = None):
     return render_template("pages/error.html", status=status, message=message, code=code), status
 
 
@@ -128,7 +129,7 @@ def people_page(*roles: str):
                     return redirect(login_url(form_page))
                 return redirect(login_url(here()))
             if roles and not user.has_role(*roles):
-                return error_page(403, _("This page is not for your account."), "forbidden")
+                return error_page(403, _("This page is not for your account."), ErrorCode.FORBIDDEN)
             return view(user, *args, **kwargs)
 
         return wrapper

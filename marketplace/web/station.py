@@ -5,72 +5,85 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from marketplace.catalog import browse
-from marketplace.reports.charts import yuan as _yuan  # the pages' one way of showing fen as yuan
+from marketplace.catalog.errors import CatalogErrorCode
+from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
 from marketplace.errors import AppError
+from marketplace.flows import station_desk as desk_service
+from marketplace.orders.errors import OrderErrorCode
+from marketplace.orders.lifecycle import OrderStatus
+from marketplace.payments.errors import PaymentErrorCode
+from marketplace.reports.charts import yuan as _yuan  # the pages' one way of showing fen as yuan
 from marketplace.stations import cash
-from marketplace.stations import desk as desk_service
-from marketplace.stations.desk import VillagerChoice
+from marketplace.stations import services as stations
+from marketplace.stations.errors import StationErrorCode
+from marketplace.stations.villagers import VillagerChoice, list_villagers
+from marketplace.web.forms import PriceForm
 from marketplace.web.services import claim_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
-from marketplace.web.forms import PriceForm
 from marketplace.web.station_forms import AssistedOrderForm, CashForm, MoveForm, VillagerListingForm
 
 bp = Blueprint("station", __name__, url_prefix="/station")
 
-ORDER_STATUS_LABELS = {"pending_payment": _l("Waiting for cash"), "paid": _l("Paid, the seller will ship it"),
-                       "shipped": _l("On its way"), "at_station": _l("At the station"),
-                       "delivered": _l("Handed over"), "completed": _l("Completed"),
-                       "cancelled": _l("Cancelled"), "expired": _l("Expired")}
-PRODUCT_STATUS_LABELS = {"draft": _l("Draft"), "pending_review": _l("Waiting for review"), "active": _l("On sale"),
-                         "paused": _l("Paused"), "rejected": _l("Rejected"), "sold_out": _l("Sold out")}
+ORDER_STATUS_LABELS = {OrderStatus.PENDING_PAYMENT: _l("Waiting for cash"),
+                       OrderStatus.PAID: _l("Paid, the seller will ship it"),
+                       OrderStatus.SHIPPED: _l("On its way"), OrderStatus.AT_STATION: _l("At the station"),
+                       OrderStatus.DELIVERED: _l("Handed over"), OrderStatus.COMPLETED: _l("Completed"),
+                       OrderStatus.CANCELLED: _l("Cancelled"), OrderStatus.EXPIRED: _l("Expired")}
+PRODUCT_STATUS_LABELS = {ProductStatus.DRAFT: _l("Draft"), ProductStatus.PENDING_REVIEW: _l("Waiting for review"),
+                         ProductStatus.ACTIVE: _l("On sale"), ProductStatus.PAUSED: _l("Paused"),
+                         ProductStatus.REJECTED: _l("Rejected"), SOLD_OUT: _l("Sold out")}
 LAST_PAGE = 1000
 PARCEL_ACTIONS = {"arrive": "arrive", "hand-over": "hand_over"}
 # Where a domain error is shown on a form: beside this field (else above the form).
-ERROR_FIELDS = {"consent_required": "consent", "villager_required": "villager_name", "villager_not_found": "villager_id",
-                "net_weight_required": "net_weight_grams", "weight_contradicts_unit": "net_weight_grams",
-                "cash_amount_mismatch": "amount"}
+ERROR_FIELDS = {StationErrorCode.CONSENT_REQUIRED: "consent", StationErrorCode.VILLAGER_REQUIRED: "villager_name",
+                StationErrorCode.VILLAGER_NOT_FOUND: "villager_id",
+                CatalogErrorCode.NET_WEIGHT_REQUIRED: "net_weight_grams",
+                CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: "net_weight_grams",
+                PaymentErrorCode.CASH_AMOUNT_MISMATCH: "amount"}
 
 
 def _messages() -> dict:
     """Readers' messages for the domain errors a desk form can meet (the services speak English)."""
     return {
-        "consent_required": _("Tick this once the villager has agreed."),
-        "villager_required": _("Type the villager's name, or choose a registered villager."),
-        "villager_not_found": _("This villager is not registered at your station."),
-        "net_weight_required": _("Say how many grams one box or bag holds."),
-        "weight_contradicts_unit": _("Leave the weight empty for this unit."),
-        "checkout_not_payable": _("This order is already paid, or it expired and can no longer be paid."),
-        "idempotency_key_reused": _("This form was already used for another order; open a new one."),
-        "station_unavailable": _("The station is closed; orders cannot be delivered to it."),
-        "illegal_transition": _("This parcel was already moved; the list shows where it is now."),
+        StationErrorCode.CONSENT_REQUIRED: _("Tick this once the villager has agreed."),
+        StationErrorCode.VILLAGER_REQUIRED: _("Type the villager's name, or choose a registered villager."),
+        StationErrorCode.VILLAGER_NOT_FOUND: _("This villager is not registered at your station."),
+        CatalogErrorCode.NET_WEIGHT_REQUIRED: _("Say how many grams one box or bag holds."),
+        CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: _("Leave the weight empty for this unit."),
+        PaymentErrorCode.CHECKOUT_NOT_PAYABLE: _("This order is already paid, or it expired and can no longer be paid."),
+        OrderErrorCode.IDEMPOTENCY_KEY_REUSED: _("This form was already used for another order; open a new one."),
+        OrderErrorCode.STATION_UNAVAILABLE: _("The station is closed; orders cannot be delivered to it."),
+        OrderErrorCode.ILLEGAL_TRANSITION: _("This parcel was already moved; the list shows where it is now."),
     }
 
 
 def _refused(error: AppError):
     """The page of a station, order or parcel the partner may not act on."""
-    messages = {"not_station_partner": _("This is not your station: you can act only for the station you run."),
-                "station_not_found": _("There is no such station."),
-                "order_not_found": _("This parcel is not at your station."),
-                "checkout_not_found": _("This order is not at your station.")}
+    messages = {StationErrorCode.NOT_STATION_PARTNER:
+                _("This is not your station: you can act only for the station you run."),
+                StationErrorCode.STATION_NOT_FOUND: _("There is no such station."),
+                OrderErrorCode.ORDER_NOT_FOUND: _("This parcel is not at your station."),
+                OrderErrorCode.CHECKOUT_NOT_FOUND: _("This order is not at your station.")}
     return error_page(error.status, messages.get(error.code, _("This cannot be done here.")), error.code)
 
 
-REFUSALS = ("not_station_partner", "station_not_found", "order_not_found", "checkout_not_found")
+REFUSALS = (StationErrorCode.NOT_STATION_PARTNER, StationErrorCode.STATION_NOT_FOUND, OrderErrorCode.ORDER_NOT_FOUND,
+            OrderErrorCode.CHECKOUT_NOT_FOUND)
 
 
 def _show_on(form, error: AppError) -> None:
     """Put a domain error beside its field, or above the form (a refusal is the caller's page)."""
     if error.code in REFUSALS:
         raise error
-    if error.code == "out_of_stock" and hasattr(form, "line_errors"):
+    if error.code == OrderErrorCode.OUT_OF_STOCK and hasattr(form, "line_errors"):
         for product in error.details["products"]:
             form.line_errors[product["product_id"]] = _("Only %(n)d left.", n=product["available_units"])
         return
-    if error.code == "cart_rejected" and hasattr(form, "line_errors"):
+    if error.code == OrderErrorCode.CART_REJECTED and hasattr(form, "line_errors"):
         for product_id in (error.details or {}).get("products", {}):
             form.line_errors[int(product_id)] = _("This product cannot be ordered now.")
         return
-    if error.code == "cash_amount_mismatch":
+    if error.code == PaymentErrorCode.CASH_AMOUNT_MISMATCH:
         form.amount.errors = [_("This order owes ¥%(yuan)s; collect exactly that, all at once.",
                                 yuan=_yuan(error.details["due_fen"]))]
         return
@@ -117,10 +130,10 @@ def _form_from_kept(form_class, **kwargs):
 @people_page("partner")
 def desk(user):
     """Where partners land: their station's desk (or a choice, if they run several)."""
-    stations = desk_service.stations_of(user)
-    if len(stations) == 1:
-        return redirect(url_for(".station_desk", station_id=stations[0].id))
-    return render_template("pages/station/choose.html", stations=stations)
+    runs = stations.stations_of(user)
+    if len(runs) == 1:
+        return redirect(url_for(".station_desk", station_id=runs[0].id))
+    return render_template("pages/station/choose.html", stations=runs)
 
 
 @bp.get("/<int:station_id>/")
@@ -154,7 +167,7 @@ def listings(user, station_id):
 def new_listing(user, station_id):
     try:
         station = cash.require_partner(station_id, user)
-        villagers = desk_service.list_villagers(station_id, user)
+        villagers = list_villagers(station_id, user)
     except AppError as error:
         return _refused(error)
     form = _form_from_kept(VillagerListingForm, villagers=villagers)
@@ -224,7 +237,7 @@ def reprice_listing(user, station_id, product_id):
 def new_order(user, station_id):
     try:
         station = cash.require_partner(station_id, user)
-        villagers = desk_service.list_villagers(station_id, user)
+        villagers = list_villagers(station_id, user)
     except AppError as error:
         return _refused(error)
     form = _form_from_kept(AssistedOrderForm, villagers=villagers)

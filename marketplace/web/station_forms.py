@@ -43,7 +43,7 @@ class VillagerFields:
             raise ValidationError(_l("Type the villager's name, or choose a registered villager."))
 
     def villager_choice(self) -> dict:
-        """What stations.desk.VillagerChoice takes."""
+        """What stations.villagers.VillagerChoice takes."""
         return {"villager_id": self.villager_id.data, "name": (self.villager_name.data or "").strip() or None,
                 "contact_phone": (self.villager_phone.data or "").strip() or None}
 
@@ -62,7 +62,7 @@ class VillagerListingForm(VillagerFields, ListingForm):
             raise ValidationError(_l("Tick this once the villager has agreed."))
 
     def listing_fields(self) -> dict:
-        """What stations.desk.list_for_villager takes besides the villager (the origin is the station's)."""
+        """What flows.station_desk.list_for_villager takes besides the villager (the origin is the station's)."""
         return {"title": self.title.data.strip(), "category": self.category.data, "unit": self.unit.data,
                 "net_weight_grams": self.net_weight_grams.data, "price_fen": self.price.data,
                 "stock_units": self.stock_units.data or 0, "harvest_date": self.harvest_date.data,

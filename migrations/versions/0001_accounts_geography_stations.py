@@ -1,13 +1,12 @@
 """Accounts and roles, API tokens, provinces, counties, villages and service stations.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 14:15:23.566205
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'

@@ -5,9 +5,8 @@ Revises: 0001
 Create Date: 2026-11-23 14:23:44.309230
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0002'
@@ -93,10 +92,8 @@ def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('seller_verified_at', sa.DateTime(timezone=True), nullable=True))
 
-    # Substring search on titles (Chinese has no word boundaries): a trigram GIN index on
-    # PostgreSQL; on SQLite the same declaration is a plain index and searches scan.
-    if op.get_bind().dialect.name == 'postgresql':
-        op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+    # Substring search on titles (Chinese has no word boundaries): a trigram GIN index.
+    op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
     op.create_index('ix_products_title_trgm', 'products', ['title'], unique=False,
                     postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'})
 

@@ -5,9 +5,8 @@ Revises: 0003
 Create Date: 2026-11-23 16:28:44.387906
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004'
@@ -121,8 +120,8 @@ def upgrade():
     with op.batch_alter_table('seller_ledger_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_seller_ledger_entries_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_seller_ledger_seller_id', ['seller_user_id', 'id'], unique=False)
-        batch_op.create_index('uq_seller_ledger_order_kind', ['order_id', 'kind'], unique=True, postgresql_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'))
-        batch_op.create_index('uq_seller_ledger_refund_kind', ['refund_id', 'kind'], unique=True, postgresql_where=sa.text('refund_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NOT NULL'))
+        batch_op.create_index('uq_seller_ledger_order_kind', ['order_id', 'kind'], unique=True, postgresql_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'))
+        batch_op.create_index('uq_seller_ledger_refund_kind', ['refund_id', 'kind'], unique=True, postgresql_where=sa.text('refund_id IS NOT NULL'))
 
     op.create_table('station_cash_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -145,21 +144,21 @@ def upgrade():
     )
     with op.batch_alter_table('station_cash_entries', schema=None) as batch_op:
         batch_op.create_index('ix_station_cash_station_id', ['station_id', 'id'], unique=False)
-        batch_op.create_index('uq_station_cash_collection_checkout', ['checkout_id'], unique=True, postgresql_where=sa.text("kind = 'collection'"), sqlite_where=sa.text("kind = 'collection'"))
-        batch_op.create_index('uq_station_cash_refund', ['refund_id'], unique=True, postgresql_where=sa.text('refund_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NOT NULL'))
+        batch_op.create_index('uq_station_cash_collection_checkout', ['checkout_id'], unique=True, postgresql_where=sa.text("kind = 'collection'"))
+        batch_op.create_index('uq_station_cash_refund', ['refund_id'], unique=True, postgresql_where=sa.text('refund_id IS NOT NULL'))
 
 
 
 def downgrade():
     with op.batch_alter_table('station_cash_entries', schema=None) as batch_op:
-        batch_op.drop_index('uq_station_cash_refund', postgresql_where=sa.text('refund_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NOT NULL'))
-        batch_op.drop_index('uq_station_cash_collection_checkout', postgresql_where=sa.text("kind = 'collection'"), sqlite_where=sa.text("kind = 'collection'"))
+        batch_op.drop_index('uq_station_cash_refund', postgresql_where=sa.text('refund_id IS NOT NULL'))
+        batch_op.drop_index('uq_station_cash_collection_checkout', postgresql_where=sa.text("kind = 'collection'"))
         batch_op.drop_index('ix_station_cash_station_id')
 
     op.drop_table('station_cash_entries')
     with op.batch_alter_table('seller_ledger_entries', schema=None) as batch_op:
-        batch_op.drop_index('uq_seller_ledger_refund_kind', postgresql_where=sa.text('refund_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NOT NULL'))
-        batch_op.drop_index('uq_seller_ledger_order_kind', postgresql_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'), sqlite_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'))
+        batch_op.drop_index('uq_seller_ledger_refund_kind', postgresql_where=sa.text('refund_id IS NOT NULL'))
+        batch_op.drop_index('uq_seller_ledger_order_kind', postgresql_where=sa.text('refund_id IS NULL AND order_id IS NOT NULL'))
         batch_op.drop_index('ix_seller_ledger_seller_id')
         batch_op.drop_index(batch_op.f('ix_seller_ledger_entries_order_id'))
 

@@ -5,9 +5,8 @@ Revises: 0004
 Create Date: 2026-11-23 16:57:29.849166
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005'
@@ -107,10 +106,10 @@ def upgrade():
     )
     with op.batch_alter_table('sale_exclusions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sale_exclusions_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('uq_sale_exclusions_active_order', ['order_id'], unique=True, postgresql_where=sa.text('lifted_at IS NULL'), sqlite_where=sa.text('lifted_at IS NULL'))
+        batch_op.create_index('uq_sale_exclusions_active_order', ['order_id'], unique=True, postgresql_where=sa.text('lifted_at IS NULL'))
 
     op.create_table('sales_ledger',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('business_day', sa.Date(), nullable=False),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
@@ -142,11 +141,11 @@ def upgrade():
     with op.batch_alter_table('sales_ledger', schema=None) as batch_op:
         batch_op.create_index('ix_sales_ledger_day_county', ['business_day', 'origin_county_adcode'], unique=False)
         batch_op.create_index(batch_op.f('ix_sales_ledger_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('uq_sales_ledger_refund_line', ['refund_id', 'order_line_id'], unique=True, postgresql_where=sa.text("kind = 'refund'"), sqlite_where=sa.text("kind = 'refund'"))
-        batch_op.create_index('uq_sales_ledger_sale_line', ['order_line_id'], unique=True, postgresql_where=sa.text("kind = 'sale'"), sqlite_where=sa.text("kind = 'sale'"))
+        batch_op.create_index('uq_sales_ledger_refund_line', ['refund_id', 'order_line_id'], unique=True, postgresql_where=sa.text("kind = 'refund'"))
+        batch_op.create_index('uq_sales_ledger_sale_line', ['order_line_id'], unique=True, postgresql_where=sa.text("kind = 'sale'"))
 
     op.create_table('sales_ledger_queue',
-    sa.Column('ledger_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_id', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['ledger_id'], ['sales_ledger.id'], name=op.f('fk_sales_ledger_queue_ledger_id_sales_ledger')),
     sa.PrimaryKeyConstraint('ledger_id', name=op.f('pk_sales_ledger_queue'))
     )
@@ -155,14 +154,14 @@ def upgrade():
 def downgrade():
     op.drop_table('sales_ledger_queue')
     with op.batch_alter_table('sales_ledger', schema=None) as batch_op:
-        batch_op.drop_index('uq_sales_ledger_sale_line', postgresql_where=sa.text("kind = 'sale'"), sqlite_where=sa.text("kind = 'sale'"))
-        batch_op.drop_index('uq_sales_ledger_refund_line', postgresql_where=sa.text("kind = 'refund'"), sqlite_where=sa.text("kind = 'refund'"))
+        batch_op.drop_index('uq_sales_ledger_sale_line', postgresql_where=sa.text("kind = 'sale'"))
+        batch_op.drop_index('uq_sales_ledger_refund_line', postgresql_where=sa.text("kind = 'refund'"))
         batch_op.drop_index(batch_op.f('ix_sales_ledger_order_id'))
         batch_op.drop_index('ix_sales_ledger_day_county')
 
     op.drop_table('sales_ledger')
     with op.batch_alter_table('sale_exclusions', schema=None) as batch_op:
-        batch_op.drop_index('uq_sale_exclusions_active_order', postgresql_where=sa.text('lifted_at IS NULL'), sqlite_where=sa.text('lifted_at IS NULL'))
+        batch_op.drop_index('uq_sale_exclusions_active_order', postgresql_where=sa.text('lifted_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_sale_exclusions_order_id'))
 
     op.drop_table('sale_exclusions')

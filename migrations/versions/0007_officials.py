@@ -16,9 +16,8 @@ say how many rows wait.
 Downgrading takes the role official away from every account (the old CHECK constraint does not
 allow it), forgets every report scope and the two count columns.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0007'
@@ -31,8 +30,7 @@ NEW_ROLES = "role IN ('buyer', 'seller', 'partner', 'admin', 'official')"
 
 
 def _known_roles(condition: str) -> None:
-    # SQLite cannot alter a CHECK constraint: batch mode copies user_roles into a new table.
-    with op.batch_alter_table('user_roles', schema=None, recreate='auto') as batch_op:
+    with op.batch_alter_table('user_roles', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_user_roles_known_role'), type_='check')
         batch_op.create_check_constraint(op.f('ck_user_roles_known_role'), condition)
 
@@ -86,8 +84,6 @@ def downgrade():
     op.drop_index('ix_county_daily_members_county', table_name='county_daily_members')
     with op.batch_alter_table('county_daily_members', schema=None) as batch_op:
         batch_op.drop_column('sale_lines')
-    # Not batch mode: copying sales_ledger would delete its rows under the queue's foreign key;
-    # SQLite (3.35 and later) drops a plain column in place.
     op.drop_column('sales_ledger', 'count_change')
     _roll_up_again()
     op.drop_table('report_scopes')

@@ -1,12 +1,11 @@
-"""take_stock(): a cart's stock taken on the database server, PostgreSQL only.
+"""take_stock(): a cart's stock taken on the database server.
 
 One conditional UPDATE per product, in ascending product id order, as the checkout's rule has it;
 if any product is short, it raises SQLSTATE MPOOS with the units still available of each short
 product (JSON in DETAIL), which undoes the updates already made with the rest of the statement.
 Called from inside the checkout's one INSERT statement, it lets a checkout be a single
 statement, committed on its own: no BEGIN and COMMIT round trips, and the products' row locks
-are released as soon as the statement ends. SQLite takes stock with the same UPDATEs sent one by
-one from the application (marketplace.catalog.services.reserve_stock).
+are released as soon as the statement ends.
 
 Revision ID: 0010
 Revises: 0009
@@ -14,7 +13,6 @@ Create Date: 2026-12-04 03:00:00
 
 """
 from alembic import op
-
 
 # revision identifiers, used by Alembic.
 revision = '0010'
@@ -49,10 +47,8 @@ $$
 
 
 def upgrade():
-    if op.get_bind().dialect.name == 'postgresql':
-        op.execute(TAKE_STOCK)
+    op.execute(TAKE_STOCK)
 
 
 def downgrade():
-    if op.get_bind().dialect.name == 'postgresql':
-        op.execute('DROP FUNCTION take_stock(integer[], integer[])')
+    op.execute('DROP FUNCTION take_stock(integer[], integer[])')

@@ -8,9 +8,8 @@ Revises: 0010
 Create Date: 2026-12-04 03:30:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0011'
@@ -24,9 +23,9 @@ DELIVERED = "status = 'delivered'"
 
 def upgrade():
     op.create_index('ix_orders_shipped_to_address', 'orders', ['shipped_at', 'id'], unique=False,
-                    postgresql_where=sa.text(SHIPPED_TO_ADDRESS), sqlite_where=sa.text(SHIPPED_TO_ADDRESS))
+                    postgresql_where=sa.text(SHIPPED_TO_ADDRESS))
     op.create_index('ix_orders_delivered', 'orders', ['delivered_at', 'id'], unique=False,
-                    postgresql_where=sa.text(DELIVERED), sqlite_where=sa.text(DELIVERED))
+                    postgresql_where=sa.text(DELIVERED))
 
 
 def downgrade():

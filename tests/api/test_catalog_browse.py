@@ -1,5 +1,5 @@
 """The public catalog: search, filters, sorts, pagination, visibility, detail and conditional GET."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -8,7 +8,7 @@ from marketplace.catalog.taxonomy import Category
 from marketplace.extensions import db
 
 PRODUCTS = "/api/v1/products"
-T0 = datetime(2025, 10, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 10, 1, 8, 0, tzinfo=UTC)
 
 
 def browse(client, **query) -> dict:

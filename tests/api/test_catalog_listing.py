@@ -314,7 +314,6 @@ def test_edit_losing_a_race_after_its_version_check_is_refused_by_the_database(c
 
 
 @pytest.mark.real_commits
-@pytest.mark.usefixtures("postgres_only")
 def test_truly_concurrent_edits_with_the_same_if_match_one_wins_one_is_412(app, build, monkeypatch):
     """Two requests, each on its own connection, both pass the If-Match check before either writes."""
     seller = build.user("seller", county="652927")

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from marketplace.catalog.models import Product
 from marketplace.catalog.taxonomy import PRICE_FEN_MAX
-from marketplace.common.time import as_utc
 from marketplace.extensions import db
 from marketplace.orders.models import Checkout, IdempotencyKey, Order, OrderEvent, OrderLine
 from marketplace.orders.schemas import MAX_QUANTITY
@@ -155,7 +154,7 @@ def test_checkout_to_an_address_records_the_address_and_deadline(client, app, bu
     assert checkout["payment_method"] == "alipay"
     row = db.session.get(Checkout, checkout["id"])
     assert (row.recipient_name, row.recipient_phone, row.address_detail) == ("张三", "13800138000", "人民路1号")
-    ttl = as_utc(row.expires_at) - as_utc(row.created_at)
+    ttl = row.expires_at - row.created_at
     assert ttl == timedelta(seconds=app.config["ORDER_PAYMENT_TTL"]) == timedelta(minutes=30)
 
 

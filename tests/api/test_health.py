@@ -4,6 +4,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from marketplace import create_app
 from marketplace.config import TestConfig
@@ -47,8 +48,8 @@ def test_readyz_reports_the_migrated_test_database_at_its_revision(client, sessi
     assert applied == sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
 
 
-def test_readyz_is_503_migrations_pending_on_an_empty_database(tmp_path):
-    with app_on_database(f"sqlite:///{tmp_path / 'empty.sqlite3'}") as other:
+def test_readyz_is_503_migrations_pending_on_an_empty_database(empty_database):
+    with app_on_database(empty_database) as other:
         response = other.test_client().get("/readyz")
 
     assert response.status_code == 503
@@ -58,17 +59,18 @@ def test_readyz_is_503_migrations_pending_on_an_empty_database(tmp_path):
     assert error["details"]["head"]
 
 
-def test_readyz_is_503_database_unreachable_when_the_database_cannot_be_opened(tmp_path):
-    with app_on_database(f"sqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite3'}") as other:
+def test_readyz_is_503_database_unreachable_when_the_database_cannot_be_opened(database_url):
+    nowhere = make_url(database_url).set(database="marketplace_no_such_database")
+    with app_on_database(nowhere.render_as_string(hide_password=False)) as other:
         response = other.test_client().get("/readyz")
 
     assert response.status_code == 503
     assert response.json["error"]["code"] == "database_unreachable"
 
 
-def test_probes_answer_json_even_to_browsers(tmp_path, client):
+def test_probes_answer_json_even_to_browsers(empty_database, client):
     response = client.get("/healthz", headers={"Accept": "text/html"})
-    with app_on_database(f"sqlite:///{tmp_path / 'empty.sqlite3'}") as other:
+    with app_on_database(empty_database) as other:
         not_ready = other.test_client().get("/readyz", headers={"Accept": "text/html"})
 
     assert response.is_json and not_ready.is_json

@@ -2,7 +2,6 @@
 their station; administrators see all; everyone else is told the order does not exist."""
 import pytest
 
-
 ORDERS_URL = "/api/v1/orders"
 
 

@@ -128,7 +128,7 @@ def test_a_bad_listing_is_shown_again_in_chinese_beside_its_field_keeping_what_w
 
 
 def test_a_send_that_fails_on_our_side_can_be_sent_again(client, desk, monkeypatch):
-    from marketplace.stations import desk as desk_service
+    from marketplace.flows import station_desk as desk_service
     form = {**LISTING, **tokens(client, desk["listing"])}
     real = desk_service.list_for_villager
     monkeypatch.setattr(desk_service, "list_for_villager", lambda *args, **kwargs: 1 / 0)
@@ -195,7 +195,7 @@ def test_another_partners_villager_listing_cannot_be_repriced(client, build, des
     other = build.user("partner")
     station = build.station(partner=other)
     db.session.commit()
-    from marketplace.stations import desk as desk_service
+    from marketplace.flows import station_desk as desk_service
     elsewhere = desk_service.list_for_villager(station.id, other, desk_service.VillagerChoice(name="王芳"), consent=True,
                                                title="核桃", category="nuts", unit="jin", price_fen=3000, stock_units=5)
 

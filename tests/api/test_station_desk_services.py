@@ -11,13 +11,14 @@ from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
 from marketplace.errors import AppError
 from marketplace.extensions import db
+from marketplace.flows import station_desk as desk
 from marketplace.orders.models import Checkout, Order, OrderEvent
 from marketplace.payments.models import SellerLedgerEntry
 from marketplace.reports import rollup
 from marketplace.reports.models import SalesLedgerEntry
-from marketplace.stations import cash, desk
-from marketplace.stations.desk import VillagerChoice
+from marketplace.stations import cash, villagers
 from marketplace.stations.models import Villager
+from marketplace.stations.villagers import VillagerChoice
 
 WUSHI = "652927"  # the builders' default county: a national poverty county here
 APPLES = {"title": "乌什县冰糖心苹果", "category": "fruit", "unit": "jin", "price_fen": 1250, "stock_units": 40}
@@ -90,7 +91,7 @@ def test_a_second_listing_for_a_registered_villager_reuses_the_villager(station,
     second = list_apples(station, partner, VillagerChoice(villager_id=first.seller_user_id), title="核桃", category="nuts")
 
     assert second.seller_user_id == first.seller_user_id
-    assert [v.user_id for v in desk.list_villagers(station.id, partner)] == [first.seller_user_id]
+    assert [v.user_id for v in villagers.list_villagers(station.id, partner)] == [first.seller_user_id]
     assert [p.id for p in desk.villager_listings(station.id, partner).items] == [second.id, first.id]
 
 

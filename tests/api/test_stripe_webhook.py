@@ -14,7 +14,7 @@ from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order, OrderEvent
-from marketplace.payments import services as payments
+from marketplace.payments import refunds
 from marketplace.payments.models import (
     PaymentIntent,
     Refund,
@@ -333,7 +333,7 @@ def play(client, scenario: Replay, steps: list[str]) -> None:
     for step in steps:
         if step == REQUEST_REFUND:
             admin = db.session.get(User, scenario.admin.id)
-            refund = payments.request_refund(scenario.order_ids[0], admin, reason="三个苹果坏了",
+            refund = refunds.request_refund(scenario.order_ids[0], admin, reason="三个苹果坏了",
                                              amount_fen=PARTIAL_REFUND_FEN)
             assert refund.status == "pending"  # Stripe is not configured: it waits for the charge event
             scenario.refund_id = refund.id

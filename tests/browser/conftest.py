@@ -15,8 +15,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.browser.helpers import (CHROMIUM, CHROMIUM_ARGS, COUNTED_TYPES, README_SCREENSHOTS, SCREENSHOTS,
-                                   VIEWPORT)
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, COUNTED_TYPES, README_SCREENSHOTS, SCREENSHOTS, VIEWPORT
 from tests.builders import PASSWORD
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,12 @@
 page scrolling sideways."""
 import pytest
 
-from tests.browser.helpers import focus_ring_of_next_tab_stop, low_contrast_text, overflows_with_double_text, small_targets
+from tests.browser.helpers import (
+    focus_ring_of_next_tab_stop,
+    low_contrast_text,
+    overflows_with_double_text,
+    small_targets,
+)
 
 
 @pytest.fixture

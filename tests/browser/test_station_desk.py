@@ -15,8 +15,13 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order
 from marketplace.stations import cash
 from marketplace.stations.models import ServiceStation
-from tests.browser.helpers import (BUDGET_BYTES, focus_ring_of_next_tab_stop, low_contrast_text,
-                                   overflows_with_double_text, small_targets)
+from tests.browser.helpers import (
+    BUDGET_BYTES,
+    focus_ring_of_next_tab_stop,
+    low_contrast_text,
+    overflows_with_double_text,
+    small_targets,
+)
 
 WUSHI, LEISHAN = "652927", "522634"
 
@@ -139,7 +144,7 @@ def test_a_partner_lists_for_a_villager_orders_for_one_in_cash_records_the_cash_
 def busy_desk(desk, build, session) -> dict:
     """Something on every station page: a villager's listing on sale, an order waiting for cash,
     a shipped parcel. Returns the ids the forms act on."""
-    from marketplace.stations import desk as desk_service
+    from marketplace.flows import station_desk as desk_service
     villager_listing = desk_service.list_for_villager(
         desk.station.id, desk.partner, desk_service.VillagerChoice(name="阿依古丽"), consent=True,
         title="乌什县核桃", category="nuts", unit="jin", price_fen=3000, stock_units=30)

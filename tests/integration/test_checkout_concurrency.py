@@ -22,7 +22,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order, OrderEvent, OrderLine
 from tests.together import run_together
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 def _buyers(build, count):
@@ -42,12 +42,9 @@ def _sold_units(product_id: int) -> int:
 
 
 def _place(user_id: int, lines: list[dict], key: str):
-    from marketplace.accounts.models import User
-
     def task():
-        buyer = db.session.get(User, user_id)
         checkout, _ = checkout_service.place_checkout(
-            buyer.id, lines=lines, delivery={"address": ADDRESS}, payment_method="card", idempotency_key=key
+            user_id, lines=lines, delivery={"address": ADDRESS}, payment_method="card", idempotency_key=key
         )
         return checkout.id
 
@@ -86,7 +83,7 @@ def test_overlapping_multi_line_carts_neither_deadlock_nor_oversell(app, build):
 
     errors = Counter(r.code for r in results if isinstance(r, AppError))
     assert set(errors) <= {"out_of_stock"}, errors  # a deadlock would surface as a 500-class error
-    placed = [cart for cart, result in zip(carts, results) if isinstance(result, int)]
+    placed = [cart for cart, result in zip(carts, results, strict=True) if isinstance(result, int)]
     assert placed, "some carts must succeed"
     for product in products:
         wanted = sum(line["quantity"] for _, lines in placed for line in lines if line["product_id"] == product.id)

@@ -9,7 +9,7 @@ from marketplace.geo import county_import
 from marketplace.geo.models import County
 from tests.conftest import SHARED_COUNTIES
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 def test_simultaneous_imports_of_the_official_list_wait_for_each_other(app):

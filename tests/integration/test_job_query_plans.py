@@ -6,14 +6,11 @@ discouraged, as on an orders table far larger than the test's.
 """
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import event, text
 
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders import services as orders
-
-pytestmark = pytest.mark.usefixtures("postgres_only")
 
 
 def _statements_sent(run) -> list[tuple[str, dict]]:

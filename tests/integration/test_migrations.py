@@ -1,37 +1,16 @@
-"""Revisions upgrade and downgrade with data in place, on an empty database of the suite's own
-kind (a SQLite file, or a PostgreSQL database created beside the test database)."""
+"""Revisions upgrade and downgrade with data in place, on an empty PostgreSQL database created
+beside the test database (conftest's ``empty_database``); PostgreSQL only."""
 from contextlib import contextmanager
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace import create_app
 from marketplace.config import TestConfig
 from marketplace.extensions import db
 from marketplace.reports import rollup
-
-
-@pytest.fixture
-def empty_database(database_url, tmp_path) -> str:
-    """The URL of a new, empty database of the kind the suite runs on; dropped afterwards."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_migrations"
-    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
 
 
 @contextmanager
@@ -118,15 +97,11 @@ def run_without_foreign_keys(engine, *statements: str) -> None:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
-        if engine.dialect.name == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        else:
-            cursor.execute("PRAGMA foreign_keys=OFF")  # outside a transaction: the pragma applies
+        cursor.execute("SET session_replication_role = replica")
         for statement in statements:
             cursor.execute(statement)
         connection.commit()
-        cursor.execute("RESET session_replication_role" if engine.dialect.name == "postgresql"
-                       else "PRAGMA foreign_keys=ON")
+        cursor.execute("RESET session_replication_role")
         connection.commit()
     finally:
         connection.close()
@@ -200,9 +175,9 @@ def _rows(engine, table: str) -> int:
     return run(engine, f"SELECT count(*) FROM {table}")[0][0]
 
 
-def test_rebuilding_a_referenced_table_keeps_the_rows_that_reference_it(empty_database):
-    """0009 alters users and products; on SQLite that rebuilds both tables, which must not take
-    the roles and tokens of users, or the photos of products, with it."""
+def test_0009_altering_users_and_products_keeps_the_rows_that_reference_them(empty_database):
+    """0009 alters users and products, which must not take the roles and tokens of users, or the
+    photos of products, with it."""
     with migrating(empty_database) as engine:
         upgrade(revision="0008")
         add_wushi_county(engine)
@@ -221,13 +196,9 @@ def test_rebuilding_a_referenced_table_keeps_the_rows_that_reference_it(empty_da
 
         assert roles_of(engine) == [(1, "buyer"), (2, "buyer"), (2, "seller")]
         assert (_rows(engine, "api_tokens"), _rows(engine, "products"), _rows(engine, "product_images")) == (1, 1, 1)
-        if engine.dialect.name == "sqlite":  # and the connection goes back to the pool enforcing them again
-            assert run(engine, "PRAGMA foreign_keys") == [(1,)]
 
 
-def test_0010_adds_take_stock_on_postgresql_and_takes_it_away_again(empty_database):
-    """take_stock is PostgreSQL's (SQLite takes stock from the application): on SQLite the
-    revision changes nothing either way."""
+def test_0010_adds_take_stock_and_takes_it_away_again(empty_database):
     with migrating(empty_database) as engine:
         upgrade(revision="0009")
         add_wushi_county(engine)
@@ -236,25 +207,47 @@ def test_0010_adds_take_stock_on_postgresql_and_takes_it_away_again(empty_databa
                     "units_sold, min_order_units, origin_county_adcode, ships_within_days, status, created_at, updated_at, "
                     "version) VALUES (1, 2, '核桃', '', 'nuts', 'jin', 1250, 10, 0, 1, '652927', 3, 'active', "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
-        postgresql = engine.dialect.name == "postgresql"
 
         def take_stock_defined() -> bool:
-            return postgresql and run(engine, "SELECT count(*) FROM pg_proc WHERE proname = 'take_stock'")[0][0] == 1
+            return run(engine, "SELECT count(*) FROM pg_proc WHERE proname = 'take_stock'")[0][0] == 1
 
         upgrade(revision="0010")
-        assert take_stock_defined() is postgresql
-        if postgresql:
-            assert run(engine, "SELECT take_stock(ARRAY[1], ARRAY[4])") == [(1,)]
-            with pytest.raises(DBAPIError, match="not enough stock"):
-                run(engine, "SELECT take_stock(ARRAY[1], ARRAY[7])")
-            assert run(engine, "SELECT stock_units, units_sold FROM products") == [(6, 4)]
+        assert take_stock_defined() is True
+        assert run(engine, "SELECT take_stock(ARRAY[1], ARRAY[4])") == [(1,)]
+        with pytest.raises(DBAPIError, match="not enough stock"):
+            run(engine, "SELECT take_stock(ARRAY[1], ARRAY[7])")
+        assert run(engine, "SELECT stock_units, units_sold FROM products") == [(6, 4)]
 
         downgrade(revision="0009")
         assert take_stock_defined() is False
         assert _rows(engine, "products") == 1
         upgrade()
-        assert take_stock_defined() is postgresql
-        downgrade(revision="0010")  # 0011's indexes come and go on both databases too
+        assert take_stock_defined() is True
+        downgrade(revision="0010")  # 0011's indexes come and go too
         upgrade()
         assert {"ix_orders_shipped_to_address", "ix_orders_delivered"} <= {
             index["name"] for index in inspect(engine).get_indexes("orders")}
+
+
+def snapshot_columns(engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("report_snapshots")}
+
+
+def test_0012_gives_stored_reports_a_body_version_none_matches_and_deletes_them_going_back(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0011")
+        run(engine, "INSERT INTO report_snapshots (report, preset, business_day, rollup_version, computed_at, body) "
+                    "VALUES ('summary', 'today', '2026-12-05', 3, CURRENT_TIMESTAMP, '{}')")
+
+        upgrade(revision="0012")
+        assert run(engine, "SELECT report, body_version FROM report_snapshots") == [("summary", "")]
+        with pytest.raises(IntegrityError):
+            run(engine, "UPDATE report_snapshots SET body_version = NULL")
+        run(engine, "UPDATE report_snapshots SET body_version = '0123456789abcdef'")
+
+        downgrade(revision="0011")
+        assert "body_version" not in snapshot_columns(engine)
+        assert _rows(engine, "report_snapshots") == 0
+
+        upgrade()
+        assert "body_version" in snapshot_columns(engine)

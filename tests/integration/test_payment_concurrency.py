@@ -17,11 +17,11 @@ from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order, OrderEvent, OrderLine
-from marketplace.payments import services as payments
+from marketplace.payments import events
 from marketplace.payments.models import Refund, SellerLedgerEntry, StripeEvent
 from tests.together import run_together
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 def _count(query) -> int:
@@ -39,7 +39,7 @@ def test_a_succeeded_event_delivered_eight_times_at_once_is_applied_once(app, bu
     checkout_id = checkout.id
     db.session.commit()
 
-    results = run_together(app, [lambda: payments.apply_stripe_event(event) for _ in range(8)])
+    results = run_together(app, [lambda: events.apply_stripe_event(event) for _ in range(8)])
 
     assert sorted(result.outcome for result in results) == ["applied"] + ["duplicate"] * 7
     db.session.expire_all()
@@ -84,7 +84,7 @@ def test_a_late_payment_racing_the_expiry_job_takes_stock_exactly_once(app, buil
         # a small head start, to either side in turn, so that both orders of arrival happen
         delay = rng.uniform(0, 0.02)
         event_delay, expiry_delay = (delay, 0.0) if round_number % 2 else (0.0, delay)
-        result, expired = run_together(app, [_after(event_delay, payments.apply_stripe_event, event),
+        result, expired = run_together(app, [_after(event_delay, events.apply_stripe_event, event),
                                              _after(expiry_delay, orders.expire_due_checkouts)])
 
         db.session.expire_all()

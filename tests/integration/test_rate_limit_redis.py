@@ -29,11 +29,11 @@ print(json.dumps(statuses))
 """
 
 
-def test_login_attempts_are_counted_in_redis_across_app_servers(tmp_path):
+def test_login_attempts_are_counted_in_redis_across_app_servers(database_url):
     store = redis.Redis.from_url(REDIS_URL)
     store.ping()  # fails (does not skip) when Redis is not running
     store.flushdb()
-    environment = {**os.environ, "REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+    environment = {**os.environ, "REDIS_URL": REDIS_URL, "DATABASE_URL": database_url,
                    "PASSWORD_HASH_PROFILE": "CHEAPEST", "MARKETPLACE_ENV": "development"}
     try:
         run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=environment,

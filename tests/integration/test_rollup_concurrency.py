@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from marketplace.extensions import db
 from marketplace.orders.models import Order
-from marketplace.payments import services as payments
+from marketplace.payments.events import apply_stripe_event
 from marketplace.reports import ledger, rollup
 from marketplace.reports.models import RollupState, SalesLedgerEntry, SalesLedgerQueue
 from tests.clock import Clock
@@ -24,7 +24,7 @@ from tests.unit.test_sales_ledger import (
     XINJIANG_WUSHI,
 )
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 DAYS = ("2026-11-10T23:00:00+08:00", "2026-11-11T00:05:00+08:00", "2026-11-11T20:00:00+08:00")
@@ -68,7 +68,7 @@ def paid_checkouts(shop: Shop, clock: Clock, count: int) -> None:
     for number in range(count):
         _, event = shop.unpaid_checkout()
         clock.at(DAYS[number % len(DAYS)])
-        assert payments.apply_stripe_event(event).outcome == "applied"
+        assert apply_stripe_event(event).outcome == "applied"
     clock.now = None
     db.session.commit()
 
@@ -122,12 +122,12 @@ def test_a_payment_committing_after_a_roll_up_took_later_rows_is_rolled_up_by_th
     monkeypatch.setattr(ledger, "record_sale", record_then_wait)
 
     def pay_slowly():
-        return payments.apply_stripe_event(slow_event).outcome
+        return apply_stripe_event(slow_event).outcome
 
     def pay_and_roll_up_meanwhile():
         try:
             assert written.wait(30)
-            outcome = payments.apply_stripe_event(fast_event).outcome
+            outcome = apply_stripe_event(fast_event).outcome
             return outcome, rollup.roll_up_all(batch=25)
         finally:
             release.set()
@@ -156,7 +156,7 @@ def test_payments_committing_while_workers_roll_up_are_never_lost(app, build, cl
     def payer(events):
         def task():
             try:
-                return [payments.apply_stripe_event(event).outcome for event in events]
+                return [apply_stripe_event(event).outcome for event in events]
             finally:
                 with lock:
                     payers_left[0] -= 1

@@ -14,7 +14,7 @@ from marketplace.reports import periods, rollup, snapshots
 from marketplace.reports.models import ReportSnapshot
 from tests.together import run_together
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 def test_two_workers_storing_the_same_reports_for_the_first_time_both_succeed(app, build, clock, monkeypatch):

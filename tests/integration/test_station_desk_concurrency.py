@@ -9,13 +9,14 @@ from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
 from marketplace.errors import AppError
 from marketplace.extensions import db
+from marketplace.flows import station_desk as desk
 from marketplace.orders.models import Checkout
-from marketplace.stations import cash, desk
-from marketplace.stations.desk import VillagerChoice
+from marketplace.stations import cash
 from marketplace.stations.models import StationCashEntry, Villager
+from marketplace.stations.villagers import VillagerChoice
 from tests.together import run_together
 
-pytestmark = [pytest.mark.real_commits, pytest.mark.usefixtures("postgres_only")]
+pytestmark = pytest.mark.real_commits
 
 
 def count(model) -> int:

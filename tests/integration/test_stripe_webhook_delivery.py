@@ -55,7 +55,7 @@ def wait_for_orders(checkout_id: int, status: str) -> list[str]:
     deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
     while True:
         statuses = list(db.session.scalars(select(Order.status).where(Order.checkout_id == checkout_id)))
-        db.session.rollback()  # hold no read lock (SQLite) while the webhook request writes
+        db.session.rollback()  # end the read: no transaction stays open between looks
         if (statuses and set(statuses) == {status}) or time.monotonic() > deadline:
             return statuses
         time.sleep(0.2)

@@ -11,7 +11,7 @@ from tests.pages.test_seller_pages import APPLES, NEW
 pytestmark = pytest.mark.real_commits
 
 
-def test_two_sends_of_one_form_at_the_same_moment_list_one_product(app, build, session, postgres_only):
+def test_two_sends_of_one_form_at_the_same_moment_list_one_product(app, build, session):
     build.county("652927", "乌什县")
     seller = build.user("seller", county="652927")
     session.commit()

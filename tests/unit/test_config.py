@@ -2,8 +2,10 @@
 import importlib
 
 import pytest
+from sqlalchemy.engine import make_url
 
 import marketplace.config as config_module
+from marketplace import postgresql_url
 
 
 @pytest.fixture
@@ -37,10 +39,28 @@ def test_production_reads_secret_and_database_from_the_environment(fresh_config)
     assert chosen.SESSION_COOKIE_SECURE is True
 
 
-def test_default_database_is_sqlite_under_instance(fresh_config):
+def test_default_database_is_the_embedded_postgresql_under_instance(fresh_config):
     module = fresh_config()
-    assert module.config_from_env().SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert module.config_from_env().SQLALCHEMY_DATABASE_URI.endswith("instance/marketplace.sqlite3")
+    url = make_url(module.config_from_env().SQLALCHEMY_DATABASE_URI)
+    assert (url.drivername, url.database) == ("postgresql+psycopg", "marketplace")
+    assert url.query["host"] == str(module.INSTANCE_DIR / "postgres" / "socket")
+
+
+def test_production_without_database_url_refuses_to_start(fresh_config):
+    module = fresh_config(MARKETPLACE_ENV="production", SECRET_KEY="s" * 32)
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        module.config_from_env().check()
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/marketplace", "mssql+pyodbc://sa@db/marketplace", "marketplace.db", ""])
+def test_only_postgresql_urls_are_accepted(url):
+    with pytest.raises(RuntimeError, match="PostgreSQL|DATABASE_URL"):
+        postgresql_url(url)
+
+
+def test_plain_postgresql_urls_mean_psycopg_3():
+    assert postgresql_url("postgres://app@db/marketplace") == "postgresql+psycopg://app@db/marketplace"
+    assert postgresql_url("postgresql://app@db/marketplace") == "postgresql+psycopg://app@db/marketplace"
 
 
 def test_redis_url_becomes_the_rate_limit_storage(fresh_config):

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
-from marketplace.common.time import as_utc, utcnow
+from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.jobs import runner
 from marketplace.orders import services as orders
@@ -30,7 +30,7 @@ def order_statuses(checkout_id: int) -> list[str]:
 
 
 def deadline_of(checkout_id: int):
-    return as_utc(db.session.scalar(select(Checkout.expires_at).where(Checkout.id == checkout_id)))
+    return db.session.scalar(select(Checkout.expires_at).where(Checkout.id == checkout_id))
 
 
 def overdue(checkout) -> None:
@@ -50,7 +50,7 @@ def unpaid_checkout(build, *stock_units: int, quantity: int = 2):
 def test_an_unpaid_checkout_expires_after_the_payment_ttl_and_returns_its_stock(app, build):
     checkout, (apples, walnuts) = unpaid_checkout(build, 10, 5)
     assert (stock_of(apples), stock_of(walnuts)) == (8, 3)
-    placed_at = as_utc(checkout.created_at)
+    placed_at = checkout.created_at
     ttl = timedelta(seconds=app.config["ORDER_PAYMENT_TTL"])
     assert ttl == timedelta(seconds=1800)
 

@@ -1,5 +1,6 @@
 """Stored whole-country reports: the same answer as the live computation, served only while the
-day, the rollup version and the county flags they were computed from still hold."""
+day, the rollup version and the county flags they were computed from still hold, and while they
+have the shape (body version) their schema dumps now."""
 import json
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from marketplace.extensions import db
 from marketplace.reports import rollup, snapshots
 from marketplace.reports.models import ReportSnapshot
+from marketplace.reports.periods import PRESETS
 
 REPORTS = ("summary", "counties", "provinces", "daily", "categories")
 STORED = 6 * len(snapshots.REPORTS)  # every preset of every stored report
@@ -102,6 +104,28 @@ def test_changed_county_flags_make_the_report_live_again(client, admin_headers, 
 
     assert body["freshness"]["rows_waiting"] == 0
     assert body["figures"]["poverty_share"] == 1.0
+
+
+def test_a_report_stored_under_another_body_version_is_computed_live_and_stored_again(client, admin_headers, sales):
+    snapshots.refresh()
+    _tamper("summary")
+    db.session.get(ReportSnapshot, ("summary", "last_30_days")).body_version = "0123456789abcdef"
+    db.session.commit()
+
+    assert report(client, admin_headers, "summary")["freshness"]["rows_waiting"] == 0
+    assert snapshots.refresh() == 1
+    assert db.session.get(ReportSnapshot, ("summary", "last_30_days")).body_version == snapshots.BODY_VERSIONS["summary"]
+
+
+def test_a_release_that_changes_a_report_shape_recomputes_only_that_report(client, admin_headers, monkeypatch, sales):
+    snapshots.refresh()
+    _tamper("summary")
+    _tamper("daily")
+    monkeypatch.setitem(snapshots.BODY_VERSIONS, "summary", "fedcba9876543210")
+
+    assert report(client, admin_headers, "summary")["freshness"]["rows_waiting"] == 0
+    assert report(client, admin_headers, "daily", preset="last_30_days")["freshness"]["rows_waiting"] == 424242
+    assert snapshots.refresh() == len(PRESETS)
 
 
 def test_requests_for_other_periods_or_places_are_computed_live(client, admin_headers, sales):

@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from marketplace.accounts.models import User
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
-from marketplace.common.time import as_utc, utcnow
+from marketplace.common.time import utcnow
 from marketplace.extensions import db
+from marketplace.flows import station_cash
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, Order
-from marketplace.payments import services as payments
+from marketplace.payments import events, refunds
 from marketplace.payments.models import PaymentIntent, Refund
 from marketplace.reports.models import SalesLedgerEntry, SalesLedgerQueue
 from marketplace.stations.models import ServiceStation
@@ -60,7 +61,7 @@ def confirm_by_stripe(refund_id: int) -> Refund:
               "refunds": {"data": [{"id": f"re_{refund_id}", "object": "refund", "amount": refund.amount_fen,
                                     "status": "succeeded", "payment_intent": pi,
                                     "metadata": {"refund_id": str(refund_id)}}]}}
-    result = payments.apply_stripe_event({"id": f"evt_refunded_{refund_id}", "type": "charge.refunded",
+    result = events.apply_stripe_event({"id": f"evt_refunded_{refund_id}", "type": "charge.refunded",
                                           "data": {"object": charge}})
     assert result.outcome == "applied", result
     db.session.expire_all()
@@ -69,10 +70,10 @@ def confirm_by_stripe(refund_id: int) -> Refund:
 
 def refund_in_cash(order_id: int, admin: User, **how) -> Refund:
     """An administrator's refund of a cash order, paid back at once by the station's partner."""
-    refund = payments.request_refund(order_id, admin, reason=REASON, **how)
+    refund = refunds.request_refund(order_id, admin, reason=REASON, **how)
     assert refund.status == "pending"
     partner = db.session.get(ServiceStation, db.session.get(Order, order_id).station_id).partner
-    payments.record_cash_refund(refund.id, partner)
+    station_cash.record_cash_refund(refund.id, partner)
     db.session.expire_all()
     return db.session.get(Refund, refund.id)
 
@@ -144,7 +145,7 @@ def test_paying_a_checkout_writes_one_queued_row_per_order_line_with_what_was_so
 
 def test_an_order_that_failed_to_pay_writes_nothing(build):
     checkout = build.checkout()
-    payments.apply_stripe_event(build.stripe_event(build.intent(checkout), "payment_intent.payment_failed"))
+    events.apply_stripe_event(build.stripe_event(build.intent(checkout), "payment_intent.payment_failed"))
 
     assert ledger_rows() == [] and queued_ids() == set()
 
@@ -153,8 +154,8 @@ def test_a_success_event_delivered_twice_counts_the_sale_once(build):
     checkout = build.checkout(products=[build.product(), build.product()])
     event = build.stripe_event(build.intent(checkout))
 
-    assert payments.apply_stripe_event(event).outcome == "applied"
-    assert payments.apply_stripe_event(event).outcome == "duplicate"
+    assert events.apply_stripe_event(event).outcome == "applied"
+    assert events.apply_stripe_event(event).outcome == "duplicate"
 
     assert len(ledger_rows()) == 2 and len(queued_ids()) == 2
 
@@ -176,7 +177,7 @@ def test_a_sale_counts_on_the_shanghai_calendar_day_it_was_paid(build, clock, pa
 
     [row] = ledger_rows()
     assert row.business_day == shanghai_day
-    assert as_utc(db.session.get(Order, row.order_id).paid_at) == clock.now
+    assert db.session.get(Order, row.order_id).paid_at == clock.now
 
 
 # ---------------------------------------------------------------- refunds
@@ -254,8 +255,8 @@ def test_a_pending_refund_writes_nothing(build, admin):
     order_id = checkout.orders[0].id
     before = snapshot_ledger()
 
-    refund = payments.request_refund(order_id, admin, reason=REASON, amount_fen=1000)
-    by_lines = payments.request_refund(order_id, admin, reason=REASON,
+    refund = refunds.request_refund(order_id, admin, reason=REASON, amount_fen=1000)
+    by_lines = refunds.request_refund(order_id, admin, reason=REASON,
                                        lines=[{"order_line_id": checkout.orders[0].lines[0].id, "quantity": 1}])
 
     assert (refund.status, by_lines.status) == ("pending", "pending")  # Stripe is not configured in these tests
@@ -266,7 +267,7 @@ def test_a_pending_refund_writes_nothing(build, admin):
 def test_a_stripe_refund_reaches_the_ledger_when_stripe_confirms_it(build, admin):
     checkout = build.pay(build.checkout(products=[build.product(price_fen=1250)], quantity=4))
     order = checkout.orders[0]
-    refund = payments.request_refund(order.id, admin, reason=REASON,
+    refund = refunds.request_refund(order.id, admin, reason=REASON,
                                      lines=[{"order_line_id": order.lines[0].id, "quantity": 3}])
 
     assert confirm_by_stripe(refund.id).status == "succeeded"
@@ -282,7 +283,7 @@ def test_a_payment_refunded_because_its_stock_was_gone_never_reaches_the_ledger(
     orders.expire_due_checkouts(now=utcnow() + timedelta(hours=2))
     build.checkout(build.user("buyer"), [product], quantity=2)  # a rival takes the stock given back
 
-    payments.apply_stripe_event(build.stripe_event(intent))
+    events.apply_stripe_event(build.stripe_event(intent))
     db.session.expire_all()
     [refund] = db.session.scalars(select(Refund).where(Refund.checkout_id == checkout.id)).all()
     assert "stock was gone" in refund.reason
@@ -309,7 +310,7 @@ def test_later_product_edits_never_change_the_ledger(build, clock, admin):
     assert (edited.category, edited.price_fen, edited.origin_county_adcode) == ("other", 9990, GUIZHOU_LEISHAN)
 
     assert snapshot_ledger() == before
-    refund = payments.request_refund(order.id, admin, reason=REASON,
+    refund = refunds.request_refund(order.id, admin, reason=REASON,
                                      lines=[{"order_line_id": order.lines[0].id, "quantity": 1}])
     confirm_by_stripe(refund.id)
     [taken_back] = ledger_rows(order.id, "refund")

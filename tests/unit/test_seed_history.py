@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import User, UserRole
 from marketplace.catalog.models import Product
-from marketplace.common.time import as_utc, business_day
+from marketplace.common.time import business_day
 from marketplace.extensions import db
 from marketplace.geo.models import County
 from marketplace.orders.models import Checkout, Order, OrderLine
@@ -42,9 +42,10 @@ def ledger() -> list[SalesLedgerEntry]:
 
 @pytest.fixture
 def history(app):
-    """The demo data (with its five stations) and 2,000 ledger rows of history ending on 20 November 2026."""
+    """The demo data (with its five stations) and 2,000 ledger rows of history ending on 20 November 2026,
+    loaded with every row's foreign keys checked: a child written before its parent fails here."""
     demo.seed_demo(seed=7, say=quiet)
-    return seed_history(ROWS, end=END, seed=7, say=quiet)
+    return seed_history(ROWS, end=END, seed=7, say=quiet, check_foreign_keys=True)
 
 
 def test_history_writes_exactly_the_ledger_rows_asked_for_sales_and_refunds(history):
@@ -75,7 +76,7 @@ def test_every_sale_row_carries_its_order_line_and_its_paid_order(history):
             line.product_id, line.category, line.origin_county_adcode, line.seller_user_id)
         assert line.order_id == order.id
         assert (row.buyer_user_id, row.station_id) == (order.buyer_user_id, order.station_id)
-        assert as_utc(row.occurred_at) == as_utc(order.paid_at)
+        assert row.occurred_at == order.paid_at
         assert order.status in ("paid", "shipped", "delivered", "completed")
     assert any(row.station_id for row in sales) and any(row.station_id is None for row in sales)
 
@@ -94,7 +95,7 @@ def test_every_refund_row_carries_its_refund_line_and_its_confirmed_stripe_refun
         assert 0 < item.amount_fen <= sale.amount_fen and 0 < item.quantity <= sale.units
         assert (refund.status, refund.method, refund.amount_fen, refund.order_id) == (
             "succeeded", "stripe", item.amount_fen, row.order_id)
-        assert as_utc(row.occurred_at) == as_utc(refund.confirmed_at) > as_utc(sale.occurred_at)
+        assert row.occurred_at == refund.confirmed_at > sale.occurred_at
         assert db.session.get(PaymentIntent, refund.payment_intent_id).checkout_id == refund.checkout_id
 
 
@@ -177,7 +178,7 @@ def rows_of_a_rolled_back_history(seed: int) -> list[tuple]:
     savepoint = connection.begin_nested()
     try:
         seed_history(ROWS, end=END, seed=seed, say=quiet)
-        return [(row.id, row.kind, row.business_day, as_utc(row.occurred_at), row.order_id, row.order_line_id,
+        return [(row.id, row.kind, row.business_day, row.occurred_at, row.order_id, row.order_line_id,
                  row.refund_id, row.product_id, row.origin_county_adcode, row.seller_user_id, row.buyer_user_id,
                  row.station_id, row.units, row.amount_fen) for row in ledger()]
     finally:

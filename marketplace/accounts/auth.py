@@ -8,6 +8,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.errors import Forbidden, NotAuthenticated
 
+
 def _bearer_caller() -> accounts.Caller:
     header = request.headers.get("Authorization", "")
     scheme, _, plain = header.partition(" ")

@@ -4,11 +4,11 @@ Rules:
 - A partner acts only for their own station (invariant 8); another partner, a buyer or a seller
   is refused with ``not_station_partner``.
 - A villager without a phone is registered by the partner, with their consent, as an account
-  that cannot log in. The villager is the seller of record of what the partner lists for them
-  (the partner is recorded as the agent, ``listed_by``) and the buyer of record of what the
-  partner orders for them (the partner is recorded as ``placed_by``). Settlement, the sales
-  ledger and the reports therefore count the villager; the review of poverty-county sales
-  still flags sales the station's partner placed in their own county.
+  that cannot log in (stations.villagers). The villager is the seller of record of what the
+  partner lists for them (the partner is recorded as the agent, ``listed_by``) and the buyer of
+  record of what the partner orders for them (the partner is recorded as ``placed_by``).
+  Settlement, the sales ledger and the reports therefore count the villager; the review of
+  poverty-county sales still flags sales the station's partner placed in their own county.
 - Listings for villagers come from the station's village and county, and go through review like
   those of any unverified seller.
 - Assisted orders are delivered to the station and paid in cash there; the partner then records
@@ -19,50 +19,21 @@ Rules:
 """
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import User
+from marketplace.accounts.services import User
 from marketplace.catalog import services as catalog
-from marketplace.catalog.models import Product
+from marketplace.catalog.services import Product
 from marketplace.common.pagination import Page
-from marketplace.common.time import utcnow
-from marketplace.errors import AppError, InvalidInput, NotFound
+from marketplace.errors import AppError, InvalidInput
 from marketplace.extensions import db
+from marketplace.flows import station_cash
+from marketplace.flows.errors import FlowErrorCode
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
-from marketplace.orders.models import Checkout, Order
-from marketplace.payments import services as payments
-from marketplace.stations import cash
-from marketplace.stations.models import ServiceStation, Villager
-
-
-NAME_MAX, CONTACT_PHONE_MAX = 60, 20  # the columns users.display_name and villagers.contact_phone
-
-
-class VillagerNotFound(NotFound):
-    code = "villager_not_found"
-
-    def __init__(self, villager_id: int):
-        super().__init__(f"Villager {villager_id} is not registered at this station.",
-                         details={"villager_id": [f"No villager {villager_id} at this station."]})
-
-
-class ConsentRequired(InvalidInput):
-    code = "consent_required"
-
-    def __init__(self):
-        super().__init__("The villager must agree that the station lists and sells for them.",
-                         details={"consent": ["Tick the box once the villager has agreed."]})
-
-
-@dataclass
-class VillagerChoice:
-    """Who the partner acts for: a villager already registered at the station, or a new one."""
-
-    villager_id: int | None = None
-    name: str | None = None
-    contact_phone: str | None = None
+from marketplace.orders.services import Checkout, Order
+from marketplace.stations import cash, villagers
+from marketplace.stations.services import ServiceStation
+from marketplace.stations.villagers import ConsentRequired, VillagerChoice
 
 
 @dataclass
@@ -80,45 +51,7 @@ def open_desk(station_id: int, partner: User) -> Desk:
     station = cash.require_partner(station_id, partner)
     parcels = orders.station_parcels(station_id)
     return Desk(station, cash.balance_fen(station_id), len(orders.checkouts_awaiting_cash(station_id)),
-                len(parcels.expected), len(parcels.arrived), len(_villager_ids(station_id)))
-
-
-def stations_of(partner: User) -> list[ServiceStation]:
-    """The stations a partner runs (open or closed), for the desk to choose from."""
-    return list(db.session.scalars(select(ServiceStation).where(ServiceStation.partner_user_id == partner.id)
-                                   .order_by(ServiceStation.id)))
-
-
-def list_villagers(station_id: int, partner: User) -> list[Villager]:
-    cash.require_partner(station_id, partner)
-    return list(db.session.scalars(select(Villager).where(Villager.station_id == station_id)
-                                   .order_by(Villager.created_at.desc(), Villager.user_id.desc())))
-
-
-def _villager_ids(station_id: int) -> list[int]:
-    return list(db.session.scalars(select(Villager.user_id).where(Villager.station_id == station_id)))
-
-
-def _villager_for(station: ServiceStation, partner: User, choice: VillagerChoice, *, consent: bool) -> User:
-    """The chosen villager's account, or a new one registered now (flushed, not committed)."""
-    if choice.villager_id is not None:
-        villager = db.session.get(Villager, choice.villager_id)
-        if villager is None or villager.station_id != station.id:
-            raise VillagerNotFound(choice.villager_id)
-        return villager.user
-    if not (choice.name or "").strip():
-        raise InvalidInput("Give the villager's name, or choose a registered villager.", code="villager_required",
-                           details={"villager_name": ["Required for a new villager."]})
-    if len(choice.name.strip()) > NAME_MAX or len((choice.contact_phone or "").strip()) > CONTACT_PHONE_MAX:
-        raise InvalidInput(f"A villager's name has at most {NAME_MAX} characters, a phone at most {CONTACT_PHONE_MAX}.",
-                           code="villager_too_long", details={"villager_name": [f"At most {NAME_MAX} characters."]})
-    if not consent:
-        raise ConsentRequired()
-    user = accounts.add_villager_account(display_name=choice.name, county_adcode=station.village.county_adcode)
-    db.session.add(Villager(user_id=user.id, station_id=station.id, contact_phone=(choice.contact_phone or "").strip() or None,
-                            consent_recorded_at=utcnow(), consent_recorded_by_user_id=partner.id))
-    db.session.flush()
-    return user
+                len(parcels.expected), len(parcels.arrived), len(villagers.villager_ids(station_id)))
 
 
 def list_for_villager(station_id: int, partner: User, villager: VillagerChoice, *, consent: bool,
@@ -130,7 +63,7 @@ def list_for_villager(station_id: int, partner: User, villager: VillagerChoice, 
     if not consent:
         raise ConsentRequired()
     try:
-        seller = _villager_for(station, partner, villager, consent=consent)
+        seller = villagers.villager_for(station, partner, villager, consent=consent)
         # create_product commits this use case: the new villager (if any) with their listing.
         return catalog.create_product(seller, listed_by=partner, publish=True,
                                       origin_county_adcode=station.village.county_adcode,
@@ -143,14 +76,15 @@ def list_for_villager(station_id: int, partner: User, villager: VillagerChoice, 
 def villager_listings(station_id: int, partner: User, *, page: int = 1, per_page: int = 20) -> Page:
     """What the partner listed for this station's villagers, newest first."""
     cash.require_partner(station_id, partner)
-    return catalog.list_agent_products(partner, seller_ids=_villager_ids(station_id), page=page, per_page=per_page)
+    return catalog.list_agent_products(partner, seller_ids=villagers.villager_ids(station_id), page=page,
+                                       per_page=per_page)
 
 
 def villager_listing(station_id: int, partner: User, product_id: int) -> Product:
     """A listing the partner made for a villager of this station, as its agent may change it."""
     cash.require_partner(station_id, partner)
     product = catalog.sellers_product(product_id, partner)
-    if product.seller_user_id not in _villager_ids(station_id):
+    if product.seller_user_id not in villagers.villager_ids(station_id):
         raise catalog.ProductNotFound(product_id)
     return product
 
@@ -159,7 +93,7 @@ def switch_villager_listing(station_id: int, partner: User, product_id: int, act
     """Pause or resume a listing the partner made for a villager of this station."""
     switch = {"pause": catalog.pause_product, "resume": catalog.resume_product}.get(action)
     if switch is None:
-        raise InvalidInput(f"Unknown listing action {action!r}.", code="unknown_action")
+        raise InvalidInput(f"Unknown listing action {action!r}.", code=FlowErrorCode.UNKNOWN_ACTION)
     villager_listing(station_id, partner, product_id)
     return switch(product_id, partner)
 
@@ -177,7 +111,7 @@ def place_assisted_order(station_id: int, partner: User, villager: VillagerChoic
     paid in cash there. The same key with the same request returns the first checkout."""
     station = cash.require_partner(station_id, partner)
     try:
-        buyer = _villager_for(station, partner, villager, consent=consent)
+        buyer = villagers.villager_for(station, partner, villager, consent=consent)
         # place_checkout commits this use case: the new villager (if any) with the checkout.
         checkout, _ = checkout_service.place_checkout(buyer.id, lines=lines, delivery={"station_id": station.id},
                                                       payment_method="cash_at_station",
@@ -198,7 +132,7 @@ def collect_cash(station_id: int, partner: User, checkout_id: int, *, amount_fen
     cash.require_partner(station_id, partner)
     if orders.station_of_checkout(checkout_id) != station_id:
         raise orders.CheckoutNotFound(checkout_id)
-    return payments.record_cash_collection(checkout_id, partner, amount_fen=amount_fen)
+    return station_cash.record_cash_collection(checkout_id, partner, amount_fen=amount_fen)
 
 
 def parcels(station_id: int, partner: User) -> orders.StationParcels:
@@ -209,7 +143,7 @@ def parcels(station_id: int, partner: User) -> orders.StationParcels:
 def move_parcel(station_id: int, partner: User, order_id: int, action: str) -> Order:
     """Mark a parcel of this station arrived (``arrive``) or handed over (``hand_over``)."""
     if action not in ("arrive", "hand_over"):
-        raise InvalidInput(f"Unknown parcel action {action!r}.", code="unknown_action")
+        raise InvalidInput(f"Unknown parcel action {action!r}.", code=FlowErrorCode.UNKNOWN_ACTION)
     cash.require_partner(station_id, partner)
     if orders.station_of_order(order_id) != station_id:
         raise orders.OrderNotFound(order_id)

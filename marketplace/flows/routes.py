@@ -1,0 +1,40 @@
+"""Endpoints of the cross-domain flows: cancelling an order (with its refund) and cash at a station."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.accounts.auth import current_user, requires
+from marketplace.flows import cancellation, station_cash
+from marketplace.orders.schemas import CheckoutOut, NoteIn, OrderOut
+from marketplace.payments.schemas import CashCollectionIn, RefundOut
+
+bp = Blueprint("cancellation_and_cash", __name__, url_prefix="/api/v1",
+               description="Cancelling an order (a paid one is refunded); cash taken and paid back at a service station")
+
+
+@bp.route("/orders/<id:order_id>/cancel")
+class OrderCancel(MethodView):
+    @requires("buyer", "partner", "admin")
+    @bp.arguments(NoteIn())
+    @bp.response(200, OrderOut)
+    def post(self, fields, order_id):
+        """Cancel before shipping; stock returns and a paid order is refunded (the buyer)"""
+        return cancellation.cancel_order(order_id, current_user(), note=fields["note"])
+
+
+@bp.route("/refunds/<id:refund_id>/cash-paid")
+class CashRefundPaid(MethodView):
+    @requires("partner")
+    @bp.response(200, RefundOut)
+    def post(self, refund_id):
+        """The station paid a cash refund back to the buyer (the station's partner)"""
+        return station_cash.record_cash_refund(refund_id, current_user())
+
+
+@bp.route("/checkouts/<id:checkout_id>/cash-collection")
+class CashCollection(MethodView):
+    @requires("partner")
+    @bp.arguments(CashCollectionIn())
+    @bp.response(201, CheckoutOut)
+    def post(self, fields, checkout_id):
+        """Record the cash taken for a cash-at-station checkout; its orders become paid (the station's partner)"""
+        return station_cash.record_cash_collection(checkout_id, current_user(), **fields)
