@@ -44,7 +44,8 @@ def _lines(*suffixes: str):
 
 def test_every_domain_package_declares_its_codes():
     assert {code_enum.__name__ for code_enum in CODE_ENUMS} >= {
-        "ErrorCode", "AccountErrorCode", "CatalogErrorCode", "GeoErrorCode", "OrderErrorCode", "ReportErrorCode"}
+        "ErrorCode", "AccountErrorCode", "CatalogErrorCode", "GeoErrorCode", "OrderErrorCode", "ReportErrorCode",
+        "PaymentErrorCode", "StationErrorCode", "FlowErrorCode"}
 
 
 def test_every_code_is_declared_by_one_enum_only():
