@@ -88,7 +88,7 @@ def import_counties(file: Path, poverty_list: bool, demonstration_list: bool, sk
               help="Top the catalog up to this many listings (bulk insert).")
 @click.option("--history", "history_rows", default=0, show_default=True, type=click.IntRange(0, 100_000_000),
               help="Top the sales ledger up to this many rows of two years' sales and refunds in every county "
-                   "(COPY on PostgreSQL), then rebuild the rollups.")
+                   "(written with COPY), then rebuild the rollups.")
 @click.option("--history-end", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Last Asia/Shanghai day of the history (default: yesterday).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")

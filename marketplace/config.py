@@ -3,7 +3,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-INSTANCE_DIR = Path(os.environ.get("MARKETPLACE_INSTANCE_DIR") or Path(__file__).resolve().parent.parent / "instance")
+INSTANCE_DIR = Path(os.environ.get("MARKETPLACE_INSTANCE_DIR") or Path(__file__).parent.parent / "instance").resolve()
 
 
 def _env_int(name: str, default: int) -> int:

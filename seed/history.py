@@ -1,5 +1,5 @@
 """Two years of sales history for the reports: sellers in every county, buyers, listings, paid orders
-and refunds with their sales-ledger rows, bulk-written (COPY on PostgreSQL) and then rolled up.
+and refunds with their sales-ledger rows, bulk-written with COPY and then rolled up.
 
 What is generated, and what is not:
 - every county of the registry gets one seller (poverty counties two, so they sell more per

@@ -113,7 +113,9 @@ class Builders:
         delivery = {"station_id": station.id} if station is not None else {"address": {
             "recipient": "张三", "phone": "13800138000", "county_adcode": products[0].origin_county_adcode,
             "detail": "人民路1号"}}
-        db.session.commit()  # the checkout reads its listings alone: they must be committed, as in service
+        # The checkout reads its listings alone: with real commits they must be committed first
+        # (in the suite's rolled-back transaction this only releases a savepoint).
+        db.session.commit()
         checkout, _ = checkout_service.place_checkout(
             buyer.id, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
             delivery=delivery,

@@ -1,13 +1,21 @@
 """Input and output schemas for the catalog."""
-from datetime import date, timedelta
+from datetime import date
 
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.catalog.taxonomy import PRICE_FEN_MAX, SOLD_OUT, STOCK_UNITS_MAX, Category, ProductStatus, Unit
+from marketplace.catalog.taxonomy import (
+    EARLIEST_HARVEST_DATE,
+    PRICE_FEN_MAX,
+    SOLD_OUT,
+    STOCK_UNITS_MAX,
+    Category,
+    ProductStatus,
+    Unit,
+    latest_harvest_date,
+)
 from marketplace.common import storage
 from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, id_field, page_of
-from marketplace.common.time import business_day, utcnow
 
 CATEGORIES = [c.value for c in Category]
 UNITS = [u.value for u in Unit]
@@ -15,7 +23,7 @@ LISTING_STATUSES = [s.value for s in ProductStatus] + [SOLD_OUT]
 
 
 def _harvest_date_in_range(value: date) -> None:
-    if not date(2000, 1, 1) <= value <= business_day(utcnow()) + timedelta(days=366):
+    if not EARLIEST_HARVEST_DATE <= value <= latest_harvest_date():
         raise ma.ValidationError("Harvest date must be between 2000-01-01 and a year from today.")
 
 

@@ -407,6 +407,7 @@ _OFFERS_BY_SIZE: dict[int, TextClause] = {}
 # ascending id order, and raises STOCK_SHORT_SQLSTATE when a product is short, so the statement
 # that calls it is undone whole. The checkout calls it inside the one statement that writes the
 # checkout (TAKE_STOCK_CALL with take_stock_params); reserve_stock calls it on its own.
+# Both run through write_taking_stock.
 STOCK_SHORT_SQLSTATE = "MPOOS"
 TAKE_STOCK_CALL = "take_stock(CAST(:stock_product_ids AS integer[]), CAST(:stock_units AS integer[]))"
 _TAKE_STOCK = text(f"SELECT {TAKE_STOCK_CALL}")
@@ -415,7 +416,7 @@ _TAKE_STOCK = text(f"SELECT {TAKE_STOCK_CALL}")
 def offers_by_id(product_ids):
     """What a cart needs to know of its listings (one row each, no ORM objects), read without locks.
 
-    Stock read here is a hint; stock is taken for real by reserve_stock.
+    Stock read here is a hint; stock is taken for real by take_stock, in the checkout's write.
     """
     if not product_ids:
         return {}
@@ -433,30 +434,32 @@ def take_stock_params(quantities: dict[int, int]) -> dict:
     return {"stock_product_ids": ordered, "stock_units": [quantities[product_id] for product_id in ordered]}
 
 
-def stock_shortfall(error: DBAPIError) -> dict[int, int] | None:
+def _stock_shortfall(error: DBAPIError) -> dict[int, int] | None:
     """{product_id: units available} if ``error`` is take_stock refusing a cart, else None."""
     if getattr(error.orig, "sqlstate", None) != STOCK_SHORT_SQLSTATE:
         return None
     return {int(product_id): available for product_id, available in json.loads(error.orig.diag.message_detail).items()}
 
 
-def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
-    """Take stock for a cart in the session's transaction, by take_stock (one conditional UPDATE
-    per product, in ascending id order, in one statement).
-
-    Returns {} when every product had enough, else {product_id: units available} for each short
-    one (0 for a listing no longer for sale); the caller must then roll back, which also undoes
-    the updates that succeeded. Ascending order means two carts that share products lock them in
-    the same order and cannot deadlock.
-    """
+def write_taking_stock(statement: TextClause, params: dict) -> tuple[list, dict[int, int]]:
+    """Run, in the session's transaction, a write whose statement calls take_stock (with
+    take_stock_params among ``params``): (its rows, {}), or, when a product was short,
+    ([], {product_id: units available}, 0 for a listing no longer for sale), and the caller must
+    roll back. Ascending id order means two carts that share products lock them in the same order
+    and cannot deadlock."""
     try:
-        write_in_session(_TAKE_STOCK, take_stock_params(quantities))
+        return write_in_session(statement, params), {}
     except DBAPIError as error:
-        short = stock_shortfall(error)
+        short = _stock_shortfall(error)
         if short is None:
             raise
-        return short
-    return {}
+        return [], short
+
+
+def reserve_stock(quantities: dict[int, int]) -> dict[int, int]:
+    """Take stock for a cart ({product_id: units}) in the session's transaction: {} when every
+    product had enough, else what write_taking_stock reports short (the caller rolls back)."""
+    return write_taking_stock(_TAKE_STOCK, take_stock_params(quantities))[1]
 
 
 def release_stock(quantities: dict[int, int]) -> None:

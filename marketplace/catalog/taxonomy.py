@@ -1,5 +1,8 @@
 """The fixed category taxonomy, sale units and listing statuses."""
 import enum
+from datetime import date, timedelta
+
+from marketplace.common.time import business_day, utcnow
 
 
 class Category(enum.StrEnum):
@@ -57,3 +60,12 @@ SOLD_OUT = "sold_out"
 PRICE_FEN_MAX = 10_000_000  # 100,000 yuan for one unit is beyond any village specialty
 STOCK_UNITS_MAX = 1_000_000
 MAX_IMAGES = 6
+
+
+EARLIEST_HARVEST_DATE = date(2000, 1, 1)
+
+
+def latest_harvest_date() -> date:
+    """The latest harvest date a listing may give: a year from today (Asia/Shanghai), for produce
+    sold ahead of its harvest."""
+    return business_day(utcnow()) + timedelta(days=366)

@@ -10,7 +10,9 @@ The rule, for every use case:
    in autocommit, on a pooled connection of its own, never in the session's transaction, whatever
    the session has done. It sees what is committed (not the session's own unflushed or
    uncommitted writes), takes no lock that outlives it, and costs one round trip: no BEGIN, no
-   COMMIT or ROLLBACK. A plain read never waits on row locks, so it cannot wait on the session.
+   COMMIT or ROLLBACK. A plain read never waits on row locks, so it cannot wait on the session's;
+   but while the session holds a connection, it takes a second one from the pool: a request may
+   hold two connections at once, and a process's pool must have two for each of its threads.
 
 Both run constant SQL on psycopg's own cursor: SQLAlchemy's execution layer costs about as much
 client CPU as psycopg's round trip does on the busiest statements (a checkout's, the catalog's

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import URL
+
 DATABASE = "marketplace"
 SYSTEM_USER = "marketplace-pg"
 # A Unix socket's path must fit in 107 bytes ("/.s.PGSQL.5432" included).
@@ -56,7 +58,8 @@ class LocalPostgres:
 
     def url(self, database: str = DATABASE) -> str:
         """The SQLAlchemy URL of ``database`` on this cluster (over its socket, as postgres)."""
-        return f"postgresql+psycopg://postgres@/{database}?host={self.socket_dir}"
+        return URL.create("postgresql+psycopg", username="postgres", database=database,
+                          query={"host": str(self.socket_dir)}).render_as_string(hide_password=False)
 
     def is_running(self) -> bool:
         return self.data_dir.joinpath("PG_VERSION").exists() and self._pg_ctl("status", check=False).returncode == 0
@@ -68,7 +71,8 @@ class LocalPostgres:
             self._run([_binary("initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
                        "--encoding=UTF8", "--locale=C.UTF-8"])  # as Debian's clusters: pg_trgm reads Chinese
         if not self.is_running():
-            options = f"-c listen_addresses='' -k {self.socket_dir} -c unix_socket_permissions=0777"
+            # Trust authentication, so the socket is its owner's alone (root reaches it as well).
+            options = f"-c listen_addresses='' -k {self.socket_dir} -c unix_socket_permissions=0700"
             result = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", options, check=False)
             if result.returncode != 0:
                 raise LocalPostgresError(f"The embedded PostgreSQL did not start: {result.stdout.strip()}\n"

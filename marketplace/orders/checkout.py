@@ -17,12 +17,11 @@ from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import delete, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.catalog import services as catalog
 from marketplace.catalog.services import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
-from marketplace.common.sql import write_in_session
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
@@ -96,7 +95,7 @@ def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
         raise CartRejected(f"Some products cannot be ordered ({listed}).",
                            details={"products": {str(pid): why for pid, why in sorted(problems.items())}})
     # Already short when read: refuse before writing anything, so a sold-out flash sale costs
-    # its losers one read. Enough stock here is only a hint; reserve_stock decides.
+    # its losers one read. Enough stock here is only a hint; take_stock decides.
     short = {pid: (products[pid].title, products[pid].stock_units, q) for pid, q in quantities.items()
              if products[pid].stock_units < q}
     if short:
@@ -299,15 +298,12 @@ def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, 
     last, so that its row locks are held for as short a time as possible; give the records the
     ids written.
 
-    Returns {} or, if stock was short, {product_id: units available} as catalog.reserve_stock
-    does; the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
+    Returns {} or, if stock was short, {product_id: units available} (catalog.write_taking_stock);
+    the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
     """
-    try:
-        rows = write_in_session(_INSERT_CHECKOUT, {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
-    except DBAPIError as error:
-        short = catalog.stock_shortfall(error)
-        if short is None:
-            raise
+    rows, short = catalog.write_taking_stock(
+        _INSERT_CHECKOUT, {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
+    if short:
         return short
     _give_ids(checkout, rows)
     return {}

@@ -131,8 +131,8 @@ def move_order(order_id: int, action: str, actor: User, *, note: str | None = No
                before_commit: Callable[[Order], None] | None = None, **fields) -> Order:
     """Make one lifecycle move on behalf of a person, checking that they may make it.
 
-    ``before_commit`` runs in the same transaction after the move (payments records the refund
-    a cancelled paid order is owed there)."""
+    ``before_commit`` runs in the same transaction after the move (flows.cancellation records the
+    refund a cancelled paid order is owed there)."""
     order = get_order(order_id, actor)
     from_states, _, allowed = MOVES[action]
     if not (_roles_on(order, actor) & allowed):

@@ -1,7 +1,7 @@
 """Forms of the people's pages (WTForms through Flask-WTF): labels and messages in the reader's
 language, what was typed shown back beside each message."""
 import re
-from datetime import date, timedelta
+from datetime import date
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -20,10 +20,18 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from marketplace.catalog.images import MAX_UPLOAD_BYTES
-from marketplace.catalog.taxonomy import CATEGORY_LABELS, MAX_IMAGES, PRICE_FEN_MAX, STOCK_UNITS_MAX, UNIT_GRAMS, Unit
+from marketplace.catalog.taxonomy import (
+    CATEGORY_LABELS,
+    EARLIEST_HARVEST_DATE,
+    MAX_IMAGES,
+    PRICE_FEN_MAX,
+    STOCK_UNITS_MAX,
+    UNIT_GRAMS,
+    Unit,
+    latest_harvest_date,
+)
 from marketplace.common.money import yuan_to_fen
 from marketplace.common.schemas import unstorable_text
-from marketplace.common.time import business_day, utcnow
 from marketplace.web.services import new_form_token
 
 UNIT_LABELS = {Unit.JIN: _l("jin (500 g)"), Unit.KG: _l("kg"), Unit.BOX: _l("box"), Unit.BAG: _l("bag"),
@@ -129,7 +137,7 @@ def _known_choice(form, field):
 
 
 def _not_future_beyond_a_year(form, field):
-    if field.data and not date(2000, 1, 1) <= field.data <= business_day(utcnow()) + timedelta(days=366):
+    if field.data and not EARLIEST_HARVEST_DATE <= field.data <= latest_harvest_date():
         raise ValidationError(_l("Pick a date between 2000 and a year from today."))
 
 
@@ -182,7 +190,7 @@ class ListingForm(PageForm):
                                  for code, (zh, en) in CATEGORY_LABELS.items()]
         self.origin_village_id.choices = [SelectChoice("", _l("Not given"))] + [
             SelectChoice(village.id, village.name) for village in villages]
-        self.harvest_date.render_kw = {"max": (business_day(utcnow()) + timedelta(days=366)).isoformat()}
+        self.harvest_date.render_kw = {"max": latest_harvest_date().isoformat()}
 
     def validate_origin_village_id(self, field):
         if field.data is not None and field.data not in [choice.value for choice in field.choices]:

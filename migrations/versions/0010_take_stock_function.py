@@ -4,8 +4,7 @@ One conditional UPDATE per product, in ascending product id order, as the checko
 if any product is short, it raises SQLSTATE MPOOS with the units still available of each short
 product (JSON in DETAIL), which undoes the updates already made with the rest of the statement.
 Called from inside the checkout's one INSERT statement, it lets a checkout be a single
-statement, committed on its own: no BEGIN and COMMIT round trips, and the products' row locks
-are released as soon as the statement ends.
+statement (the checkout service commits it), and it is the one place the stock rule lives.
 
 Revision ID: 0010
 Revises: 0009

@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
@@ -101,7 +102,7 @@ def test_a_read_alone_is_a_transaction_of_its_own_on_another_connection(user_id)
 
 def test_a_failed_read_alone_leaves_the_session_and_the_pool_usable(user_id):
     db.session.execute(update(User).where(User.id == user_id).values(display_name="乙"))
-    with pytest.raises(Exception, match="division by zero"):
+    with pytest.raises(DBAPIError, match="division by zero"):
         read_alone(text("SELECT 1 / 0"), {})
 
     db.session.commit()  # the session's transaction was not touched by the failure

@@ -6,6 +6,7 @@ from sqlalchemy.engine import make_url
 
 import marketplace.config as config_module
 from marketplace import postgresql_url
+from marketplace.local_postgres import LocalPostgres
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_default_database_is_the_embedded_postgresql_under_instance(fresh_config
     module = fresh_config()
     url = make_url(module.config_from_env().SQLALCHEMY_DATABASE_URI)
     assert (url.drivername, url.database) == ("postgresql+psycopg", "marketplace")
-    assert url.query["host"] == str(module.INSTANCE_DIR / "postgres" / "socket")
+    assert url.query["host"] == str(LocalPostgres(module.INSTANCE_DIR / "postgres").socket_dir)
 
 
 def test_production_without_database_url_refuses_to_start(fresh_config):
