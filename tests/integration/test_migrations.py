@@ -3,6 +3,8 @@ beside the test database (conftest's ``empty_database``); PostgreSQL only."""
 from contextlib import contextmanager
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -251,3 +253,12 @@ def test_0012_gives_stored_reports_a_body_version_none_matches_and_deletes_them_
 
         upgrade()
         assert "body_version" in snapshot_columns(engine)
+
+
+def test_the_models_declare_what_the_migrations_made(app):
+    """Alembic's autogenerate finds nothing to add, drop or retype between the models and the
+    database migrated to head (tables, columns, types, indexes, unique and foreign keys)."""
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                       db.metadata)
+    assert differences == []
