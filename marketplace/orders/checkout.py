@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.catalog import services as catalog
+from marketplace.catalog import stock
 from marketplace.catalog.services import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
 from marketplace.common.time import utcnow
@@ -80,7 +80,7 @@ def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
             raise CartRejected("Each product may appear once in a cart; put the total quantity on one line.",
                                code=OrderErrorCode.DUPLICATE_PRODUCT, details={"product_id": line["product_id"]})
         quantities[line["product_id"]] = line["quantity"]
-    products = catalog.offers_by_id(quantities)
+    products = stock.offers_by_id(quantities)
     problems = {}
     for product_id, quantity in quantities.items():
         product = products.get(product_id)
@@ -289,7 +289,7 @@ SELECT 'checkout' AS kind, id, NULL AS refers_to FROM new_checkout
 UNION ALL SELECT 'order', id, seller_user_id FROM new_orders
 UNION ALL SELECT 'line', id, product_id FROM new_lines
 UNION ALL SELECT 'event', id, order_id FROM new_events
-UNION ALL SELECT 'stock', """ + catalog.TAKE_STOCK_CALL + """, NULL
+UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL
 """)
 
 
@@ -298,11 +298,11 @@ def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, 
     last, so that its row locks are held for as short a time as possible; give the records the
     ids written.
 
-    Returns {} or, if stock was short, {product_id: units available} (catalog.write_taking_stock);
+    Returns {} or, if stock was short, {product_id: units available} (stock.write_taking_stock);
     the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
     """
-    rows, short = catalog.write_taking_stock(
-        _INSERT_CHECKOUT, {**_insert_params(checkout, key), **catalog.take_stock_params(quantities)})
+    rows, short = stock.write_taking_stock(
+        _INSERT_CHECKOUT, {**_insert_params(checkout, key), **stock.take_stock_params(quantities)})
     if short:
         return short
     _give_ids(checkout, rows)

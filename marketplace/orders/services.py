@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import Select, select, text, update
 
 from marketplace.accounts.services import Role, User
-from marketplace.catalog import services as catalog
+from marketplace.catalog import stock
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
@@ -106,7 +106,7 @@ def _apply(order: Order, action: str, actor_user_id: int | None, note: str | Non
     db.session.add(OrderEvent(order_id=order.id, action=action, from_status=from_status, to_status=to_state,
                               actor_user_id=actor_user_id, note=note, created_at=now))
     if action in ("cancel", "expire") and from_status in HOLDS_STOCK:
-        catalog.release_stock(_quantities([order]))
+        stock.release_stock(_quantities([order]))
     return True
 
 
@@ -219,7 +219,7 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
             continue
         # Each seller's order on its own: one sold-out product does not cost the other sellers their sale.
         savepoint = db.session.begin_nested()
-        if catalog.reserve_stock(_quantities([order])):
+        if stock.reserve_stock(_quantities([order])):
             savepoint.rollback()
             settlement.refund.append((order, "The payment arrived after the deadline and the stock was gone."))
         else:
