@@ -10,7 +10,7 @@ photo of those rows. The dicts built here have exactly the shape of
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import TextClause, text
 
@@ -51,12 +51,11 @@ def _decode_cursor(cursor: str, sort: str):
 # running it.
 PAGE_SQL = """
 SELECT page.*, u.display_name, c.name AS county_name, pr.name AS province_name,
-       c.is_national_poverty_county, c.is_demonstration_county, v.name AS village_name,
-       (SELECT i.thumbnail_key FROM product_images i WHERE i.product_id = page.id
-         ORDER BY i.position LIMIT 1) AS cover_key
+       c.is_national_poverty_county, c.poverty_exit_year, c.is_demonstration_county, v.name AS village_name,
+       cover.thumbnail_key AS cover_key, cover.image_key AS cover_display_key
 FROM (
     SELECT p.id, p.title, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.units_sold,
-           p.created_at, p.seller_user_id, p.origin_county_adcode, p.origin_village_id
+           p.created_at, p.harvest_date, p.seller_user_id, p.origin_county_adcode, p.origin_village_id
     FROM products p
     WHERE {where}
     ORDER BY {order}
@@ -66,6 +65,8 @@ JOIN users u ON u.id = page.seller_user_id
 JOIN counties c ON c.adcode = page.origin_county_adcode
 JOIN provinces pr ON pr.adcode = c.province_adcode
 LEFT JOIN villages v ON v.id = page.origin_village_id
+LEFT JOIN LATERAL (SELECT i.thumbnail_key, i.image_key FROM product_images i WHERE i.product_id = page.id
+                   ORDER BY i.position LIMIT 1) AS cover ON true
 ORDER BY {outer_order}
 """
 # sort name -> (sort column, descending?)
@@ -77,8 +78,11 @@ _PAGE_STATEMENTS: dict[str, TextClause] = {}
 
 
 def _conditions(params: dict, q, category, county, province, poverty_only, demonstration_only,
-                min_price_fen, max_price_fen, in_stock) -> list[str]:
+                min_price_fen, max_price_fen, in_stock, seller_user_id=None) -> list[str]:
     where = ["p.status = 'active'"]
+    if seller_user_id is not None:
+        where.append("p.seller_user_id = :seller_user_id")
+        params["seller_user_id"] = seller_user_id
     if q:
         # ILIKE is served by the trigram GIN index on PostgreSQL (3+ characters); shorter words
         # are filtered along the sorted index scan until the page is full.
@@ -114,16 +118,29 @@ def _conditions(params: dict, q, category, county, province, poverty_only, demon
 
 def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = None, q: str | None = None,
                 category=None, county=None, province=None, poverty_only=False, demonstration_only=False,
-                min_price_fen=None, max_price_fen=None, in_stock=False) -> dict:
-    """One page of active listings in a stable order, and the cursor of the next page (or None)."""
+                min_price_fen=None, max_price_fen=None, in_stock=False, seller_user_id: int | None = None) -> dict:
+    """One page of active listings in a stable order, and the cursor of the next page (or None).
+    ``seller_user_id`` (not offered by the API) keeps one seller's listings: the product page's
+    "more from this seller"."""
     column, descending = SORT_COLUMNS[sort]
     params: dict = {}
     where = _conditions(params, q.strip() if q else None, category, county, province, poverty_only,
-                        demonstration_only, min_price_fen, max_price_fen, in_stock)
+                        demonstration_only, min_price_fen, max_price_fen, in_stock, seller_user_id)
     if cursor:
         params["after_key"], params["after_id"] = _decode_cursor(cursor, sort)
         where.append(f"(p.{column}, p.id) {'<' if descending else '>'} (:after_key, :after_id)")
-    direction = "DESC" if descending else "ASC"
+    rows = _page_rows(where, params, column, "DESC" if descending else "ASC", limit)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = _encode_cursor(sort, getattr(last, column), last.id)
+    return {"items": [_summary(row, row.cover_key, row.cover_display_key) for row in rows], "limit": limit, "next_cursor": next_cursor}
+
+
+def _page_rows(where: list[str], params: dict, column: str, direction: str, limit: int) -> list:
+    """Up to ``limit`` + 1 rows of PAGE_SQL in (column, id) order: one more tells there is a next page."""
     # The page size is written into the text (an int of 1 to 100): with LIMIT as a parameter,
     # PostgreSQL planned the statement afresh on every call, its generic plan costed for an
     # unknown number of rows never looking cheaper.
@@ -132,17 +149,18 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
     statement = _PAGE_STATEMENTS.get(sql)
     if statement is None:  # one per combination of filters, sort and cursor: a few hundred at most
         statement = _PAGE_STATEMENTS[sql] = text(sql)
-    rows = read_alone(statement, params)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = _encode_cursor(sort, getattr(last, column), last.id)
-    return {"items": [_summary(row, row.cover_key) for row in rows], "limit": limit, "next_cursor": next_cursor}
+    return read_alone(statement, params)
 
 
-def _summary(row, cover_key: str | None) -> dict:
+def in_season(*, harvested_since: date, harvested_by: date, limit: int = 8) -> list[dict]:
+    """Active listings in stock harvested between the two days, the newest harvest first (the
+    storefront's "this season"). No index serves the harvest date: the storefront caches the result."""
+    params = {"since": harvested_since, "until": harvested_by}
+    where = ["p.status = 'active'", "p.stock_units > 0", "p.harvest_date BETWEEN :since AND :until"]
+    return [_summary(row, row.cover_key, row.cover_display_key) for row in _page_rows(where, params, "harvest_date", "DESC", limit)[:limit]]
+
+
+def _summary(row, cover_key: str | None, cover_display_key: str | None) -> dict:
     return {
         "id": row.id,
         "title": row.title,
@@ -158,11 +176,14 @@ def _summary(row, cover_key: str | None) -> dict:
             "county_name": row.county_name,
             "province_name": row.province_name,
             "is_national_poverty_county": row.is_national_poverty_county,
+            "poverty_exit_year": row.poverty_exit_year,
             "is_demonstration_county": row.is_demonstration_county,
             "village_id": row.origin_village_id,
             "village_name": row.village_name,
         },
         "thumbnail_url": storage.url(cover_key) if cover_key else None,
+        "cover_image_url": storage.url(cover_display_key) if cover_display_key else None,
+        "harvest_date": row.harvest_date.isoformat() if row.harvest_date else None,
         "created_at": row.created_at.isoformat(),
     }
 
@@ -170,9 +191,9 @@ def _summary(row, cover_key: str | None) -> dict:
 DETAIL_SQL = """
 SELECT p.id, p.title, p.description, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units,
        p.min_order_units, p.seller_user_id, p.origin_county_adcode, p.origin_village_id, p.harvest_date,
-       p.ships_within_days, p.review_note, p.created_at, p.updated_at, p.version,
+       p.ships_within_days, p.review_note, p.created_at, p.updated_at, p.version, p.trace_token,
        u.display_name, c.name AS county_name, pr.name AS province_name,
-       c.is_national_poverty_county, c.is_demonstration_county, v.name AS village_name,
+       c.is_national_poverty_county, c.poverty_exit_year, c.is_demonstration_county, v.name AS village_name,
        i.id AS image_id, i.position, i.image_key, i.thumbnail_key, i.width, i.height
 FROM products p
 JOIN users u ON u.id = p.seller_user_id
@@ -196,12 +217,11 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
         return None
     row = rows[0]
     images = [r for r in rows if r.image_id is not None]
-    body = _summary(row, images[0].thumbnail_key if images else None)
+    body = _summary(row, images[0].thumbnail_key if images else None, images[0].image_key if images else None)
     body.update({
         "description": row.description,
         "seller_user_id": row.seller_user_id,
         "min_order_units": row.min_order_units,
-        "harvest_date": row.harvest_date.isoformat() if row.harvest_date else None,
         "ships_within_days": row.ships_within_days,
         "images": [{"id": i.image_id, "position": i.position, "url": storage.url(i.image_key),
                     "thumbnail_url": storage.url(i.thumbnail_key), "width": i.width, "height": i.height}
@@ -209,5 +229,32 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
         "review_note": row.review_note,
         "version": row.version,
         "updated_at": row.updated_at.isoformat(),
+        "trace_token": str(row.trace_token),
     })
     return body, listing_etag(row.version, row.stock_units)
+
+
+# Any status: a cart shows a paused listing with the reason it cannot be bought.
+CART_OFFERS_SQL = """
+SELECT p.id, p.title, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.min_order_units, p.status,
+       p.seller_user_id, u.display_name, c.name AS county_name, c.is_national_poverty_county,
+       (SELECT i.thumbnail_key FROM product_images i WHERE i.product_id = p.id
+         ORDER BY i.position LIMIT 1) AS cover_key
+FROM products p
+JOIN users u ON u.id = p.seller_user_id
+JOIN counties c ON c.adcode = p.origin_county_adcode
+WHERE p.id = ANY(CAST(:product_ids AS integer[]))
+"""
+_CART_OFFERS = text(CART_OFFERS_SQL)
+
+
+def cart_offers(product_ids) -> dict[int, dict]:
+    """What a cart page shows of its listings, whatever their status: {product_id: fields}."""
+    rows = read_alone(_CART_OFFERS, {"product_ids": list(product_ids)}) if product_ids else []
+    return {row.id: {"title": row.title, "unit": row.unit, "net_weight_grams": row.net_weight_grams,
+                     "price_fen": row.price_fen, "stock_units": row.stock_units,
+                     "min_order_units": row.min_order_units, "status": row.status,
+                     "seller_user_id": row.seller_user_id, "seller_name": row.display_name,
+                     "county_name": row.county_name, "is_national_poverty_county": row.is_national_poverty_county,
+                     "thumbnail_url": storage.url(row.cover_key) if row.cover_key else None}
+            for row in rows}

@@ -1,7 +1,20 @@
 """Catalog models: products with origin traceability, their images and review decisions."""
+import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -61,6 +74,8 @@ class Product(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     # Bumped by every change to the listing (not by stock moves); the ETag is built from it.
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The public name of its trace page (溯源), drawn by PostgreSQL: unguessable, never reused.
+    trace_token: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=text("gen_random_uuid()"), unique=True)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -95,6 +95,9 @@ class OriginOut(Schema):
     county_name = ma.fields.String(required=True, attribute="origin_county.name")
     province_name = ma.fields.String(required=True, attribute="origin_county.province.name")
     is_national_poverty_county = ma.fields.Boolean(required=True, attribute="origin_county.is_national_poverty_county")
+    poverty_exit_year = ma.fields.Integer(
+        allow_none=True, dump_only=True, attribute="origin_county.poverty_exit_year",
+        metadata={"description": "The year a national poverty county exited poverty (all 832 had by 2020)"})
     is_demonstration_county = ma.fields.Boolean(required=True, attribute="origin_county.is_demonstration_county")
     village_id = ma.fields.Integer(allow_none=True, attribute="origin_village_id")
     village_name = ma.fields.Function(lambda p: p.origin_village.name if p.origin_village else None, allow_none=True)
@@ -117,6 +120,10 @@ class ProductSummaryOut(Schema):
     thumbnail_url = ma.fields.Function(
         lambda p: storage.url(p.images[0].thumbnail_key) if p.images else None, allow_none=True
     )
+    cover_image_url = ma.fields.Function(
+        lambda p: storage.url(p.images[0].image_key) if p.images else None, allow_none=True, dump_only=True,
+        metadata={"description": "The first photo at display size (at most 1600 px wide); thumbnail_url is 400 px"})
+    harvest_date = ma.fields.Date(allow_none=True, dump_only=True)
     created_at = UtcDateTime(required=True)
 
 
@@ -124,12 +131,13 @@ class ProductOut(ProductSummaryOut):
     description = ma.fields.String(required=True)
     seller_user_id = ma.fields.Integer(required=True)
     min_order_units = ma.fields.Integer(required=True)
-    harvest_date = ma.fields.Date(allow_none=True)
     ships_within_days = ma.fields.Integer(required=True)
     images = ma.fields.List(ma.fields.Nested(ImageOut), required=True)
     review_note = ma.fields.String(allow_none=True, metadata={"description": "Why the listing was rejected"})
     version = ma.fields.Integer(required=True)
     updated_at = UtcDateTime(required=True)
+    trace_token = ma.fields.UUID(dump_only=True, metadata={
+        "description": "The public name of the listing's trace page (/trace/<token>, GET /api/v1/trace/<token>)"})
 
 
 class ProductCursorPageOut(Schema):

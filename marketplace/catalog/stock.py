@@ -17,8 +17,8 @@ from marketplace.extensions import db
 
 # The checkout's statements on listings, as plain SQL: they run on every sale, and building
 # and caching an expression each time costs more than the database does to answer them.
-_OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode, price_fen,"
-                  " min_order_units, stock_units, status FROM products")
+_OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode,"
+                  " origin_village_id, harvest_date, price_fen, min_order_units, stock_units, status FROM products")
 # One text per cart size (WHERE id IN (:p0, :p1, ...)): PostgreSQL then keeps one generic plan
 # for each, where id = ANY(array) was planned afresh for every cart (its generic plan, costed for
 # an array of unknown length, never looked cheaper than a plan for the actual two ids).

@@ -1,14 +1,17 @@
-"""Endpoints of the cross-domain flows: cancelling an order (with its refund) and cash at a station."""
+"""Endpoints of the cross-domain flows: cancelling an order (with its refund), cash at a station, and the
+public trace of a listing or a sold order line."""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
-from marketplace.flows import cancellation, station_cash
+from marketplace.flows import cancellation, station_cash, trace
+from marketplace.flows.schemas import TraceOut
 from marketplace.orders.schemas import CheckoutOut, NoteIn, OrderOut
 from marketplace.payments.schemas import CashCollectionIn, RefundOut
 
 bp = Blueprint("cancellation_and_cash", __name__, url_prefix="/api/v1",
-               description="Cancelling an order (a paid one is refunded); cash taken and paid back at a service station")
+               description="Cancelling an order (a paid one is refunded); cash taken and paid back at a service station; "
+                           "the public trace (溯源) of a listing or a parcel")
 
 
 @bp.route("/orders/<id:order_id>/cancel")
@@ -38,3 +41,11 @@ class CashCollection(MethodView):
     def post(self, fields, checkout_id):
         """Record the cash taken for a cash-at-station checkout; its orders become paid (the station's partner)"""
         return station_cash.record_cash_collection(checkout_id, current_user(), **fields)
+
+
+@bp.route("/trace/<token>")
+class Trace(MethodView):
+    @bp.response(200, TraceOut)
+    def get(self, token):
+        """Where a listing or a parcel comes from (溯源), by the code printed on it; public, no personal data"""
+        return trace.read_trace(token)

@@ -2,7 +2,8 @@
 
 Rules:
 - Prices, titles, units, sellers and origins are copied onto the order lines at this moment.
-- Each seller's order pays a flat shipping fee unless its goods reach the free-shipping threshold.
+- Lines are refused, and orders priced with their shipping, by the cart's rules (orders/cart.py).
+- The delivery address joins the buyer's address book; the ordered products leave the saved cart.
 - Stock is taken last, by conditional updates in ascending product id; if any product is short,
   the whole checkout is rolled back and the buyer is told what is available.
 - The same Idempotency-Key with the same request returns the first checkout; with a different
@@ -20,12 +21,12 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.catalog import stock
-from marketplace.catalog.services import ProductStatus
 from marketplace.common.schemas import MAX_AMOUNT_FEN
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError, Conflict, InvalidInput
 from marketplace.extensions import db
-from marketplace.geo import services as geo
+from marketplace.orders import addresses
+from marketplace.orders.cart import CartProblem, CartRejected, line_problem, shipping_fee_fen
 from marketplace.orders.errors import OrderErrorCode
 from marketplace.orders.lifecycle import OrderStatus
 from marketplace.orders.models import Checkout, IdempotencyKey
@@ -46,11 +47,13 @@ class OutOfStock(Conflict):
         )
 
 
-class CartRejected(InvalidInput):
-    code = OrderErrorCode.CART_REJECTED
-
-
 MAX_CHECKOUT_TOTAL_FEN = MAX_AMOUNT_FEN
+# The lines that refuse the whole cart, and how the refusal names them; short stock is OutOfStock.
+REFUSED_LINES = {
+    CartProblem.NOT_FOR_SALE: lambda offer: "not for sale",
+    CartProblem.OWN_LISTING: lambda offer: "your own listing",
+    CartProblem.BELOW_MINIMUM: lambda offer: f"minimum order is {offer.min_order_units} {offer.unit}",
+}
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -83,13 +86,9 @@ def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
     products = stock.offers_by_id(quantities)
     problems = {}
     for product_id, quantity in quantities.items():
-        product = products.get(product_id)
-        if product is None or product.status != ProductStatus.ACTIVE:
-            problems[product_id] = "not for sale"
-        elif product.seller_user_id == buyer_user_id:
-            problems[product_id] = "your own listing"
-        elif quantity < product.min_order_units:
-            problems[product_id] = f"minimum order is {product.min_order_units} {product.unit}"
+        problem = line_problem(products.get(product_id), quantity, buyer_user_id)
+        if problem in REFUSED_LINES:
+            problems[product_id] = REFUSED_LINES[problem](products.get(product_id))
     if problems:
         listed = "; ".join(f"product {pid}: {why}" for pid, why in sorted(problems.items()))
         raise CartRejected(f"Some products cannot be ordered ({listed}).",
@@ -113,15 +112,10 @@ def _check_delivery(delivery: dict, payment_method: str) -> dict:
         raise CartRejected("Cash is paid at a service station: deliver to a station to pay cash.",
                            code=OrderErrorCode.CASH_NEEDS_STATION)
     # The address's county is checked by the checkout row's foreign key as it is written, so a
-    # valid address costs no read; _refuse_unknown_county names the county when that key refuses it.
+    # valid address costs no read; addresses.refuse_unknown_county names the county when that key refuses it.
     address = delivery["address"]
     return {"delivery_kind": "address", "recipient_name": address["recipient"], "recipient_phone": address["phone"],
             "address_county_adcode": address["county_adcode"], "address_detail": address["detail"]}
-
-
-def shipping_fee_fen(items_total_fen: int) -> int:
-    config = current_app.config
-    return 0 if items_total_fen >= config["SHIPPING_FREE_OVER_FEN"] else config["SHIPPING_FLAT_FEE_FEN"]
 
 
 def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, payment_method: str,
@@ -162,24 +156,14 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        _refuse_unknown_county(delivery)
+        if "address" in delivery:
+            addresses.refuse_unknown_county(delivery["address"]["county_adcode"])
         # Otherwise the key is taken: by this request's first attempt, or by a concurrent one that won.
         replayed = _replay(placer_id, idempotency_key, digest)
         if replayed is None:
             raise
         return replayed, False
     return checkout, True
-
-
-def _refuse_unknown_county(delivery: dict) -> None:
-    """After the database refused the checkout: raise unknown_county if the address's county is why."""
-    if "address" not in delivery:
-        return
-    adcode = delivery["address"]["county_adcode"]
-    try:
-        geo.require_county(adcode)
-    except AppError:
-        raise CartRejected(f"Unknown county {adcode} in the address.", code=OrderErrorCode.UNKNOWN_COUNTY) from None
 
 
 def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: dict, delivery_fields: dict,
@@ -198,8 +182,9 @@ def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: di
         order_lines = [
             SimpleNamespace(id=None, order_id=None, product_id=p.id, seller_user_id=seller_id, title=p.title,
                             category=p.category, unit=p.unit, net_weight_grams=p.net_weight_grams,
-                            origin_county_adcode=p.origin_county_adcode, unit_price_fen=p.price_fen, quantity=q,
-                            line_total_fen=p.price_fen * q)
+                            origin_county_adcode=p.origin_county_adcode, origin_village_id=p.origin_village_id,
+                            harvest_date=p.harvest_date, unit_price_fen=p.price_fen, quantity=q,
+                            line_total_fen=p.price_fen * q, trace_token=None)
             for p, q in items
         ]
         items_total = sum(line.line_total_fen for line in order_lines)
@@ -236,7 +221,8 @@ def _row(model, record: SimpleNamespace) -> dict:
     return {column.key: getattr(record, column.key) for column in model.__table__.columns if column.key != "id"}
 
 
-# The checkout, its orders, lines, first events and Idempotency-Key, and then the cart's stock,
+# The checkout, its orders, lines, first events and Idempotency-Key, the buyer's address book entry
+# and saved cart (the ordered products leave it), and then the cart's stock,
 # in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
 # transaction: place_checkout commits it. The stock is taken by the last branch of the final
 # UNION ALL, after the branches that read the inserts, so the products are locked after the
@@ -269,27 +255,42 @@ WITH new_checkout AS (
     RETURNING id, seller_user_id
 ), new_lines AS (
     INSERT INTO order_lines (order_id, product_id, seller_user_id, title, category, unit, net_weight_grams,
-                             origin_county_adcode, unit_price_fen, quantity, line_total_fen)
+                             origin_county_adcode, origin_village_id, harvest_date, unit_price_fen, quantity,
+                             line_total_fen)
     SELECT new_orders.id, l.product_id, l.seller_user_id, l.title, l.category, l.unit, l.net_weight_grams,
-           l.origin_county_adcode, l.unit_price_fen, l.quantity, l.unit_price_fen * l.quantity
+           l.origin_county_adcode, l.origin_village_id, l.harvest_date, l.unit_price_fen, l.quantity,
+           l.unit_price_fen * l.quantity
     FROM unnest(CAST(:line_products AS integer[]), CAST(:line_sellers AS integer[]), CAST(:line_titles AS text[]),
                 CAST(:line_categories AS text[]), CAST(:line_units AS text[]), CAST(:line_weights AS integer[]),
-                CAST(:line_counties AS text[]), CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]))
+                CAST(:line_counties AS text[]), CAST(:line_villages AS integer[]), CAST(:line_harvest_dates AS date[]),
+                CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]))
          WITH ORDINALITY AS l(product_id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode,
-                              unit_price_fen, quantity, n)
+                              origin_village_id, harvest_date, unit_price_fen, quantity, n)
     JOIN new_orders ON new_orders.seller_user_id = l.seller_user_id
     ORDER BY l.n
-    RETURNING id, product_id
+    RETURNING id, product_id, trace_token
 ), new_events AS (
     INSERT INTO order_events (order_id, action, from_status, to_status, actor_user_id, note, created_at)
     SELECT id, 'place', NULL, :status, :key_user_id, NULL, :created_at FROM new_orders
     RETURNING id, order_id
+), saved_address AS (
+    -- the buyer's address book: the same address again only moves to the front
+    INSERT INTO delivery_addresses (user_id, recipient_name, recipient_phone, county_adcode, detail, last_used_at)
+    SELECT :buyer_user_id, :recipient_name, :recipient_phone, :address_county_adcode, :address_detail, :created_at
+    WHERE CAST(:delivery_kind AS text) = 'address'
+    ON CONFLICT ON CONSTRAINT uq_delivery_addresses_same_address DO UPDATE SET last_used_at = EXCLUDED.last_used_at
+    RETURNING id
+), ordered_from_cart AS (
+    DELETE FROM cart_lines WHERE user_id = :buyer_user_id AND product_id = ANY(CAST(:line_products AS integer[]))
+    RETURNING product_id
 )
-SELECT 'checkout' AS kind, id, NULL AS refers_to FROM new_checkout
-UNION ALL SELECT 'order', id, seller_user_id FROM new_orders
-UNION ALL SELECT 'line', id, product_id FROM new_lines
-UNION ALL SELECT 'event', id, order_id FROM new_events
-UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL
+SELECT 'checkout' AS kind, id, NULL AS refers_to, NULL::uuid AS trace_token FROM new_checkout
+UNION ALL SELECT 'order', id, seller_user_id, NULL FROM new_orders
+UNION ALL SELECT 'line', id, product_id, trace_token FROM new_lines
+UNION ALL SELECT 'event', id, order_id, NULL FROM new_events
+UNION ALL SELECT 'address', id, NULL, NULL FROM saved_address
+UNION ALL SELECT 'uncarted', product_id, NULL, NULL FROM ordered_from_cart
+UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL, NULL
 """)
 
 
@@ -320,6 +321,8 @@ def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
         "line_titles": [line.title for line in lines], "line_categories": [line.category for line in lines],
         "line_units": [line.unit for line in lines], "line_weights": [line.net_weight_grams for line in lines],
         "line_counties": [line.origin_county_adcode for line in lines],
+        "line_villages": [line.origin_village_id for line in lines],
+        "line_harvest_dates": [line.harvest_date for line in lines],
         "line_prices_fen": [line.unit_price_fen for line in lines], "line_quantities": [line.quantity for line in lines],
     }
 
@@ -327,9 +330,11 @@ def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
 def _give_ids(checkout: SimpleNamespace, rows: list) -> None:
     """The ids _INSERT_CHECKOUT wrote, onto the records (an order is known by its seller, a
     line by its product: each appears once in a checkout)."""
-    ids = defaultdict(dict)
-    for kind, row_id, refers_to in rows:
+    ids, tokens = defaultdict(dict), {}
+    for kind, row_id, refers_to, trace_token in rows:
         ids[kind][refers_to] = row_id
+        if kind == "line":
+            tokens[row_id] = trace_token
     checkout.id = ids["checkout"][None]
     for order in checkout.orders:
         order.id, order.checkout_id = ids["order"][order.seller_user_id], checkout.id
@@ -338,6 +343,7 @@ def _give_ids(checkout: SimpleNamespace, rows: list) -> None:
             row.order_id = order.id
         for line in order.lines:
             line.id = ids["line"][line.product_id]
+            line.trace_token = tokens[line.id]
 
 
 def forget_idempotency_keys(older_than: timedelta) -> int:

@@ -1,7 +1,9 @@
-"""Checkouts (one payment), orders (one per seller), lines that copy what was sold, and events."""
-from datetime import datetime
+"""Checkouts (one payment), orders (one per seller), lines that copy what was sold, and events;
+the buyer's saved cart and address book."""
+import uuid
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.common.sql import one_of
@@ -113,9 +115,13 @@ class OrderLine(db.Model):
     unit: Mapped[str] = mapped_column(String(8))
     net_weight_grams: Mapped[int | None] = mapped_column(Integer)
     origin_county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
+    origin_village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    harvest_date: Mapped[date | None] = mapped_column(Date)
     unit_price_fen: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     line_total_fen: Mapped[int] = mapped_column(Integer)
+    # The public name of its trace page, printed as a QR code on the parcel (drawn by PostgreSQL).
+    trace_token: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=text("gen_random_uuid()"), unique=True)
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -149,3 +155,34 @@ class IdempotencyKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
     checkout: Mapped[Checkout] = relationship()
+
+
+class CartLine(db.Model):
+    """A product in a signed-in buyer's cart (a visitor's cart is a cookie until they log in)."""
+
+    __tablename__ = "cart_lines"
+    __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 10000", name="quantity_in_range"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeliveryAddress(db.Model):
+    """An address a buyer delivers to; the checkout saves each one it delivers to, last used first."""
+
+    __tablename__ = "delivery_addresses"
+    __table_args__ = (
+        UniqueConstraint("user_id", "recipient_name", "recipient_phone", "county_adcode", "detail",
+                         name="uq_delivery_addresses_same_address"),
+        Index("ix_delivery_addresses_user_last_used", "user_id", "last_used_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    recipient_name: Mapped[str] = mapped_column(String(60))
+    recipient_phone: Mapped[str] = mapped_column(String(20))
+    county_adcode: Mapped[str] = mapped_column(ForeignKey("counties.adcode"))
+    detail: Mapped[str] = mapped_column(String(200))
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

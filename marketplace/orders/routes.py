@@ -3,9 +3,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_caller, current_user, requires
+from marketplace.orders import addresses, cart, services
 from marketplace.orders import checkout as checkout_service
-from marketplace.orders import services
 from marketplace.orders.schemas import (
+    CartOut,
+    CartQuantityIn,
     CheckoutIn,
     CheckoutOut,
     IdempotencyHeader,
@@ -13,6 +15,8 @@ from marketplace.orders.schemas import (
     OrderListArgs,
     OrderOut,
     OrderPageOut,
+    SavedAddressIn,
+    SavedAddressOut,
     ShipIn,
 )
 
@@ -91,3 +95,61 @@ _move("arrive", "The parcel arrived at the station (its partner)", ("partner", "
 _move("hand_over", "The parcel was handed over at the station (its partner)", ("partner", "admin"))
 _move("confirm_receipt", "Confirm an address delivery was received (the buyer)", ("buyer", "partner", "admin"))
 _move("complete", "Close a delivered order before its after-sale window ends (administrators)", ("admin",))
+
+
+def _my_cart():
+    user_id = current_caller().user_id
+    return cart.price_cart(cart.saved_cart(user_id), user_id)
+
+
+@bp.route("/me/cart")
+class MyCart(MethodView):
+    @requires("buyer")
+    @bp.response(200, CartOut)
+    def get(self):
+        """My saved cart, priced as a checkout would price it now (lines that cannot be bought say why)"""
+        return _my_cart()
+
+
+@bp.route("/me/cart/lines/<id:product_id>")
+class MyCartLine(MethodView):
+    @requires("buyer")
+    @bp.arguments(CartQuantityIn())
+    @bp.response(200, CartOut)
+    def put(self, fields, product_id):
+        """Set how many units of a product are in my cart (0 removes it)"""
+        cart.set_cart_quantity(current_caller().user_id, product_id, fields["quantity"])
+        return _my_cart()
+
+    @requires("buyer")
+    @bp.response(204)
+    def delete(self, product_id):
+        """Take a product out of my cart"""
+        cart.remove_from_cart(current_caller().user_id, [product_id])
+
+
+@bp.route("/me/addresses")
+class MyAddresses(MethodView):
+    @requires("buyer")
+    @bp.response(200, SavedAddressOut(many=True))
+    def get(self):
+        """My delivery addresses, last used first (each checkout to an address saves its address)"""
+        return addresses.list_addresses(current_caller().user_id)
+
+    @requires("buyer")
+    @bp.arguments(SavedAddressIn())
+    @bp.response(201, SavedAddressOut)
+    def post(self, fields):
+        """Save a delivery address (the same address again moves to the front)"""
+        return addresses.save_address(current_caller().user_id, recipient_name=fields["recipient"],
+                                      recipient_phone=fields["phone"], county_adcode=fields["county_adcode"],
+                                      detail=fields["detail"])
+
+
+@bp.route("/me/addresses/<id:address_id>")
+class MyAddress(MethodView):
+    @requires("buyer")
+    @bp.response(204)
+    def delete(self, address_id):
+        """Delete one of my saved addresses"""
+        addresses.delete_address(current_caller().user_id, address_id)

@@ -13,11 +13,10 @@ from marketplace.common.schemas import (
     page_of,
     phone_field,
 )
+from marketplace.orders.cart import MAX_CART_LINES, MAX_QUANTITY, CartProblem
 from marketplace.orders.lifecycle import OrderStatus
 from marketplace.orders.models import PAYMENT_METHODS
 
-MAX_CART_LINES = 50
-MAX_QUANTITY = 10_000
 ORDER_STATUSES = [s.value for s in OrderStatus]
 ORDER_VIEWS = ("bought", "sold", "to_ship", "station", "all")
 
@@ -69,6 +68,8 @@ class OrderLineOut(Schema):
     unit_price_fen = ma.fields.Integer(required=True)
     quantity = ma.fields.Integer(required=True)
     line_total_fen = ma.fields.Integer(required=True)
+    trace_token = ma.fields.UUID(required=True, metadata={
+        "description": "The public name of the line's trace page (/trace/<token>, GET /api/v1/trace/<token>)"})
 
 
 class OrderEventOut(Schema):
@@ -142,3 +143,59 @@ class ShipIn(Schema):
 
 class NoteIn(Schema):
     note = ma.fields.String(load_default=None, validate=validate.Length(max=300))
+
+
+class CartQuantityIn(Schema):
+    quantity = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_QUANTITY),
+                                 metadata={"description": "Units of the product in the cart; 0 removes it"})
+
+
+class CartLineOut(Schema):
+    product_id = ma.fields.Integer(required=True)
+    quantity = ma.fields.Integer(required=True)
+    title = ma.fields.String(allow_none=True, metadata={"description": "None when the listing no longer exists"})
+    unit = ma.fields.String(allow_none=True)
+    price_fen = ma.fields.Integer(allow_none=True, metadata={"description": "Price of one unit now"})
+    stock_units = ma.fields.Integer(required=True)
+    min_order_units = ma.fields.Integer(required=True)
+    seller_user_id = ma.fields.Integer(allow_none=True)
+    seller_name = ma.fields.String(allow_none=True)
+    thumbnail_url = ma.fields.String(allow_none=True)
+    county_name = ma.fields.String(allow_none=True)
+    is_national_poverty_county = ma.fields.Boolean(required=True)
+    line_total_fen = ma.fields.Integer(required=True)
+    problem = ma.fields.Enum(CartProblem, by_value=True, allow_none=True, metadata={
+        "description": "Why the line cannot be bought now (None: it can, stock permitting)"})
+
+
+class CartSellerOut(Schema):
+    seller_user_id = ma.fields.Integer(required=True)
+    seller_name = ma.fields.String(required=True)
+    lines = ma.fields.List(ma.fields.Nested(CartLineOut), required=True)
+    items_total_fen = ma.fields.Integer(required=True)
+    shipping_fee_fen = ma.fields.Integer(required=True)
+    total_fen = ma.fields.Integer(required=True)
+
+
+class CartOut(Schema):
+    """The saved cart priced as a checkout would price it now: one group (order) per seller."""
+
+    groups = ma.fields.List(ma.fields.Nested(CartSellerOut), required=True)
+    unbuyable = ma.fields.List(ma.fields.Nested(CartLineOut), required=True,
+                               metadata={"description": "Lines that cannot be bought now, each with its problem"})
+    items_total_fen = ma.fields.Integer(required=True)
+    shipping_total_fen = ma.fields.Integer(required=True)
+    grand_total_fen = ma.fields.Integer(required=True)
+
+
+class SavedAddressIn(AddressIn):
+    pass
+
+
+class SavedAddressOut(Schema):
+    id = ma.fields.Integer(required=True)
+    recipient = ma.fields.String(required=True, attribute="recipient_name")
+    phone = ma.fields.String(required=True, attribute="recipient_phone")
+    county_adcode = ma.fields.String(required=True)
+    detail = ma.fields.String(required=True)
+    last_used_at = UtcDateTime(required=True)

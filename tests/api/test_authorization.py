@@ -14,6 +14,7 @@ from PIL import Image
 
 from marketplace.catalog.models import ProductImage
 from marketplace.extensions import db
+from marketplace.orders.models import DeliveryAddress
 from marketplace.payments import settlement
 from marketplace.payments.models import Refund
 from marketplace.reports import ledger, review
@@ -26,6 +27,7 @@ SIGNED_IN = "signed_in"  # any valid bearer token
 ADMIN = ("admin",)
 SELLER = ("seller",)
 SELLER_OR_ADMIN = ("seller", "admin")  # the listing's or order's own seller, or an administrator
+BUYER = ("buyer",)  # the buyer's own cart and addresses
 BUYER_OR_PARTNER = ("buyer", "partner")
 BUYER_PARTNER_OR_ADMIN = ("buyer", "partner", "admin")  # the order's buyer (a partner buys for villagers)
 PARTNER_OR_ADMIN = ("partner", "admin")  # the partner of the order's station
@@ -112,6 +114,15 @@ ENDPOINTS = [
                                  "delivery": {"station_id": w.station.id}, "payment_method": "cash_at_station"},
                         "headers": {"Idempotency-Key": "authz-checkout-1"}}),
     Endpoint("GET", "/api/v1/checkouts/{checkout_id}", BUYER_PARTNER_OR_ADMIN),
+    Endpoint("GET", "/api/v1/trace/{token}", PUBLIC),
+    Endpoint("GET", "/api/v1/me/cart", BUYER),
+    Endpoint("PUT", "/api/v1/me/cart/lines/{product_id}", BUYER, lambda w: {"json": {"quantity": 2}}),
+    Endpoint("DELETE", "/api/v1/me/cart/lines/{product_id}", BUYER),
+    Endpoint("GET", "/api/v1/me/addresses", BUYER),
+    Endpoint("POST", "/api/v1/me/addresses", BUYER,
+             lambda w: {"json": {"recipient": "张三", "phone": "13800138000", "county_adcode": w.county,
+                                 "detail": "人民路 1 号"}}),
+    Endpoint("DELETE", "/api/v1/me/addresses/{address_id}", BUYER),
     Endpoint("GET", "/api/v1/orders", SIGNED_IN),
     Endpoint("GET", "/api/v1/orders/{order_id}", SIGNED_IN, stranger_status=404),
     Endpoint("POST", "/api/v1/orders/{order_id}/ship", SELLER_OR_ADMIN,
@@ -207,10 +218,13 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
         db.session.add(refund)
     db.session.add(StationCashEntry(station_id=station.id, kind="collection", amount_fen=10_000,
                                     recorded_by_user_id=partner.id))
+    address = DeliveryAddress(user_id=buyer.id, recipient_name="张三", recipient_phone="13800138000",
+                              county_adcode=village.county_adcode, detail="人民路 1 号")
+    db.session.add(address)
     db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
                            target_user=build.user("buyer"), product=product, image=image, for_sale=for_sale,
-                           checkout=checkout, order=order, seller=owner, refund=refund)
+                           checkout=checkout, order=order, seller=owner, refund=refund, address=address)
 
 
 @pytest.fixture
@@ -255,7 +269,8 @@ def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endp
     path = endpoint.path.format(user_id=world.target_user.id, adcode=world.county, station_id=world.station.id,
                                 product_id=world.product.id, image_id=world.image.id,
                                 checkout_id=world.checkout.id, order_id=world.order.id, seller_user_id=world.seller.id,
-                                refund_id=world.refund.id if world.refund else 0, report="counties")
+                                refund_id=world.refund.id if world.refund else 0, report="counties",
+                                address_id=world.address.id, token=world.product.trace_token)
     call = endpoint.request(world)
     headers.update(call.pop("headers", {}))
 

@@ -146,7 +146,7 @@ def test_detail_shows_seller_origin_and_photos(client, build, counties):
     }
     assert detail["origin"] == {
         "county_adcode": "652927", "county_name": "乌什县", "province_name": "新疆维吾尔自治区",
-        "is_national_poverty_county": True, "is_demonstration_county": True,
+        "is_national_poverty_county": True, "poverty_exit_year": None, "is_demonstration_county": True,
         "village_id": village.id, "village_name": "英阿瓦提村",
     }
     assert [(i["position"], i["url"], i["thumbnail_url"]) for i in detail["images"]] == [
