@@ -1,5 +1,5 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test lint install bench-catalog bench-checkout bench-webhook bench-reports
+.PHONY: run test lint install bench-catalog bench-checkout bench-webhook bench-reports bench-storefront
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
@@ -30,3 +30,7 @@ bench-webhook:  ## Stripe webhook HTTP benchmark (events applied, duplicates) on
 bench-reports:  ## reports at 10k and 10M ledger rows, and the rollup lag in a flash sale, on PostgreSQL (bench/README.md); BENCH_ARGS="--keep-db"
 	scripts/bootstrap requirements.txt
 	.venv/bin/python bench/reports.py $(BENCH_ARGS)
+
+bench-storefront: ## home and product pages against a bare Flask app, with revalidations (bench/README.md); BENCH_ARGS="--duration 5"
+	scripts/bootstrap requirements.txt
+	.venv/bin/python bench/storefront.py $(BENCH_ARGS)
