@@ -110,9 +110,14 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression
+    from marketplace.web.cart import bp as cart_bp
+    from marketplace.web.checkout import bp as buy_bp
+    from marketplace.web.my_orders import bp as my_orders_bp
     from marketplace.web.routes import bp as web_bp
     from marketplace.web.sell import bp as sell_bp
     from marketplace.web.station import bp as station_bp
+    from marketplace.web.storefront import bp as shop_bp
+    from marketplace.web.trace import bp as trace_bp
 
     for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, flows_bp, reports_bp,
                       review_bp):
@@ -122,6 +127,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web_bp)
     app.register_blueprint(sell_bp)
     app.register_blueprint(station_bp)
+    for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
+        app.register_blueprint(blueprint)
     app.after_request(compression.gzip_pages)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 

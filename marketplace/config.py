@@ -64,6 +64,8 @@ class Config:
     # A sign-in lasts this long; the cookie outlives it (PERMANENT_SESSION_LIFETIME), so a form
     # sent after the sign-in ran out still passes CSRF and its typed fields are kept for after login.
     SIGN_IN_HOURS = _env_int("SIGN_IN_HOURS", 7 * 24)
+    # How long a worker keeps a storefront page drawn for visitors not signed in (web/storefront_cache.py).
+    STOREFRONT_CACHE_SECONDS = _env_int("STOREFRONT_CACHE_SECONDS", 3)
     PERMANENT_SESSION_LIFETIME = timedelta(days=31)
     # The listing form's body may carry several phone photos; each is checked against the image
     # pipeline's own limit and refused beside the field (larger bodies get the 413 page).
@@ -73,6 +75,10 @@ class Config:
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+    # The card page's Stripe.js and key. Unset STRIPE_JS_URL means Stripe's own, or the one
+    # localstripe serves when STRIPE_API_BASE points at it; localstripe takes any pk_test_ key.
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or None
     STRIPE_TIMEOUT_SECONDS = _env_int("STRIPE_TIMEOUT_SECONDS", 10)  # per call; connecting gets at most 3 s
     STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 1)
     STRIPE_WEBHOOK_TOLERANCE_SECONDS = _env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)  # older signatures are refused
@@ -113,6 +119,7 @@ class TestConfig(Config):
     password hashing."""
 
     ENV_NAME = "test"
+    STOREFRONT_CACHE_SECONDS = 0  # tests that are about the cache set it
     TESTING = True
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or None
@@ -122,6 +129,8 @@ class TestConfig(Config):
     STRIPE_SECRET_KEY = None
     STRIPE_API_BASE = None
     STRIPE_WEBHOOK_SECRET = "whsec_test_marketplace"
+    STRIPE_PUBLISHABLE_KEY = "pk_test_marketplace"
+    STRIPE_JS_URL = None
     STRIPE_TIMEOUT_SECONDS = 5
     STRIPE_MAX_NETWORK_RETRIES = 0
 

@@ -8,6 +8,8 @@ class PaymentErrorCode(enum.StrEnum):
     PAID_AT_STATION = "paid_at_station"
     NOT_CASH_CHECKOUT = "not_cash_checkout"
     PAYMENT_NOT_FOUND = "payment_not_found"
+    CARD_DECLINED = "card_declined"
+    METHOD_NOT_AVAILABLE = "method_not_available"
     CASH_AMOUNT_MISMATCH = "cash_amount_mismatch"
     # Refunds
     REFUND_NOT_FOUND = "refund_not_found"

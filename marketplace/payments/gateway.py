@@ -50,6 +50,28 @@ class PaymentsNotConfigured(AppError):
                          details={"retryable": False})
 
 
+class CardDeclined(AppError):
+    """The card was refused when the payment was confirmed; ``reason`` is Stripe's decline code
+    (card_declined, insufficient_funds, expired_card, authentication_required...)."""
+
+    status = 402
+    code = PaymentErrorCode.CARD_DECLINED
+
+    def __init__(self, reason: str | None, message: str | None = None):
+        super().__init__(f"The card was declined: {message or reason or 'card declined'}.",
+                         details={"reason": reason or "generic_decline"})
+
+
+class MethodNotAvailable(AppError):
+    """Stripe (or the emulator standing in for it) cannot take this payment method."""
+
+    status = 409
+    code = PaymentErrorCode.METHOD_NOT_AVAILABLE
+
+    def __init__(self, method: str):
+        super().__init__(f"Paying by {method} is not available right now.", details={"method": method})
+
+
 class InvalidWebhook(AppError):
     status = 400
     code = PaymentErrorCode.INVALID_WEBHOOK
@@ -142,7 +164,7 @@ def _call(what: str, function, *args, **kwargs):
         log.warning("stripe %s: provider error %s", what, error.http_status)
         raise PaymentProviderUnavailable() from None
     except stripe.CardError as error:
-        raise PaymentProviderError(f"The payment was declined: {error.user_message or 'card declined'}.") from None
+        raise CardDeclined(getattr(error, "code", None), error.user_message) from None
     except stripe.AuthenticationError:
         log.error("stripe %s: authentication failed; check STRIPE_SECRET_KEY", what)
         raise PaymentProviderError("The payment provider rejected this server's credentials.") from None
@@ -160,6 +182,40 @@ def create_payment_intent(*, amount_fen: int, currency: str, method: str, idempo
     intent = _call("create payment intent", _client().v1.payment_intents.create, params=params,
                    options={"idempotency_key": idempotency_key})
     return intent_from(intent)
+
+
+def pay_with_card_token(stripe_id: str, card_token: str) -> Intent:
+    """Pay a PaymentIntent with the card of a Stripe.js token (``tok_...``): the token's card
+    becomes the intent's payment method, then the intent is confirmed.
+
+    A refused card raises CardDeclined; a card that needs authentication (3-D Secure, which this
+    server-side confirmation cannot show) raises CardDeclined("authentication_required").
+    An unknown or used token is a PaymentProviderError."""
+    client = _client()
+    token = _call("retrieve card token", client.v1.tokens.retrieve, card_token)
+    card = getattr(token, "card", None)
+    if card is None:
+        raise PaymentProviderError("The card token holds no card.")
+    _call("attach card", client.v1.payment_intents.update, stripe_id, params={"payment_method": card.id})
+    intent = intent_from(_call("confirm payment intent", client.v1.payment_intents.confirm, stripe_id))
+    if intent.status == "requires_action":
+        raise CardDeclined("authentication_required")
+    return intent
+
+
+def confirm_with_redirect(stripe_id: str, method: str, return_url: str) -> Intent:
+    """Confirm an Alipay or WeChat Pay PaymentIntent from the server: Stripe answers with the
+    next step for the buyer (``next_action``: Alipay's page to go to, or WeChat Pay's QR code)."""
+    params = {"payment_method_data": {"type": METHOD_TYPES[method][0]}, "return_url": return_url}
+    client = _client()
+
+    def confirm():
+        try:
+            return client.v1.payment_intents.confirm(stripe_id, params=params)
+        except stripe.InvalidRequestError:  # the account (or localstripe, which knows cards only) cannot take it
+            raise MethodNotAvailable(method) from None
+
+    return intent_from(_call("confirm payment intent", confirm))
 
 
 def retrieve_payment_intent(stripe_id: str) -> Intent:

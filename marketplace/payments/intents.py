@@ -7,7 +7,7 @@ short transaction afterwards. The checkout becomes paid later, from the intent's
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.services import User
@@ -108,6 +108,62 @@ def _cancel_quietly(stripe_id: str) -> None:
         gateway.cancel_payment_intent(stripe_id)
     except AppError:
         log.warning("could not cancel duplicate payment intent %s; reconciliation will see it", stripe_id)
+
+
+# Stripe statuses of an intent that has taken the buyer's money, or is taking it.
+TAKEN = (PaymentIntentStatus.SUCCEEDED, PaymentIntentStatus.PROCESSING, PaymentIntentStatus.REQUIRES_CAPTURE)
+AFTER_CONFIRMING = (PaymentIntentStatus.SUCCEEDED, PaymentIntentStatus.CANCELED)
+
+
+def pay_by_card(checkout_id: int, viewer: User, card_token: str) -> PaymentStart:
+    """Pay the checkout with the card of a Stripe.js token (the card page's form sends it).
+
+    The checkout still becomes paid only from the intent's succeeded event. A declined card
+    cancels the intent, so the buyer's next try starts a fresh one: Stripe would let the declined
+    intent be confirmed again, localstripe cannot, and a fresh intent works with both."""
+    start = start_payment(checkout_id, viewer)
+    if start.remote is not None and start.remote.status in TAKEN:
+        raise CheckoutNotPayable(start.checkout, "This checkout is already paid.")
+    try:
+        remote = gateway.pay_with_card_token(start.intent.stripe_id, card_token)
+    except gateway.CardDeclined as declined:
+        _set_aside(start.intent, declined.details["reason"])
+        raise
+    # Recorded as processing, not succeeded: only the succeeded event (ranked above) settles it.
+    db.session.execute(update(PaymentIntent).where(PaymentIntent.id == start.intent.id,
+                                                   PaymentIntent.status.not_in(AFTER_CONFIRMING))
+                       .values(status=PaymentIntentStatus.PROCESSING, last_error=None, updated_at=utcnow()))
+    db.session.commit()
+    return PaymentStart(start.checkout, start.intent, remote)
+
+
+def pay_by_redirect(checkout_id: int, viewer: User, return_url: str) -> PaymentStart:
+    """Start paying the checkout with Alipay or WeChat Pay: the intent's next_action tells where
+    the buyer goes (Alipay's page) or what they scan (WeChat Pay's QR code); they come back to
+    ``return_url``."""
+    start = start_payment(checkout_id, viewer)
+    if start.remote is not None and start.remote.status in TAKEN:
+        raise CheckoutNotPayable(start.checkout, "This checkout is already paid.")
+    if start.remote is not None and start.remote.next_action:
+        return start
+    remote = gateway.confirm_with_redirect(start.intent.stripe_id, start.checkout.payment_method, return_url)
+    return PaymentStart(start.checkout, start.intent, remote)
+
+
+def _set_aside(intent: PaymentIntent, reason: str) -> None:
+    """Cancel a declined intent at Stripe and here; if Stripe does not answer, it stays live and
+    is tried again."""
+    stripe_id, intent_id = intent.stripe_id, intent.id
+    db.session.rollback()
+    try:
+        gateway.cancel_payment_intent(stripe_id)
+    except AppError:
+        log.warning("could not cancel declined payment intent %s; it is tried again", stripe_id)
+        return
+    db.session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
+                                                   PaymentIntent.status.not_in(TAKEN))
+                       .values(status=PaymentIntentStatus.CANCELED, last_error=reason[:300], updated_at=utcnow()))
+    db.session.commit()
 
 
 def payment_of(checkout_id: int, viewer: User) -> PaymentStart:

@@ -10,6 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
+from marketplace.accounts.errors import AccountErrorCode
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import unstorable_text
 from marketplace.common.time import BUSINESS_TZ
@@ -19,7 +20,9 @@ from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
-from marketplace.web import language
+from marketplace.web import language, storefront
+from marketplace.web.buy_forms import SignupForm
+from marketplace.web.cart import merge_visitor_cart
 from marketplace.web.session import here, landing_path, local_path, login_url, sign_in, sign_out, signed_in_user
 
 # Not /static: the app reserves that URL for its own (absent) static folder, which would shadow these files.
@@ -40,7 +43,8 @@ def _page_language() -> dict:
 
 @bp.get("/")
 def home():
-    return render_template("home.html", user=signed_in_user())
+    """The storefront's home page, for everyone (web.storefront)."""
+    return storefront.home_page()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -59,9 +63,33 @@ def login():
             error = _("Wrong phone number or password.") if exc.status == 401 else _("This account is disabled.")
         else:
             sign_in(user)
+            merge_visitor_cart(user)
             return redirect(next_path or landing_path(user))
     return render_template("pages/login.html", error=error, identifier=identifier, next_path=next_path), \
         401 if error else 200
+
+
+# Each sign-up costs a password hash: limited like the login, per client address.
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def signup():
+    """A buyer's account (phone, name, password), signed in at once, with the visitor's cart."""
+    next_path = local_path(request.form.get("next") or request.args.get("next"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.register_user(phone=form.phone.data.strip(), display_name=form.display_name.data.strip(),
+                                          password=form.password.data, roles=["buyer"],
+                                          locale="en" if str(get_locale()) == "en" else "zh_CN")
+        except AppError as error:
+            if error.code != AccountErrorCode.PHONE_TAKEN:
+                raise
+            form.phone.errors = [_("An account with this number exists already. Log in instead.")]
+        else:
+            sign_in(user)
+            merge_visitor_cart(user)
+            return redirect(next_path or landing_path(user))
+    return render_template("pages/signup.html", form=form, next_path=next_path), 422 if form.is_submitted() else 200
 
 
 @bp.post("/logout")

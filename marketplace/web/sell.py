@@ -247,3 +247,16 @@ def ship(user, order_id):
     except AppError as error:
         return error_page(error.status, _("No such order of yours."), error.code)
     return render_template("pages/sell/ship_form.html", form=form, order=order), 422
+
+
+@bp.get("/orders/<id:order_id>/labels")
+@people_page("seller")
+def labels(user, order_id):
+    """A QR label (its trace page) for each line of one of my orders, to print for the parcel."""
+    try:
+        order = orders.get_order(order_id, user)
+    except AppError as error:
+        return error_page(error.status, _("No such order of yours."), error.code)
+    if order.seller_user_id != user.id:
+        return error_page(404, _("No such order of yours."), OrderErrorCode.ORDER_NOT_FOUND)
+    return render_template("pages/sell/labels.html", order=order)

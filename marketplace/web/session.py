@@ -137,14 +137,15 @@ def people_page(*roles: str):
     return decorator
 
 
+# Each role's home, first match wins: staff to their reports, sellers and partners to their
+# desks; buyers (and anyone else) to the storefront.
+ROLE_HOMES = (("admin", "web.admin_reports"), ("official", "web.admin_reports"), ("seller", "sell.products"),
+              ("partner", "station.desk"))
+
+
 def landing_path(user) -> str:
     """Where a person lands after logging in without a page to return to."""
-    endpoints = []
-    if user.has_role("seller"):
-        endpoints.append("sell.products")
-    if user.has_role("partner"):
-        endpoints.append("station.desk")
-    for endpoint in endpoints:
-        if endpoint in current_app.view_functions:
+    for role, endpoint in ROLE_HOMES:
+        if user.has_role(role) and endpoint in current_app.view_functions:
             return url_for(endpoint)
     return url_for("web.home")

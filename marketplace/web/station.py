@@ -9,6 +9,7 @@ from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
 from marketplace.errors import AppError
 from marketplace.flows import station_desk as desk_service
+from marketplace.orders import services as orders
 from marketplace.orders.errors import OrderErrorCode
 from marketplace.orders.lifecycle import OrderStatus
 from marketplace.payments.errors import PaymentErrorCode
@@ -321,6 +322,20 @@ def parcels(user, station_id):
     names = desk_service.names_of([o.buyer_user_id for o in shown] + [o.seller_user_id for o in shown])
     return render_template("pages/station/parcels.html", station=station, parcels=found, names=names,
                            status_labels=ORDER_STATUS_LABELS, move=MoveForm())
+
+
+@bp.get("/<int:station_id>/parcels/<int:order_id>/labels")
+@people_page("partner")
+def labels(user, station_id, order_id):
+    """A QR label (its trace page) for each line of a parcel coming to the station, to print."""
+    try:
+        station = cash.require_partner(station_id, user)
+        order = orders.get_order(order_id, user)
+        if order.station_id != station_id:
+            raise orders.OrderNotFound(order_id)
+    except AppError as error:
+        return _refused(error)
+    return render_template("pages/station/labels.html", station=station, order=order)
 
 
 @bp.route("/<int:station_id>/parcels/<int:order_id>/<any(arrive, 'hand-over'):action>", methods=["GET", "POST"])
