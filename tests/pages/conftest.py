@@ -41,6 +41,21 @@ def browser(client) -> Browser:
 
 
 @pytest.fixture
+def buyer(build, session):
+    """A buyer, committed (the pages' requests read it in their own transactions)."""
+    user = build.user("buyer")
+    session.commit()
+    return user
+
+
+@pytest.fixture
+def buyer_browser(browser, buyer):
+    """A browser signed in as the buyer through the login form."""
+    assert browser.log_in(buyer).status_code == 302
+    return browser
+
+
+@pytest.fixture
 def seller(build, session):
     """An unverified seller (their listings go to review) in Wushi, with two villages there."""
     build.county("652927", "乌什县", is_national_poverty_county=True)

@@ -30,19 +30,6 @@ def problem_of(page: str, product_id: int) -> str | None:
     return found.group(1) if found else None
 
 
-@pytest.fixture
-def buyer(build, session):
-    user = build.user("buyer")
-    session.commit()
-    return user
-
-
-@pytest.fixture
-def buyer_browser(browser, buyer):
-    assert browser.log_in(buyer).status_code == 302
-    return browser
-
-
 # ---------------------------------------------------------------- a visitor's cart
 
 

@@ -36,12 +36,6 @@ def products(build, buyer, session):
     return listed
 
 
-@pytest.fixture
-def buyer_browser(browser, buyer):
-    assert browser.log_in(buyer).status_code == 302
-    return browser
-
-
 def place(browser, **changes):
     return browser.send("/checkout", {**NEW_ADDRESS, **changes})
 

@@ -13,19 +13,6 @@ from marketplace.payments.models import Refund
 
 
 @pytest.fixture
-def buyer(build, session):
-    user = build.user("buyer")
-    session.commit()
-    return user
-
-
-@pytest.fixture
-def buyer_browser(browser, buyer):
-    assert browser.log_in(buyer).status_code == 302
-    return browser
-
-
-@pytest.fixture
 def paid_order(build, buyer, session):
     checkout = build.checkout(buyer, [build.product(price_fen=2000)], quantity=2)
     build.pay(checkout)

@@ -56,23 +56,10 @@ def state_of(page: str) -> str:
 
 
 @pytest.fixture
-def buyer(build, session):
-    user = build.user("buyer")
-    session.commit()
-    return user
-
-
-@pytest.fixture
 def checkout(build, buyer, session):
     placed = build.checkout(buyer, [build.product(), build.product()])
     session.commit()
     return placed
-
-
-@pytest.fixture
-def buyer_browser(browser, buyer):
-    assert browser.log_in(buyer).status_code == 302
-    return browser
 
 
 def test_the_card_page_loads_localstripes_stripe_js_and_the_card_script_only_there(buyer_browser, checkout,
