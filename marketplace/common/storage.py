@@ -273,7 +273,7 @@ class S3Backend:
                     yield StoredFile(stored["Key"], stored["LastModified"])
 
 
-def _s3_client_for(config) -> object:
+def _s3_client_for(config):
     return _s3_client(config.get("S3_ENDPOINT_URL"), config.get("S3_REGION") or "us-east-1",
                       config.get("S3_ACCESS_KEY_ID"), config.get("S3_SECRET_ACCESS_KEY"))
 
