@@ -73,9 +73,12 @@ def read_replica(enabled: bool = True):
 def _replica_for(session: Session) -> Engine | None:
     """The replica engine if this read may go there: inside read_replica(), a replica configured,
     and nothing written yet in the session's transaction."""
-    if not _ON_REPLICA.get() or session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+    if not _ON_REPLICA.get():
         return None
-    return db.engines.get(REPLICA_BIND)
+    replica = db.engines.get(REPLICA_BIND)
+    if replica is None or session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+        return None
+    return replica
 
 
 @event.listens_for(Session, "do_orm_execute")
