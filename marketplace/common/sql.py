@@ -83,9 +83,10 @@ def _replica_for(session: Session) -> Engine | None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _send_reads_to_replica(state: ORMExecuteState):
+    # Outside a read_replica() block (every write path) this costs one context-variable read.
     # Only SELECTs: an INSERT ... ON CONFLICT or a locking read inside the block stays on the primary.
-    if not state.is_select or getattr(state.statement, "_for_update_arg", None) is not None \
-            or "bind" in state.bind_arguments:
+    if not _ON_REPLICA.get() or not state.is_select \
+            or getattr(state.statement, "_for_update_arg", None) is not None or "bind" in state.bind_arguments:
         return None
     replica = _replica_for(state.session)
     return state.invoke_statement(bind_arguments={"bind": replica}) if replica is not None else None
