@@ -6,6 +6,7 @@ import flask_swagger_ui
 from flask import Flask, request, send_from_directory
 from sqlalchemy import event
 
+from marketplace.common import storage
 from marketplace.common.converters import IdConverter
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
@@ -58,6 +59,7 @@ def postgresql_url(url: str | None) -> str:
 
 
 def register_extensions(app: Flask) -> None:
+    storage.init_app(app)  # a media configuration that cannot work refuses to start
     db.init_app(app)
     with app.app_context():
         event.listen(db.engine, "connect", _speak_utc)

@@ -1,4 +1,5 @@
-"""flask commands: users, counties import, demo seed, jobs, payments reconcile, reports rebuild-rollups."""
+"""flask commands: users, counties import, demo seed, jobs, payments reconcile, reports rebuild-rollups,
+media sweep."""
 import getpass
 from datetime import UTC
 from pathlib import Path
@@ -17,6 +18,7 @@ seed_cli = AppGroup("seed", help="Reference and demo data.")
 jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
 payments_cli = AppGroup("payments", help="Stripe payments.")
 reports_cli = AppGroup("reports", help="The sales ledger and its rollups.")
+media_cli = AppGroup("media", help="Uploaded photos in the media store.")
 
 
 def _fail(error: AppError) -> None:
@@ -168,6 +170,18 @@ def reports_rebuild_rollups():
     click.echo(f"rollups rebuilt from {rows} ledger row(s)")
 
 
+@media_cli.command("sweep")
+def media_sweep():
+    """Delete stored files no row names, once older than MEDIA_SWEEP_GRACE_HOURS; print how many."""
+    from marketplace.catalog import media
+
+    try:
+        deleted = media.sweep_unreferenced_files()
+    except AppError as error:
+        _fail(error)
+    click.echo(f"{deleted} unreferenced file(s) deleted")
+
+
 def register(app: Flask) -> None:
-    for group in (users_cli, counties_cli, seed_cli, jobs_cli, payments_cli, reports_cli):
+    for group in (users_cli, counties_cli, seed_cli, jobs_cli, payments_cli, reports_cli, media_cli):
         app.cli.add_command(group)

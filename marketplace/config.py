@@ -105,8 +105,19 @@ class Config:
     REVIEW_SPIKE_FACTOR = _env_int("REVIEW_SPIKE_FACTOR", 5)  # a day this many times the 28-day average
     REVIEW_MIN_FEN = _env_int("REVIEW_MIN_FEN", 10_000)  # smaller counties and days are not flagged
 
-    # Uploaded photos (local directory; served under /media/)
+    # Uploaded photos, always served by the app under /media/ (marketplace/common/storage.py):
+    # "local" keeps them in MEDIA_ROOT (one machine); "s3" in a bucket every app node shares.
+    MEDIA_STORAGE = (os.environ.get("MEDIA_STORAGE") or "local").strip().lower()
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media")
+    S3_BUCKET = os.environ.get("S3_BUCKET") or None
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None  # unset: AWS S3 itself
+    S3_REGION = os.environ.get("S3_REGION") or "us-east-1"
+    # Unset: boto3 finds credentials itself (AWS_* variables, an instance or task role).
+    S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None
+    S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY") or None
+    # The media sweep deletes files no row names once they are this old: an upload saves its files
+    # before its transaction commits, and no upload's transaction lasts anywhere near this long.
+    MEDIA_SWEEP_GRACE_HOURS = _env_int("MEDIA_SWEEP_GRACE_HOURS", 24)
 
     # Reference data
     COUNTIES_DATA_DIR = os.environ.get("COUNTIES_DATA_DIR") or str(
@@ -133,6 +144,7 @@ class TestConfig(Config):
     STRIPE_JS_URL = None
     STRIPE_TIMEOUT_SECONDS = 5
     STRIPE_MAX_NETWORK_RETRIES = 0
+    MEDIA_STORAGE = "local"  # tests about the S3 backend point the app at the s3_server fixture
 
 
 class ProductionConfig(Config):

@@ -44,6 +44,7 @@ class ErrorCode(enum.StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     DATABASE_UNREACHABLE = "database_unreachable"
     MIGRATIONS_PENDING = "migrations_pending"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
 
 
 class AppError(Exception):

@@ -26,7 +26,7 @@ from marketplace.extensions import db, limiter
 from tests.builders import Builders
 from tests.clock import Clock
 
-pytest_plugins = ["tests.stripe_server"]  # the localstripe fixture
+pytest_plugins = ["tests.stripe_server", "tests.s3_server"]  # the localstripe and s3_server fixtures
 
 SHARED_COUNTIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "counties"
 

@@ -1,7 +1,8 @@
 """Catalog endpoints: the public catalog, sellers' listings, photos and review."""
-from flask import jsonify, send_from_directory
+from flask import Response, abort, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.wsgi import wrap_file
 
 from marketplace.accounts.auth import current_user, optional_user, requires
 from marketplace.catalog import browse, services
@@ -26,6 +27,7 @@ from marketplace.common.schemas import PageArgs
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
 
+MEDIA_CHUNK_BYTES = 64 * 1024
 IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
             "description": "The ETag of the listing as last read; required, else 428"}
 
@@ -175,7 +177,23 @@ class ReviewQueue(MethodView):
 
 
 def serve_media(key: str):
-    """Uploaded photos: content-addressed, so cached for a year."""
-    response = send_from_directory(storage.directory(), key, max_age=365 * 24 * 3600)
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    """Uploaded photos, from whichever store holds them: content-addressed, so cached for a year,
+    and a copy a browser revalidates is current whenever its ETag (the digest) matches, without
+    asking the store. Whatever is not a media key is not found, before the store is asked."""
+    if not storage.is_key(key):
+        abort(404)
+    digest = storage.digest(key)
+    if request.if_none_match.contains_weak(digest):
+        response = Response(status=304)
+    else:
+        media = storage.open_file(key)
+        if media is None:
+            abort(404)
+        # Streamed in chunks (from disk, or from the object store's open response), never read whole.
+        response = Response(wrap_file(request.environ, media.stream, MEDIA_CHUNK_BYTES),
+                            mimetype=media.content_type, direct_passthrough=True)
+        response.content_length = media.length
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    response.set_etag(digest)
+    response.headers["Cache-Control"] = storage.IMMUTABLE
     return response

@@ -28,7 +28,8 @@ ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAG
                 CatalogErrorCode.IMAGE_TOO_MANY_PIXELS: "photos", CatalogErrorCode.TOO_MANY_IMAGES: "photos",
                 CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: "net_weight_grams",
                 CatalogErrorCode.NET_WEIGHT_REQUIRED: "net_weight_grams",
-                CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: "origin_village_id"}
+                CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: "origin_village_id",
+                ErrorCode.STORAGE_UNAVAILABLE: "photos"}
 
 
 def allow_photo_uploads():
@@ -54,6 +55,7 @@ def _error_messages() -> dict[enum.StrEnum, str]:
             _("This kind of picture is not accepted. Choose a JPEG, PNG, WebP or HEIC photo."),
         CatalogErrorCode.IMAGE_TOO_MANY_PIXELS: _("This picture has too many pixels; take it again at a smaller size."),
         CatalogErrorCode.TOO_MANY_IMAGES: _("A listing has at most 6 photos."),
+        ErrorCode.STORAGE_UNAVAILABLE: _("The photos could not be stored just now; nothing was saved. Send again in a minute."),
         CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: _("Jin and kg have a fixed weight; leave the weight empty."),
         CatalogErrorCode.NET_WEIGHT_REQUIRED: _("Say how many grams one box or bag holds."),
         CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: _("Pick a village of your county."),

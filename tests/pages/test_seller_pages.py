@@ -15,6 +15,7 @@ from marketplace.web.models import FormSubmission
 from marketplace.web.services import FORM_TOKEN_TTL, forget_form_tokens
 from tests import image_files
 from tests.pages.conftest import expire_sign_in
+from tests.stripe_server import free_port
 
 NEW = "/sell/products/new"
 APPLES = {"title": "阿克苏冰糖心苹果", "category": "fruit", "unit": "box", "net_weight_grams": "5000",
@@ -195,6 +196,22 @@ def test_a_file_that_is_not_a_photo_is_refused_and_lists_nothing(seller_browser,
     assert products_of(session, seller) == []
     # the form may be sent again once corrected: its one-time token was given back
     assert session.scalar(select(func.count()).select_from(FormSubmission)) == 0
+
+
+def test_photos_the_store_cannot_take_are_refused_beside_the_field_and_list_nothing(seller_browser, seller, session,
+                                                                                    app, monkeypatch):
+    for name, value in {"MEDIA_STORAGE": "s3", "S3_BUCKET": "media", "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                        "S3_ACCESS_KEY_ID": "key", "S3_SECRET_ACCESS_KEY": "secret"}.items():
+        monkeypatch.setitem(app.config, name, value)  # an S3 store nothing answers for
+
+    response = seller_browser.send(NEW, APPLES, files={"photos": photo()})
+
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert field_error(page, "photos") == "照片暂时无法保存，这次什么都没有保存。请过一分钟再提交。"
+    assert value_of(page, "price") == "69.8"
+    assert products_of(session, seller) == []
+    assert session.scalar(select(func.count()).select_from(FormSubmission)) == 0  # may be sent again
 
 
 def test_sending_the_same_form_twice_lists_one_product(seller_browser, seller, session):
