@@ -193,9 +193,10 @@ def _add_housekeeping(app: procrastinate.App, *, keep_hours: int) -> None:
         for job in await manager.get_stalled_jobs():
             try:
                 await manager.retry_job(job)
+                log.warning("job %s (%s) of a stalled worker put back in its queue", job.id, job.task_name)
             except procrastinate_errors.UniqueViolation:  # another job of the task waits: it does the work
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-            log.warning("job %s (%s) of a stalled worker put back", job.id, job.task_name)
+                log.warning("job %s (%s) of a stalled worker failed: another waits", job.id, job.task_name)
 
 
 def run_worker(flask_app: Flask, *, concurrency: int, say: Callable[[str], None]) -> None:

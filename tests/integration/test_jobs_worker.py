@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from marketplace import create_app
 from marketplace.common import queue
@@ -220,3 +221,32 @@ def test_a_failing_job_is_retried_with_backoff_then_kept_failed_listed_and_retri
     assert f"{job_id}\t" not in jobs_command(workers_app, "failed")
     again = workers_app.test_cli_runner().invoke(args=["jobs", "retry", str(job_id)])
     assert again.exit_code == 1 and f"Job {job_id} cannot be retried: its status is succeeded, not failed." in again.output
+
+
+def test_a_job_left_doing_by_a_worker_that_died_is_put_back_and_runs(workers, workers_app):
+    """A worker killed mid-job (its machine gone) leaves the job `doing`, holding its task's lock;
+    retry_stalled_jobs (every minute; enqueued here at once) puts it back once the worker has
+    sent no heartbeat for 30 s, and it runs."""
+    with workers.begin() as connection:
+        dead = connection.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) "
+                                       "VALUES (now() - interval '5 minutes') RETURNING id")).scalar()
+    stalled = None
+    while stalled is None:  # the lock is free between two runs of the task
+        try:
+            with workers.begin() as connection:
+                stalled = connection.execute(text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, status, worker_id) "
+                    "VALUES ('default', 'forget_form_tokens', 'forget_form_tokens', 'doing', :dead) RETURNING id"),
+                    {"dead": dead}).scalar()
+        except IntegrityError:
+            time.sleep(0.1)
+
+    queue.defer("retry_stalled_jobs")
+    db.session.commit()
+
+    wait_for(lambda: _scalar(workers, "SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=stalled)
+             == "succeeded", "the stalled job to run again")
+    assert [row.type for row in _rows(workers, "SELECT type::text AS type FROM procrastinate_events "
+                                               "WHERE job_id = :id AND type <> 'scheduled' ORDER BY id",
+                                      id=stalled)] == [
+        "deferred_for_retry", "started", "succeeded"]  # (a job inserted `doing` has no `deferred` event)
