@@ -95,7 +95,16 @@ class Config:
     ORDER_AUTO_RECEIPT_DAYS = _env_int("ORDER_AUTO_RECEIPT_DAYS", 10)  # address deliveries count as received
     ORDER_AUTO_COMPLETE_DAYS = _env_int("ORDER_AUTO_COMPLETE_DAYS", 7)  # after-sale window after delivery
     IDEMPOTENCY_KEY_TTL_HOURS = _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)  # at least 24
+    # The jobs worker (procrastinate, marketplace/jobs/tasks.py): the period of the housekeeping
+    # jobs and of the rollup's safety net, jobs run at once per worker, retries of the jobs that
+    # are retried (waits of BACKOFF**1, **2, ... seconds), how long finished jobs are kept, and how
+    # long after a payment its rollup runs (payments in between share that job).
     JOBS_INTERVAL_SECONDS = _env_int("JOBS_INTERVAL_SECONDS", 30)
+    JOBS_CONCURRENCY = _env_int("JOBS_CONCURRENCY", 2)
+    JOBS_MAX_RETRIES = _env_int("JOBS_MAX_RETRIES", 5)
+    JOBS_RETRY_BACKOFF_SECONDS = _env_int("JOBS_RETRY_BACKOFF_SECONDS", 4)
+    JOBS_KEEP_FINISHED_HOURS = _env_int("JOBS_KEEP_FINISHED_HOURS", 72)
+    ROLLUP_DELAY_SECONDS = _env_int("ROLLUP_DELAY_SECONDS", 2)
 
     # Reports: how often the jobs worker recomputes the stored whole-country reports (when they changed)
     REPORT_SNAPSHOT_SECONDS = _env_int("REPORT_SNAPSHOT_SECONDS", 60)
