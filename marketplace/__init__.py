@@ -5,6 +5,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Flask, request, send_from_directory
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace.common.converters import IdConverter
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
@@ -34,6 +35,8 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
         app.config.from_object(base)
         app.config.update(config or {})
     app.config["SQLALCHEMY_DATABASE_URI"] = postgresql_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
+    app.config["TRUSTED_PROXIES"] = trusted_proxy_hops(app.config.get("TRUSTED_PROXIES"))
+    trust_proxies(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -55,6 +58,27 @@ def postgresql_url(url: str | None) -> str:
         raise RuntimeError(f"PostgreSQL is the only database this service runs on; {scheme!r} URLs are not "
                            "supported. Use postgresql+psycopg://user@host/database.")
     return url
+
+
+def trusted_proxy_hops(value) -> int:
+    """TRUSTED_PROXIES as a number of hops; anything else is refused before a request is keyed on
+    an address it should not believe."""
+    text = str(value if value is not None else 0).strip()
+    if not (text.isascii() and text.isdigit()):  # no sign, no fraction: a count of proxies
+        raise RuntimeError(f"TRUSTED_PROXIES must be the number of proxies in front of the app (0, 1, 2...), "
+                           f"not {value!r}.")
+    return int(text)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES hops, take the client's address and scheme from what those proxies
+    appended to X-Forwarded-For and X-Forwarded-Proto (the limits key on that address). The Host
+    header is not taken from X-Forwarded-Host: the proxies in front pass Host through (HAProxy by
+    default, nginx with `proxy_set_header Host $host`), and a forwarded host a proxy did not
+    overwrite would let a client choose the host of the trace pages' absolute URLs."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def register_extensions(app: Flask) -> None:

@@ -51,10 +51,13 @@ class Config:
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
-    # Rate-limit storage: Redis when several app servers run, memory otherwise.
+    # Rate-limit storage: Redis when several app servers run (production requires it), memory otherwise.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Proxy hops in front of the app (load balancer, nginx) whose X-Forwarded-* headers are
+    # believed; 0 believes none, so a client cannot forge its address (checked in create_app).
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES") or "0"
 
     # Browser sessions
     SESSION_COOKIE_HTTPONLY = True
@@ -149,6 +152,11 @@ class ProductionConfig(Config):
             raise RuntimeError("SECRET_KEY must be set in production (environment variable).")
         if not cls.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("DATABASE_URL must be set in production (postgresql+psycopg://user@host/db).")
+        # Limits kept in each process's memory are multiplied by the number of workers and
+        # machines: production counts them in one Redis.
+        if not cls.REDIS_URL:
+            raise RuntimeError("REDIS_URL must be set in production (environment variable), e.g. "
+                               "redis://redis.internal:6379/0: rate limits are shared by every app server through it.")
 
 
 CONFIGS = {"development": Config, "test": TestConfig, "production": ProductionConfig}
