@@ -100,6 +100,9 @@ def register_extensions(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_converter(IdConverter, IdConverter.openapi_schema)
     app.before_request(_require_known_body_type)
+    from marketplace import monitoring
+
+    monitoring.init_app(app)
 
 
 def _require_known_body_type():

@@ -58,6 +58,8 @@ class Config:
     # Proxy hops in front of the app (load balancer, nginx) whose X-Forwarded-* headers are
     # believed; 0 believes none, so a client cannot forge its address (checked in create_app).
     TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES") or "0"
+    # Bearer token for /metrics; unset, /metrics answers only the machine itself (loopback).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 
     # Browser sessions
     SESSION_COOKIE_HTTPONLY = True

@@ -129,7 +129,7 @@ def error_response(status: int, code: enum.StrEnum, message: str, details: dict 
 
 
 def _wants_html() -> bool:
-    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz", "/metrics"):
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html"
