@@ -8,6 +8,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace.common.converters import IdConverter
+from marketplace.common.logs import configure_logging
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
 from marketplace.extensions import api, babel, csrf, db, limiter, migrate
@@ -36,6 +37,7 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
         app.config.update(config or {})
     app.config["SQLALCHEMY_DATABASE_URI"] = postgresql_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
     app.config["TRUSTED_PROXIES"] = trusted_proxy_hops(app.config.get("TRUSTED_PROXIES"))
+    configure_logging(app.config["LOG_FORMAT"])
     trust_proxies(app)
 
     register_extensions(app)

@@ -60,6 +60,8 @@ class Config:
     TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES") or "0"
     # Bearer token for /metrics; unset, /metrics answers only the machine itself (loopback).
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    # `json` (one JSON object a line, with the request id) or `text` for people at a terminal.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "text"
 
     # Browser sessions
     SESSION_COOKIE_HTTPONLY = True
@@ -147,6 +149,7 @@ class ProductionConfig(Config):
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
 
     @classmethod
     def check(cls) -> None:
