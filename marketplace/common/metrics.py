@@ -6,6 +6,7 @@ The metrics live in prometheus_client's default registry, once per process; unde
 PROMETHEUS_MULTIPROC_DIR every worker writes its own file and a scrape adds them up.
 """
 import enum
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,11 @@ from contextlib import contextmanager
 from prometheus_client import Counter, Histogram
 
 from marketplace.errors import AppError
+
+# In multiprocess mode a metric without labels opens its file when it is created, at this import;
+# any process of the app (the jobs worker, `flask db upgrade`) may be first to need the directory.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 class Channel(enum.StrEnum):

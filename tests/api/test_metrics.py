@@ -8,27 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from marketplace import create_app
 from marketplace.config import TestConfig
+from tests.metrics import samples_of, scrape, value
 from tests.webhooks import WEBHOOK_PATH, signed_delivery
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def scrape(client, **headers) -> dict[tuple, float]:
-    """Every sample on /metrics, by (name, sorted labels)."""
-    response = client.get("/metrics", headers=headers)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.mimetype == "text/plain"
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.get_data(as_text=True))
-            for sample in family.samples}
-
-
-def value(samples: dict, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def auth(build, user) -> dict:
@@ -127,6 +114,19 @@ def test_job_queue_gauge_reports_nothing_until_the_task_queue_table_exists(clien
     assert not [key for key in scrape(client) if key[0] == "marketplace_jobs"]
 
 
+def test_job_queue_gauge_counts_waiting_running_and_failed_jobs_by_queue(client, session):
+    # The task queue's table as procrastinate creates it, reduced to the columns read (this test's
+    # transaction is rolled back, so the real migration finds no table).
+    session.execute(text("CREATE TABLE procrastinate_jobs (id bigserial PRIMARY KEY, queue_name text NOT NULL, "
+                         "status text NOT NULL)"))
+    session.execute(text("INSERT INTO procrastinate_jobs (queue_name, status) VALUES ('default', 'todo'), "
+                         "('default', 'todo'), ('default', 'doing'), ('snapshots', 'failed'), "
+                         "('default', 'succeeded')"))
+    jobs = {dict(labels)["queue"] + "/" + dict(labels)["status"]: count
+            for (name, labels), count in scrape(client).items() if name == "marketplace_jobs"}
+    assert jobs == {"default/todo": 2, "default/doing": 1, "snapshots/failed": 1}
+
+
 # ---------------------------------------------------------------- who may scrape
 
 
@@ -188,8 +188,7 @@ def test_a_scrape_adds_up_the_requests_of_every_worker_process(app, database_url
     worker(4)
     scraped = worker(0, "scrape").stdout  # a third worker, which served none of them
 
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(scraped) for s in family.samples}
+    samples = samples_of(scraped)
     login = {"method": "GET", "status": "200", "url_rule": "/login"}
     assert value(samples, "flask_http_request_duration_seconds_count", **login) == 7
     assert "marketplace_rollup_lag_seconds" in {name for name, _ in samples}
