@@ -29,6 +29,7 @@ bench-webhook:  ## Stripe webhook HTTP benchmark (events applied, duplicates) on
 
 bench-reports:  ## reports at 10k and 10M ledger rows, and the rollup lag in a flash sale, on PostgreSQL (bench/README.md); BENCH_ARGS="--keep-db"
 	scripts/bootstrap requirements.txt
+	scripts/ensure-redis
 	.venv/bin/python bench/reports.py $(BENCH_ARGS)
 
 bench-storefront: ## home and product pages against a bare Flask app, with revalidations (bench/README.md); BENCH_ARGS="--duration 5"

@@ -95,7 +95,7 @@ FLASH_LINES = 2  # lines (ledger rows) per flash-sale checkout, of one seller
 SAMPLE_EVERY = 0.5  # seconds between samples of the ledger queue
 REFRESH_MIDDLE = 0.5  # where in the burst the worker's scheduled refresh of the stored reports falls
 # Log lines of gunicorn, the app and the jobs worker that mean something went wrong (as bench/checkout.py).
-LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|WORKER TIMEOUT|Traceback|unhandled error|database unavailable|job \S+ failed")
+LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|\"level\": \"(ERROR|CRITICAL)\"|WORKER TIMEOUT|Traceback|unhandled error|database unavailable|job \S+ failed")
 
 
 def size_label(rows: int) -> str:

@@ -51,10 +51,17 @@ class Config:
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
-    # Rate-limit storage: Redis when several app servers run, memory otherwise.
+    # Rate-limit storage: Redis when several app servers run (production requires it), memory otherwise.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Proxy hops in front of the app (load balancer, nginx) whose X-Forwarded-* headers are
+    # believed; 0 believes none, so a client cannot forge its address (checked in create_app).
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES") or "0"
+    # Bearer token for /metrics; unset, /metrics answers only the machine itself (loopback).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    # `json` (one JSON object a line, with the request id) or `text` for people at a terminal.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "text"
 
     # Browser sessions
     SESSION_COOKIE_HTTPONLY = True
@@ -163,6 +170,7 @@ class ProductionConfig(Config):
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
 
     @classmethod
     def check(cls) -> None:
@@ -170,6 +178,11 @@ class ProductionConfig(Config):
             raise RuntimeError("SECRET_KEY must be set in production (environment variable).")
         if not cls.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("DATABASE_URL must be set in production (postgresql+psycopg://user@host/db).")
+        # Limits kept in each process's memory are multiplied by the number of workers and
+        # machines: production counts them in one Redis.
+        if not cls.REDIS_URL:
+            raise RuntimeError("REDIS_URL must be set in production (environment variable), e.g. "
+                               "redis://redis.internal:6379/0: rate limits are shared by every app server through it.")
 
 
 CONFIGS = {"development": Config, "test": TestConfig, "production": ProductionConfig}
