@@ -53,7 +53,7 @@ STRIPE_WEBHOOK_SECRET = "whsec_marketplace_cluster"
 # Inherited variables that would change what the cluster runs; everything it needs is set below.
 NOT_INHERITED = re.compile(
     r"(FLASK_.*|MARKETPLACE_.*|DATABASE_URL|REPLICA_DATABASE_URL|REDIS_URL|SECRET_KEY|MEDIA_.*|S3_.*|STRIPE_.*"
-    r"|TRUSTED_PROXIES|METRICS_TOKEN|LOG_FORMAT|JOBS_.*|AWS_.*)")
+    r"|TRUSTED_PROXIES|METRICS_TOKEN|LOG_FORMAT|JOBS_.*|AWS_.*|PROMETHEUS_MULTIPROC_DIR)")
 # Requests from the tools below go straight to 127.0.0.1, never through a proxy named in the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -339,7 +339,9 @@ class Cluster:
             say(f"{name}: gunicorn on {state['nodes'][name]}")
             self._spawn(name, [venv_tool("gunicorn"), "--no-control-socket", "--workers", str(settings.web_workers),
                                "--bind", f"{HOST}:{ports[name]}", "--access-logfile", "-", "wsgi:app"],
-                        self._own_directories(env, name))
+                        {**self._own_directories(env, name),
+                         # The node's workers add up their metrics in files of the node's own.
+                         "PROMETHEUS_MULTIPROC_DIR": str(self.run_dir / name / "metrics")})
         for name in WORKERS:
             say(f"{name}: flask --app wsgi jobs run")
             self._spawn(name, [venv_tool("flask"), "--app", "wsgi", "jobs", "run"], self._own_directories(env, name))
