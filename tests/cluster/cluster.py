@@ -453,8 +453,8 @@ class Cluster:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
-    def node_states(self) -> dict[str, str]:
-        """Each node's state as HAProxy sees it (UP, DOWN, ...); empty when HAProxy does not answer."""
+    def node_stats(self) -> dict[str, dict]:
+        """HAProxy's figures of each node (``show stat``: status, wretr, wredis...); empty when it does not answer."""
         try:
             table = self.haproxy("show stat")
         except OSError:
@@ -464,8 +464,11 @@ class Cluster:
             return {}
         columns = lines[0].split(",")
         rows = [dict(zip(columns, line.split(","), strict=False)) for line in lines[1:] if line]
-        return {row["svname"]: row["status"].split()[0] for row in rows if row.get("pxname") == "app_nodes"
-                and row.get("svname") in NODES}
+        return {row["svname"]: row for row in rows if row.get("pxname") == "app_nodes" and row.get("svname") in NODES}
+
+    def node_states(self) -> dict[str, str]:
+        """Each node's state as HAProxy sees it (UP, DOWN, ...); empty when HAProxy does not answer."""
+        return {name: row["status"].split()[0] for name, row in self.node_stats().items()}
 
     # -- stop, kill, status --
 

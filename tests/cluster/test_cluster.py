@@ -272,6 +272,7 @@ def test_killing_a_node_mid_load_loses_no_order(cluster, shop):
     # The balancer keeps answering: only requests the dead node held can fail, nothing sent later.
     assert [outcome(a) for a in after if a.status != 201] == []
     assert all(a.sent <= killed_at + KILL_GRACE_SECONDS for _, a in failed), [outcome(a) for _, a in failed]
+    assert [outcome(a) for _, a in failed if a.sent > marked_down_at] == []
     assert len(failed) <= KILL_THREADS
 
     # No order lost: every 201 is in the database. A failed request sent again with its
@@ -295,4 +296,6 @@ def test_killing_a_node_mid_load_loses_no_order(cluster, shop):
         "failed_by_answer": dict(Counter(outcome(a) for _, a in failed)),
         "failed_resent": dict(Counter(outcome(a) for _, a in retried)),
         "haproxy_marked_down_after_s": round(marked_down_at - killed_at, 2),
+        # Connections node 2 refused after the kill, each sent on to node 1 by HAProxy.
+        "redispatched_by_haproxy": int(cluster.node_stats()["node2"].get("wredis") or 0),
     }
