@@ -2,6 +2,8 @@
 one job waiting and never raises or spoils the caller's transaction; a payment enqueues its
 rollup; `flask jobs retry` refuses what it cannot retry. (The worker side, with real worker
 processes, is tests/integration/test_jobs_worker.py.)"""
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -68,6 +70,39 @@ def test_a_burst_of_payments_enqueues_one_rollup_due_after_the_rollup_delay(app,
     assert (job.queueing_lock, job.lock) == ("roll_up_sales", "roll_up_sales")
     assert timedelta(0) < job.due_in <= timedelta(seconds=2)
     assert db.session.execute(text("SELECT count(*) FROM sales_ledger_queue")).scalar() == 3
+
+
+@pytest.mark.real_commits
+def test_two_transactions_deferring_under_one_lock_at_once_both_commit_and_leave_one_job(app):
+    """The second sees no committed job, so it inserts; ON CONFLICT makes it wait for the first's
+    commit (a moment) and then write nothing, instead of failing on the unique index."""
+    first_deferred, outcomes = threading.Event(), {}
+
+    def in_own_transaction(name: str, before=None, after=None):
+        try:
+            with app.app_context():
+                if before:
+                    before()
+                started = time.monotonic()
+                queue.defer("roll_up_sales", queueing_lock="roll_up_sales")
+                outcomes[f"{name} waited"] = time.monotonic() - started
+                if after:
+                    after()
+                db.session.commit()
+                db.session.remove()
+            outcomes[name] = "committed"
+        except Exception as error:  # reported by the assertion below
+            outcomes[name] = repr(error)
+
+    first = threading.Thread(target=in_own_transaction,
+                             args=("first", None, lambda: (first_deferred.set(), time.sleep(0.5))))
+    second = threading.Thread(target=in_own_transaction, args=("second", lambda: first_deferred.wait(5)))
+    first.start(), second.start()
+    first.join(10), second.join(10)
+
+    assert (outcomes["first"], outcomes["second"]) == ("committed", "committed"), outcomes
+    assert 0.3 < outcomes["second waited"] < 2  # until the first committed
+    assert len(waiting_jobs("roll_up_sales")) == 1
 
 
 @pytest.fixture
