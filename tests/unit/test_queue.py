@@ -127,3 +127,39 @@ def test_jobs_failed_with_none_says_so(session, jobs_cli):
 
     assert result.exit_code == 0, result.output
     assert result.output == "No failed jobs.\n"
+
+
+def a_failed_job(task_name: str, queueing_lock: str | None = None) -> int:
+    """A job as the worker leaves one that failed for good (three runs)."""
+    job_id = db.session.execute(text(
+        "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, status, attempts) "
+        "VALUES ('default', :task, :lock, :queueing_lock, '{\"force\": true}', 'failed', 3) RETURNING id"),
+        {"task": task_name, "lock": task_name, "queueing_lock": queueing_lock}).scalar()
+    db.session.execute(text("INSERT INTO procrastinate_events (job_id, type) VALUES (:id, 'failed')"), {"id": job_id})
+    return job_id
+
+
+def test_jobs_failed_lists_each_failed_job_and_retry_puts_it_back(session, jobs_cli):
+    job_id = a_failed_job("refresh_report_snapshots")
+
+    listed = jobs_cli("failed")
+    retried = jobs_cli("retry", str(job_id))
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith(f"{job_id}\trefresh_report_snapshots\tqueue default\t3 attempt(s)\tfailed 20")
+    assert listed.output.rstrip().endswith('\targs {"force": true}')
+    assert retried.exit_code == 0 and retried.output == f"Job {job_id} is waiting to run again.\n"
+    assert [(job.args, job.status) for job in waiting_jobs("refresh_report_snapshots")] == [({"force": True}, "todo")]
+    assert jobs_cli("failed").output == "No failed jobs.\n"
+
+
+def test_a_failed_job_whose_work_is_already_waiting_is_not_retried(session, jobs_cli):
+    job_id = a_failed_job("roll_up_sales", queueing_lock="roll_up_sales")
+    queue.defer("roll_up_sales", queueing_lock="roll_up_sales")
+
+    result = jobs_cli("retry", str(job_id))
+
+    assert result.exit_code == 1
+    assert (f"Job {job_id} cannot be retried: a job with its queueing lock 'roll_up_sales' is already waiting "
+            "and will do the same work.") in result.output
+    assert len(waiting_jobs("roll_up_sales")) == 1
