@@ -30,6 +30,7 @@ import procrastinate
 from flask import Flask, current_app
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.jobs import Status
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from marketplace.extensions import db
@@ -136,8 +137,12 @@ def cron_every(seconds: int, setting: str) -> str:
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
-    """The libpq connection string (a postgresql:// URI) of the app's SQLAlchemy URL."""
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection string (``key=value ...``) of the app's SQLAlchemy URL: its host, port,
+    user, password and database, and its query options (``host`` of a socket directory, ``sslmode``)."""
+    url = make_url(sqlalchemy_url)
+    parts = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
+             "dbname": url.database, **url.query}
+    return make_conninfo(**{key: value for key, value in parts.items() if value is not None})
 
 
 def _in_app_context(flask_app: Flask, task: Task, say: Callable[[str], None]) -> Callable[..., int]:
