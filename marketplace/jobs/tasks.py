@@ -162,7 +162,8 @@ def _in_app_context(flask_app: Flask, task: Task, say: Callable[[str], None]) ->
 
 def build_worker_app(flask_app: Flask, say: Callable[[str], None] = log.info) -> procrastinate.App:
     """The procrastinate app of a worker process: every task, the periodic ones scheduled from
-    the Flask app's config, on the Flask app's database; ``say`` hears what each run changed."""
+    the Flask app's config, on the Flask app's database; ``say`` hears a line per job that changed
+    something (``roll_up_sales: 12``). A period the cron cannot keep raises ValueError."""
     config = flask_app.config
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=libpq_conninfo(config["SQLALCHEMY_DATABASE_URI"])))
@@ -204,7 +205,6 @@ def _add_housekeeping(app: procrastinate.App, *, keep_hours: int) -> None:
                 log.warning("job %s (%s) of a stalled worker failed: another waits", job.id, job.task_name)
 
 
-def run_worker(flask_app: Flask, *, concurrency: int, say: Callable[[str], None]) -> None:
-    """Run the worker on every queue until SIGINT or SIGTERM (jobs in progress finish first);
-    ``say`` hears a line per job that changed something (``roll_up_sales: 12``)."""
-    build_worker_app(flask_app, say).run_worker(queues=None, concurrency=concurrency)
+def run_worker(worker: procrastinate.App, *, concurrency: int) -> None:
+    """Run the worker on every queue until SIGINT or SIGTERM (jobs in progress finish first)."""
+    worker.run_worker(queues=None, concurrency=concurrency)

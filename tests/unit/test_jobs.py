@@ -320,3 +320,13 @@ def test_the_worker_connects_where_the_app_does():
     assert conninfo_to_dict(over_tcp) == {"host": "db.internal", "port": "6432", "user": "market", "password": "p@ss",
                                           "dbname": "marketplace", "sslmode": "require"}
     assert conninfo_to_dict(over_a_socket) == {"host": "/srv/pg run dir", "user": "postgres", "dbname": "marketplace"}
+
+
+def test_the_worker_refuses_to_start_with_a_period_it_cannot_keep(app, monkeypatch):
+    monkeypatch.setitem(app.config, "REPORT_SNAPSHOT_SECONDS", 45)
+
+    result = app.test_cli_runner().invoke(args=["jobs", "run"])
+
+    assert result.exit_code == 1
+    assert "REPORT_SNAPSHOT_SECONDS=45: a period must divide a minute, an hour or a day evenly" in result.output
+    assert "jobs worker:" not in result.output  # it never started
