@@ -16,7 +16,7 @@ from marketplace.geo import county_import
 users_cli = AppGroup("users", help="Manage accounts.")
 counties_cli = AppGroup("counties", help="The county registry.")
 seed_cli = AppGroup("seed", help="Reference and demo data.")
-jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
+jobs_cli = AppGroup("jobs", help="The jobs worker (expiry of unpaid orders, rollups, ...) and its failed jobs.")
 payments_cli = AppGroup("payments", help="Stripe payments.")
 reports_cli = AppGroup("reports", help="The sales ledger and its rollups.")
 media_cli = AppGroup("media", help="Uploaded photos in the media store.")
@@ -124,9 +124,13 @@ def jobs_run(concurrency):
     from marketplace.jobs import tasks
 
     concurrency = concurrency or current_app.config["JOBS_CONCURRENCY"]
+    try:
+        worker = tasks.build_worker_app(current_app._get_current_object(), say=click.echo)
+    except ValueError as error:  # a period the cron cannot keep
+        raise click.ClickException(str(error)) from None
     click.echo(f"jobs worker: {concurrency} at once, queues {tasks.DEFAULT_QUEUE} and {tasks.SNAPSHOTS_QUEUE}: "
                f"{', '.join(tasks.job_names())}")
-    tasks.run_worker(current_app._get_current_object(), concurrency=concurrency, say=click.echo)
+    tasks.run_worker(worker, concurrency=concurrency)
 
 
 @jobs_cli.command("once")

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from marketplace.common.sql import write_in_session
+from marketplace.common.sql import read_alone, write_in_session
 
 _WAITING = text("SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :queueing_lock AND status = 'todo' LIMIT 1")
 _INSERT = ("INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, scheduled_at) "
@@ -73,7 +73,7 @@ _RETRY = text("SELECT procrastinate_retry_job_v2(:job_id, clock_timestamp(), NUL
 def failed_jobs() -> list:
     """Jobs that failed (after their retries), oldest first: id, task_name, queue_name, attempts,
     args and failed_at (procrastinate keeps no error text: the worker's log has the traceback)."""
-    return write_in_session(_FAILED, {})
+    return read_alone(_FAILED, {})
 
 
 def retry_failed_job(job_id: int) -> None:

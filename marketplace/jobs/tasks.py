@@ -30,6 +30,7 @@ import procrastinate
 from flask import Flask, current_app
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.jobs import Status
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from marketplace.extensions import db
@@ -136,8 +137,12 @@ def cron_every(seconds: int, setting: str) -> str:
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
-    """The libpq connection string (a postgresql:// URI) of the app's SQLAlchemy URL."""
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection string (``key=value ...``) of the app's SQLAlchemy URL: its host, port,
+    user, password and database, and its query options (``host`` of a socket directory, ``sslmode``)."""
+    url = make_url(sqlalchemy_url)
+    parts = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
+             "dbname": url.database, **url.query}
+    return make_conninfo(**{key: value for key, value in parts.items() if value is not None})
 
 
 def _in_app_context(flask_app: Flask, task: Task, say: Callable[[str], None]) -> Callable[..., int]:
@@ -157,7 +162,8 @@ def _in_app_context(flask_app: Flask, task: Task, say: Callable[[str], None]) ->
 
 def build_worker_app(flask_app: Flask, say: Callable[[str], None] = log.info) -> procrastinate.App:
     """The procrastinate app of a worker process: every task, the periodic ones scheduled from
-    the Flask app's config, on the Flask app's database; ``say`` hears what each run changed."""
+    the Flask app's config, on the Flask app's database; ``say`` hears a line per job that changed
+    something (``roll_up_sales: 12``). A period the cron cannot keep raises ValueError."""
     config = flask_app.config
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=libpq_conninfo(config["SQLALCHEMY_DATABASE_URI"])))
@@ -199,7 +205,6 @@ def _add_housekeeping(app: procrastinate.App, *, keep_hours: int) -> None:
                 log.warning("job %s (%s) of a stalled worker failed: another waits", job.id, job.task_name)
 
 
-def run_worker(flask_app: Flask, *, concurrency: int, say: Callable[[str], None]) -> None:
-    """Run the worker on every queue until SIGINT or SIGTERM (jobs in progress finish first);
-    ``say`` hears a line per job that changed something (``roll_up_sales: 12``)."""
-    build_worker_app(flask_app, say).run_worker(queues=None, concurrency=concurrency)
+def run_worker(worker: procrastinate.App, *, concurrency: int) -> None:
+    """Run the worker on every queue until SIGINT or SIGTERM (jobs in progress finish first)."""
+    worker.run_worker(queues=None, concurrency=concurrency)

@@ -3,6 +3,7 @@ once; `flask jobs once` runs every job (or one) and reports what it changed."""
 from datetime import timedelta
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
@@ -312,5 +313,20 @@ def test_a_period_that_does_not_divide_a_minute_an_hour_or_a_day_is_refused_by_n
 
 
 def test_the_worker_connects_where_the_app_does():
-    assert tasks.libpq_conninfo("postgresql+psycopg://market:p%40ss@db.internal:6432/marketplace?sslmode=require") == (
-        "postgresql://market:p%40ss@db.internal:6432/marketplace?sslmode=require")
+    over_tcp = tasks.libpq_conninfo("postgresql+psycopg://market:p%40ss@db.internal:6432/marketplace?sslmode=require")
+    # as marketplace.local_postgres renders the embedded database's socket directory
+    over_a_socket = tasks.libpq_conninfo("postgresql+psycopg://postgres@/marketplace?host=%2Fsrv%2Fpg+run+dir")
+
+    assert conninfo_to_dict(over_tcp) == {"host": "db.internal", "port": "6432", "user": "market", "password": "p@ss",
+                                          "dbname": "marketplace", "sslmode": "require"}
+    assert conninfo_to_dict(over_a_socket) == {"host": "/srv/pg run dir", "user": "postgres", "dbname": "marketplace"}
+
+
+def test_the_worker_refuses_to_start_with_a_period_it_cannot_keep(app, monkeypatch):
+    monkeypatch.setitem(app.config, "REPORT_SNAPSHOT_SECONDS", 45)
+
+    result = app.test_cli_runner().invoke(args=["jobs", "run"])
+
+    assert result.exit_code == 1
+    assert "REPORT_SNAPSHOT_SECONDS=45: a period must divide a minute, an hour or a day evenly" in result.output
+    assert "jobs worker:" not in result.output  # it never started

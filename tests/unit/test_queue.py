@@ -2,6 +2,8 @@
 one job waiting and never raises or spoils the caller's transaction; a payment enqueues its
 rollup; `flask jobs retry` refuses what it cannot retry. (The worker side, with real worker
 processes, is tests/integration/test_jobs_worker.py.)"""
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -70,6 +72,39 @@ def test_a_burst_of_payments_enqueues_one_rollup_due_after_the_rollup_delay(app,
     assert db.session.execute(text("SELECT count(*) FROM sales_ledger_queue")).scalar() == 3
 
 
+@pytest.mark.real_commits
+def test_two_transactions_deferring_under_one_lock_at_once_both_commit_and_leave_one_job(app):
+    """The second sees no committed job, so it inserts; ON CONFLICT makes it wait for the first's
+    commit (a moment) and then write nothing, instead of failing on the unique index."""
+    first_deferred, outcomes = threading.Event(), {}
+
+    def in_own_transaction(name: str, before=None, after=None):
+        try:
+            with app.app_context():
+                if before:
+                    before()
+                started = time.monotonic()
+                queue.defer("roll_up_sales", queueing_lock="roll_up_sales")
+                outcomes[f"{name} waited"] = time.monotonic() - started
+                if after:
+                    after()
+                db.session.commit()
+                db.session.remove()
+            outcomes[name] = "committed"
+        except Exception as error:  # reported by the assertion below
+            outcomes[name] = repr(error)
+
+    first = threading.Thread(target=in_own_transaction,
+                             args=("first", None, lambda: (first_deferred.set(), time.sleep(0.5))))
+    second = threading.Thread(target=in_own_transaction, args=("second", lambda: first_deferred.wait(5)))
+    first.start(), second.start()
+    first.join(10), second.join(10)
+
+    assert (outcomes["first"], outcomes["second"]) == ("committed", "committed"), outcomes
+    assert 0.3 < outcomes["second waited"] < 2  # until the first committed
+    assert len(waiting_jobs("roll_up_sales")) == 1
+
+
 @pytest.fixture
 def jobs_cli(app):
     """Run a `flask jobs` command."""
@@ -92,3 +127,39 @@ def test_jobs_failed_with_none_says_so(session, jobs_cli):
 
     assert result.exit_code == 0, result.output
     assert result.output == "No failed jobs.\n"
+
+
+def a_failed_job(task_name: str, queueing_lock: str | None = None) -> int:
+    """A job as the worker leaves one that failed for good (three runs)."""
+    job_id = db.session.execute(text(
+        "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, status, attempts) "
+        "VALUES ('default', :task, :lock, :queueing_lock, '{\"force\": true}', 'failed', 3) RETURNING id"),
+        {"task": task_name, "lock": task_name, "queueing_lock": queueing_lock}).scalar()
+    db.session.execute(text("INSERT INTO procrastinate_events (job_id, type) VALUES (:id, 'failed')"), {"id": job_id})
+    return job_id
+
+
+def test_jobs_failed_lists_each_failed_job_and_retry_puts_it_back(session, jobs_cli):
+    job_id = a_failed_job("refresh_report_snapshots")
+
+    listed = jobs_cli("failed")
+    retried = jobs_cli("retry", str(job_id))
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith(f"{job_id}\trefresh_report_snapshots\tqueue default\t3 attempt(s)\tfailed 20")
+    assert listed.output.rstrip().endswith('\targs {"force": true}')
+    assert retried.exit_code == 0 and retried.output == f"Job {job_id} is waiting to run again.\n"
+    assert [(job.args, job.status) for job in waiting_jobs("refresh_report_snapshots")] == [({"force": True}, "todo")]
+    assert jobs_cli("failed").output == "No failed jobs.\n"
+
+
+def test_a_failed_job_whose_work_is_already_waiting_is_not_retried(session, jobs_cli):
+    job_id = a_failed_job("roll_up_sales", queueing_lock="roll_up_sales")
+    queue.defer("roll_up_sales", queueing_lock="roll_up_sales")
+
+    result = jobs_cli("retry", str(job_id))
+
+    assert result.exit_code == 1
+    assert (f"Job {job_id} cannot be retried: a job with its queueing lock 'roll_up_sales' is already waiting "
+            "and will do the same work.") in result.output
+    assert len(waiting_jobs("roll_up_sales")) == 1
