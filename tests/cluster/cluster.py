@@ -45,11 +45,18 @@ HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 NODES = ("node1", "node2")
 WORKERS = ("worker1", "worker2")
+# The order things start in; they stop in the reverse order (the balancer first, Stripe last).
+START_ORDER = ("localstripe", "moto", *NODES, *WORKERS, "haproxy")
 STARTUP_SECONDS = 90  # CI machines are slow and shared; every wait has this limit
 STOP_SECONDS = 15
 S3_BUCKET = "marketplace-cluster"
 STRIPE_SECRET_KEY = "sk_test_marketplace_cluster"
 STRIPE_WEBHOOK_SECRET = "whsec_marketplace_cluster"
+# What to do when a part dies at start, beyond what its log says.
+HINTS = {
+    "localstripe": " (localstripe comes with requirements.txt: scripts/bootstrap requirements-dev.txt)",
+    "moto": " (moto's server comes with requirements-dev.txt, moto[server]: scripts/bootstrap requirements-dev.txt)",
+}
 # Inherited variables that would change what the cluster runs; everything it needs is set below.
 NOT_INHERITED = re.compile(
     r"(FLASK_.*|MARKETPLACE_.*|DATABASE_URL|REPLICA_DATABASE_URL|REDIS_URL|SECRET_KEY|MEDIA_.*|S3_.*|STRIPE_.*"
@@ -229,12 +236,12 @@ class Cluster:
     def processes(self) -> list[Started]:
         """The processes started and not yet stopped, in the order they were started."""
         found = []
-        for path in sorted(self.pid_dir.glob("*.pid"), key=lambda p: p.stat().st_mtime_ns):
+        for name in START_ORDER:
             try:
-                pid, ticks = path.read_text().split()
-                found.append(Started(path.stem, int(pid), ticks))
+                pid, ticks = (self.pid_dir / f"{name}.pid").read_text().split()
             except (OSError, ValueError):
                 continue
+            found.append(Started(name, int(pid), ticks))
         return found
 
     def process(self, name: str) -> Started:
@@ -267,7 +274,8 @@ class Cluster:
         while time.monotonic() < deadline:
             for name in names:
                 if not self.process(name).alive() or (name in self._children and self._children[name].poll() is not None):
-                    raise ClusterError(f"{name} exited while waiting for {what}:\n{self.log_tail(name)}")
+                    raise ClusterError(f"{name} exited while waiting for {what}{HINTS.get(name, '')}:\n"
+                                       f"{self.log_tail(name)}")
             if ready():
                 return
             time.sleep(0.2)
@@ -318,7 +326,7 @@ class Cluster:
         say(f"localstripe on {state['stripe']}, moto (S3) on {state['s3']}")
         self._spawn("localstripe", [sys.executable, "-m", "localstripe", "--port", str(ports["localstripe"]),
                                     "--from-scratch"], {**os.environ, "PYTHONUNBUFFERED": "1"})
-        self._spawn("moto", [venv_tool("moto_server"), "-H", HOST, "-p", str(ports["moto"])],
+        self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(ports["moto"])],
                     {**os.environ, "PYTHONUNBUFFERED": "1"})
         stripe_auth = {"Authorization": f"Bearer {STRIPE_SECRET_KEY}"}
         self._wait("localstripe to answer",
