@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from marketplace.common import storage
 from marketplace.common.converters import IdConverter
 from marketplace.common.logs import configure_logging
+from marketplace.common.sql import REPLICA_BIND
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
 from marketplace.extensions import api, babel, csrf, db, limiter, migrate
@@ -40,6 +41,9 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     app.config["TRUSTED_PROXIES"] = trusted_proxy_hops(app.config.get("TRUSTED_PROXIES"))
     configure_logging(app.config["LOG_FORMAT"])
     trust_proxies(app)
+    if app.config.get("REPLICA_DATABASE_URL"):  # reads that tolerate lag (common.sql.read_replica)
+        app.config["SQLALCHEMY_BINDS"] = {**app.config.get("SQLALCHEMY_BINDS", {}),
+                                          REPLICA_BIND: postgresql_url(app.config["REPLICA_DATABASE_URL"], "REPLICA_DATABASE_URL")}
 
     register_extensions(app)
     register_blueprints(app)
@@ -48,9 +52,10 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     return app
 
 
-def postgresql_url(url: str | None) -> str:
+def postgresql_url(url: str | None, setting: str = "DATABASE_URL") -> str:
     """The database URL for psycopg 3; PostgreSQL is the only database, anything else is refused
-    before a request finds out (postgres:// and postgresql:// are taken to mean psycopg 3)."""
+    before a request finds out (postgres:// and postgresql:// are taken to mean psycopg 3).
+    ``setting`` names the variable the URL came from, for the message."""
     if not url:
         raise RuntimeError("No database configured: set DATABASE_URL (tests: TEST_DATABASE_URL) to a "
                            "postgresql+psycopg:// URL.")
@@ -59,7 +64,7 @@ def postgresql_url(url: str | None) -> str:
         return f"postgresql+psycopg://{rest}"
     if scheme != "postgresql+psycopg" or not separator:
         raise RuntimeError(f"PostgreSQL is the only database this service runs on; {scheme!r} URLs are not "
-                           "supported. Use postgresql+psycopg://user@host/database.")
+                           f"supported ({setting}). Use postgresql+psycopg://user@host/database.")
     return url
 
 
@@ -95,6 +100,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         event.listen(db.engine, "connect", _speak_utc)
+        if REPLICA_BIND in db.engines:
+            event.listen(db.engines[REPLICA_BIND], "connect", _speak_utc)
+            event.listen(db.engines[REPLICA_BIND], "connect", _read_only)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True, include_object=alembic_include_object)
     from marketplace.web.sell import allow_photo_uploads
 
@@ -131,6 +139,13 @@ def _speak_utc(dbapi_connection, connection_record) -> None:
     """Times are stored in UTC, and every connection reads and writes them in UTC, whatever the
     server's own TimeZone (an embedded cluster takes its machine's)."""
     dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
+
+
+def _read_only(dbapi_connection, connection_record) -> None:
+    """Nothing is written through the replica bind: a streaming standby refuses writes anyway,
+    and a writable copy (a logical replica, a misconfigured URL) must not drift from the primary."""
+    dbapi_connection.execute("SET default_transaction_read_only = on")
     dbapi_connection.commit()
 
 

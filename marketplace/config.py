@@ -35,6 +35,9 @@ class Config:
     # A pre-ping costs three round trips per request on psycopg; a connection lost to a database
     # restart instead fails one request with 503 database_unavailable (see errors.py).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": _env_bool("DB_POOL_PRE_PING", False), "pool_recycle": 1800}
+    # A streaming replica of DATABASE_URL for reads that tolerate lag (reports, public catalog
+    # reads: common/sql.py read_replica); unset, they read the primary.
+    REPLICA_DATABASE_URL = os.environ.get("REPLICA_DATABASE_URL") or None
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
 
     # API and OpenAPI
@@ -150,6 +153,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or None
+    REPLICA_DATABASE_URL = None  # the replica's tests set their own
     PASSWORD_HASH_PROFILE = "CHEAPEST"
     RATELIMIT_STORAGE_URI = "memory://"
     # Tests sign their own webhook deliveries; Stripe itself is a localstripe the fixtures start.

@@ -14,12 +14,26 @@ from datetime import date, datetime
 
 from sqlalchemy import TextClause, text
 
+from marketplace.accounts.services import Role, User
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.models import listing_etag
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
 from marketplace.common import storage
 from marketplace.common.sql import contains_pattern, read_alone
 from marketplace.errors import InvalidInput
+
+# Who can change listings: the seller, the station partner who listed it for a villager, administrators.
+LISTING_EDITORS = (Role.SELLER, Role.PARTNER, Role.ADMIN)
+
+
+def reads_may_lag(reader: User | None) -> bool:
+    """Whether this reader's catalog reads may come from the read replica (common.sql.read_replica).
+
+    Visitors and buyers may: a listing they see a second or two old is what the storefront's
+    cache already shows them, and checkout checks price and stock on the primary. Anyone who can
+    change listings may not: after an edit, their next read must show it and carry the ETag their
+    next If-Match names."""
+    return reader is None or not reader.has_role(*LISTING_EDITORS)
 
 
 class InvalidCursor(InvalidInput):

@@ -24,6 +24,7 @@ from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common import storage
 from marketplace.common.etags import expected_version, respond_with_etag
 from marketplace.common.schemas import PageArgs
+from marketplace.common.sql import read_replica
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
 
@@ -46,7 +47,10 @@ class Products(MethodView):
     @bp.response(200, ProductCursorPageOut)
     def get(self, args):
         """Browse active listings: search, filter by origin and price, sort; pages by cursor"""
-        return jsonify(browse.browse_page(**args))
+        # Anonymous (no token is read): the replica, for everyone. A seller's own listings, in
+        # every status and as last written, are GET /seller/products, on the primary.
+        with read_replica():
+            return jsonify(browse.browse_page(**args))
 
     @requires("seller")
     @bp.arguments(ProductCreate())
@@ -63,7 +67,10 @@ class ProductDetail(MethodView):
     def get(self, product_id):
         """One listing with its origin, seller and photos (conditional GET with ETag)"""
         viewer = optional_user()  # a bad token is refused even here
-        public = browse.public_product(product_id)
+        # The ETag is computed from the row the body is drawn from, on whichever database read it,
+        # so a 304 is never sent for a body the client does not have.
+        with read_replica(enabled=browse.reads_may_lag(viewer)):
+            public = browse.public_product(product_id)
         if public is not None:
             body, etag = public
             return respond_with_etag(body, etag=etag)

@@ -23,13 +23,28 @@ is invalidated, as by any execute.
 The test suite binds every session to one connection inside a transaction it rolls back; there
 ``read_alone`` runs on that connection, in a savepoint of its own, so that it sees the test's
 rows. That is the only case in which it touches a connection the session uses.
+
+3. **Reads that may lag go to the read replica, inside ``read_replica()``.** With
+   ``REPLICA_DATABASE_URL`` set (the bind ``replica``), every read the block runs, ``read_alone``
+   and the session's SELECTs alike, goes to the replica; the session's writes never do (they
+   are not SELECTs, and flushes bypass the routing), and a session that has written in its
+   transaction keeps reading the primary, so that it sees its own writes. Unset, the block
+   changes nothing: everything reads the primary. Only code that tolerates a few seconds of
+   replication lag, and reads nothing its own request wrote, enters the block; each caller
+   says what lag it tolerates (README, "Deployment and scale").
 """
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, TextClause, exc
+from sqlalchemy import Connection, Engine, TextClause, event, exc
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from marketplace.extensions import db
+
+REPLICA_BIND = "replica"  # the SQLALCHEMY_BINDS key of REPLICA_DATABASE_URL
+_ON_REPLICA: ContextVar[bool] = ContextVar("reads_on_replica", default=False)
+_WROTE = "wrote_in_transaction"  # Session.info key: this transaction has written
 
 
 def contains_pattern(text: str) -> str:
@@ -40,12 +55,57 @@ def contains_pattern(text: str) -> str:
 def write_in_session(statement: TextClause, params: dict) -> list:
     """The rows of a write (or a read that must see the session's writes) run in the session's
     transaction; the calling service commits or rolls back."""
+    db.session.info[_WROTE] = True
     return _fetch_on(db.session.connection(), statement, params)
 
 
+@contextmanager
+def read_replica(enabled: bool = True):
+    """Within the block, reads go to the read replica when one is configured (the module's rule 3);
+    ``enabled=False`` keeps them on the primary (a reader who must see their own writes)."""
+    token = _ON_REPLICA.set(enabled)
+    try:
+        yield
+    finally:
+        _ON_REPLICA.reset(token)
+
+
+def _replica_for(session: Session) -> Engine | None:
+    """The replica engine if this read may go there: inside read_replica(), a replica configured,
+    and nothing written yet in the session's transaction."""
+    if not _ON_REPLICA.get():
+        return None
+    replica = db.engines.get(REPLICA_BIND)
+    if replica is None or session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+        return None
+    return replica
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _send_reads_to_replica(state: ORMExecuteState):
+    # Only SELECTs: an INSERT ... ON CONFLICT or a locking read inside the block stays on the primary.
+    if not state.is_select or getattr(state.statement, "_for_update_arg", None) is not None \
+            or "bind" in state.bind_arguments:
+        return None
+    replica = _replica_for(state.session)
+    return state.invoke_statement(bind_arguments={"bind": replica}) if replica is not None else None
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_writes(session: Session, flush_context) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: what it wrote is committed or gone
+        session.info.pop(_WROTE, None)
+
+
 def read_alone(statement: TextClause, params: dict) -> list:
-    """The rows of a read run as a transaction of its own (see the module's rule 2)."""
-    bind = db.session.get_bind()
+    """The rows of a read run as a transaction of its own (see the module's rule 2), on the
+    replica inside read_replica() (rule 3)."""
+    bind = (_ON_REPLICA.get() and _replica_for(db.session())) or db.session.get_bind()
     if isinstance(bind, Connection):  # the test suite's one connection
         return _fetch_in_savepoint(bind, statement, params)
     with bind.connect() as connection:

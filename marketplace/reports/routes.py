@@ -1,9 +1,19 @@
 """Report endpoints for administrators and officials (within their report scope): summary, rankings,
-daily series, categories, top products, CSV; review endpoints for administrators."""
+daily series, categories, top products, CSV; review endpoints for administrators.
+
+The reports read the read replica (``common.sql.read_replica``; the primary when none is
+configured): their figures come from rollups that already trail the sales by the rollup job's
+interval and say how fresh they are, so a replica's lag of seconds only adds to that, and the
+stored reports are read on the replica together with the basis they are checked against. Who
+may read what (the caller's roles and report scope) is decided on the primary first, so that a
+scope taken away holds at once. The review endpoints stay on the primary: an administrator
+acts on what they list and must see the exclusion just made.
+"""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
+from marketplace.common.sql import read_replica
 from marketplace.errors import ErrorOut
 from marketplace.reports import access, export, queries, review, snapshots
 from marketplace.reports.periods import resolve
@@ -63,9 +73,10 @@ class Summary(MethodView):
     def get(self, args):
         """Rural online sales of a period: poverty and demonstration counties' shares, growth on a year earlier, peak day"""
         scope = _scope(args)
-        if (stored := snapshots.stored("summary", args, scope)) is not None:
-            return stored
-        return queries.summary(_period(args), scope)
+        with read_replica():
+            if (stored := snapshots.stored("summary", args, scope)) is not None:
+                return stored
+            return queries.summary(_period(args), scope)
 
 
 @bp.route("/counties")
@@ -77,10 +88,11 @@ class CountyRanking(MethodView):
     def get(self, args):
         """Counties ranked by net sales, with their poverty and demonstration flags"""
         scope = _scope(args)
-        if (stored := snapshots.stored("counties", args, scope)) is not None:
-            return stored
-        period = _period(args)
-        return queries.with_freshness(period, queries.county_ranking(period, scope, **args))
+        with read_replica():
+            if (stored := snapshots.stored("counties", args, scope)) is not None:
+                return stored
+            period = _period(args)
+            return queries.with_freshness(period, queries.county_ranking(period, scope, **args))
 
 
 @bp.route("/provinces")
@@ -92,10 +104,11 @@ class ProvinceRanking(MethodView):
     def get(self, args):
         """Provinces ranked by net sales, with the poverty counties' share"""
         scope = _scope(args)
-        if (stored := snapshots.stored("provinces", args, scope)) is not None:
-            return stored
-        period = _period(args)
-        return queries.with_freshness(period, queries.province_ranking(period, scope))
+        with read_replica():
+            if (stored := snapshots.stored("provinces", args, scope)) is not None:
+                return stored
+            period = _period(args)
+            return queries.with_freshness(period, queries.province_ranking(period, scope))
 
 
 @bp.route("/daily")
@@ -107,10 +120,11 @@ class DailySeries(MethodView):
     def get(self, args):
         """Net sales day by day (zeros for days without sales)"""
         scope = _scope(args)
-        if (stored := snapshots.stored("daily", args, scope)) is not None:
-            return stored
-        period = _period(args)
-        return queries.with_freshness(period, queries.daily_series(period, scope))
+        with read_replica():
+            if (stored := snapshots.stored("daily", args, scope)) is not None:
+                return stored
+            period = _period(args)
+            return queries.with_freshness(period, queries.daily_series(period, scope))
 
 
 @bp.route("/categories")
@@ -122,10 +136,11 @@ class Categories(MethodView):
     def get(self, args):
         """Net sales by category"""
         scope = _scope(args)
-        if (stored := snapshots.stored("categories", args, scope)) is not None:
-            return stored
-        period = _period(args)
-        return queries.with_freshness(period, queries.by_category(period, scope))
+        with read_replica():
+            if (stored := snapshots.stored("categories", args, scope)) is not None:
+                return stored
+            period = _period(args)
+            return queries.with_freshness(period, queries.by_category(period, scope))
 
 
 @bp.route("/counties/<adcode>/top-products")
@@ -139,7 +154,8 @@ class TopProducts(MethodView):
         limit = args.pop("limit")
         county = access.county_for(current_user(), adcode)
         period = _period(args)
-        return queries.with_freshness(period, queries.top_products(period, county, limit=limit))
+        with read_replica():
+            return queries.with_freshness(period, queries.top_products(period, county, limit=limit))
 
 
 @bp.route("/<any(summary, counties, provinces, daily, categories):report>.csv")
@@ -154,7 +170,9 @@ class Export(MethodView):
         """A report as CSV, with Chinese (default) or English headers"""
         lang = args.pop("lang")
         period, scope = _period_and_scope(args)
-        return export.csv_response(report, period, export.report_rows(report, period, scope, **args), lang)
+        with read_replica():
+            rows = export.report_rows(report, period, scope, **args)
+        return export.csv_response(report, period, rows, lang)
 
 
 review_bp = Blueprint("review", __name__, url_prefix="/api/v1/review",

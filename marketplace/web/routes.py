@@ -13,6 +13,7 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.errors import AccountErrorCode
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import unstorable_text
+from marketplace.common.sql import read_replica
 from marketplace.common.time import BUSINESS_TZ
 from marketplace.errors import AppError, ErrorCode, InvalidInput
 from marketplace.extensions import limiter, login_attempts
@@ -214,7 +215,8 @@ def admin_reports(user):
             "categories": {code.value: zh for code, (zh, _) in CATEGORY_LABELS.items()}}
     try:
         period, scope, _ = _period_and_scope(user, PeriodArgs)
-        board = charts.dashboard(period, scope)
+        with read_replica():  # as the reports' API (reports/routes.py): the scope is decided on the primary
+            board = charts.dashboard(period, scope)
     except AppError as error:
         return render_template("admin_reports.html", **page, error=error.message), error.status
     return render_template("admin_reports.html", **page, board=board, exports=_export_links())
@@ -227,7 +229,8 @@ def admin_report_csv(user, report):
     try:
         period, scope, args = _period_and_scope(user, ExportArgs)
         lang = args.pop("lang")
-        rows = export.report_rows(report, period, scope, **args)
+        with read_replica():
+            rows = export.report_rows(report, period, scope, **args)
     except AppError as error:
         return _error_page(user, error.status, error.code, error.message)
     return export.csv_response(report, period, rows, lang)

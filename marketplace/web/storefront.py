@@ -1,7 +1,9 @@
 """The buyers' storefront (/, /products): this season's produce and the poverty counties' listings
 on the home page, search and filters with cursor paging, and the product page with its
-add-to-cart form. Reads go through the catalog's read side (catalog/browse.py); the pages are
-served through storefront_cache (the named place of their speed)."""
+add-to-cart form. Reads go through the catalog's read side (catalog/browse.py), on the read
+replica unless the reader can change listings (browse.reads_may_lag); the pages are served through
+storefront_cache (the named place of their speed), whose ETags are digests of the page as drawn,
+so they always match the body whichever database it was drawn from."""
 from datetime import timedelta
 
 from flask import Blueprint, request, url_for
@@ -15,10 +17,12 @@ from marketplace.accounts import services as accounts
 from marketplace.catalog import browse
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import ID_MAX
+from marketplace.common.sql import read_replica
 from marketplace.common.time import business_day, utcnow
 from marketplace.errors import AppError, ErrorCode
 from marketplace.geo import services as geo
 from marketplace.web.forms import PageForm, YuanField
+from marketplace.web.session import signed_in_user
 from marketplace.web.storefront_cache import remember, render_page, storefront_page
 
 bp = Blueprint("shop", __name__)
@@ -94,11 +98,18 @@ def _home_listings() -> dict:
                                        limit=HOME_ITEMS * 2)}
 
 
+def _catalog_reads():
+    """The block the storefront's reads run in: on the replica for visitors and buyers (the
+    reader is loaded from the primary first)."""
+    return read_replica(enabled=browse.reads_may_lag(signed_in_user()))
+
+
 def home_page():
     """/ (web.home): the search box, the kinds of product, the poverty counties' listings first,
     then this season's produce."""
-    return storefront_page(lambda: render_page("pages/shop/home.html", listings=remember("home", _home_listings),
-                                               categories=_categories(), form=ProductFilters(None)))
+    with _catalog_reads():
+        return storefront_page(lambda: render_page("pages/shop/home.html", listings=remember("home", _home_listings),
+                                                   categories=_categories(), form=ProductFilters(None)))
 
 
 # ---------------------------------------------------------------- list
@@ -125,7 +136,8 @@ def _list_page() -> tuple[str, int]:
 
 @bp.get("/products")
 def products():
-    return storefront_page(_list_page)
+    with _catalog_reads():
+        return storefront_page(_list_page)
 
 
 # ---------------------------------------------------------------- product
@@ -171,4 +183,5 @@ def product(product_id: str):
     number = int(product_id) if product_id.isascii() and product_id.isdigit() and len(product_id) <= 10 else 0
     if not 1 <= number <= ID_MAX:
         return storefront_page(_not_found)
-    return storefront_page(_product_page, facts=lambda: _product_facts(number))
+    with _catalog_reads():
+        return storefront_page(_product_page, facts=lambda: _product_facts(number))
