@@ -29,8 +29,13 @@ bench-webhook:  ## Stripe webhook HTTP benchmark (events applied, duplicates) on
 
 bench-reports:  ## reports at 10k and 10M ledger rows, and the rollup lag in a flash sale, on PostgreSQL (bench/README.md); BENCH_ARGS="--keep-db"
 	scripts/bootstrap requirements.txt
+	scripts/ensure-redis
 	.venv/bin/python bench/reports.py $(BENCH_ARGS)
 
 bench-storefront: ## home and product pages against a bare Flask app, with revalidations (bench/README.md); BENCH_ARGS="--duration 5"
 	scripts/bootstrap requirements.txt
 	.venv/bin/python bench/storefront.py $(BENCH_ARGS)
+
+.PHONY: cluster
+cluster:        ## many machines on one: HAProxy, two app nodes, two job workers, localstripe, S3 (README); CMD=status|stop
+	scripts/cluster $(or $(CMD),start)

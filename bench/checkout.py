@@ -107,7 +107,7 @@ FLASH_COUNTY = "652927"  # 乌什县, also the address county when a seller has 
 ADDRESS = {"recipient": "张三", "phone": "13800138000", "detail": "人民路1号"}
 CHECKOUTS = "/api/v1/checkouts"
 # Log lines of gunicorn and the app that mean something went wrong while serving.
-LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|WORKER TIMEOUT|Traceback|unhandled error|database unavailable")
+LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|\"level\": \"(ERROR|CRITICAL)\"|WORKER TIMEOUT|Traceback|unhandled error|database unavailable")
 
 
 @dataclass

@@ -28,7 +28,7 @@ What it does, in order:
    <= 1.5) applies to the two stored URLs, the live ratios are information;
 5. flash sale, for each size of --flash-on: a copy of the database (CREATE DATABASE ... TEMPLATE),
    N cash-at-station checkouts placed through the service (child process), gunicorn plus a jobs
-   worker (``flask jobs run --interval 1``, JOBS_INTERVAL_SECONDS=1), then wrk posts the cash
+   worker (``flask jobs run`` with JOBS_INTERVAL_SECONDS=1), then wrk posts the cash
    collections (POST /api/v1/checkouts/<id>/cash-collection as the station's partner, each
    checkout once) for --flash-seconds while the ledger queue is sampled every 0.5 s (rows
    waiting, age of the oldest); the burst is placed so that the worker's once-a-minute refresh of
@@ -95,7 +95,7 @@ FLASH_LINES = 2  # lines (ledger rows) per flash-sale checkout, of one seller
 SAMPLE_EVERY = 0.5  # seconds between samples of the ledger queue
 REFRESH_MIDDLE = 0.5  # where in the burst the worker's scheduled refresh of the stored reports falls
 # Log lines of gunicorn, the app and the jobs worker that mean something went wrong (as bench/checkout.py).
-LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|WORKER TIMEOUT|Traceback|unhandled error|database unavailable|job \S+ failed")
+LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|\"level\": \"(ERROR|CRITICAL)\"|WORKER TIMEOUT|Traceback|unhandled error|database unavailable|job \S+ failed")
 
 
 def size_label(rows: int) -> str:
@@ -482,13 +482,13 @@ class QueueSampler(threading.Thread):
 
 
 class JobsWorker:
-    """``flask jobs run --interval 1``, its output lines timestamped as they arrive."""
+    """``flask jobs run`` (every periodic job each second), its output lines timestamped as they arrive."""
 
     def __init__(self, env: dict, t0: float):
         self.t0 = t0
         self.lines: list[tuple[float, str]] = []
-        command = [venv_tool("flask"), "--app", "wsgi", "jobs", "run", "--interval", "1"]
-        say("$ JOBS_INTERVAL_SECONDS=1 flask --app wsgi jobs run --interval 1")
+        command = [venv_tool("flask"), "--app", "wsgi", "jobs", "run"]
+        say("$ JOBS_INTERVAL_SECONDS=1 flask --app wsgi jobs run")
         self.process = subprocess.Popen(command, cwd=ROOT, env={**env, "JOBS_INTERVAL_SECONDS": "1"}, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -101,7 +101,7 @@ SPARE_CHECKOUTS = 3  # two for the statement count in process, one for the check
 EVENTS_PER_S_ROOM = 400  # --checkouts by default: this many events/s for every second of applied load
 COMMISSION_BPS_DEFAULT = 500  # config.PLATFORM_COMMISSION_BPS unless the environment sets it
 # Log lines of gunicorn and the app that mean something went wrong while serving (as bench/checkout.py).
-LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|WORKER TIMEOUT|Traceback|unhandled error|database unavailable")
+LOG_PROBLEMS = re.compile(r"\[(ERROR|CRITICAL)\]|\"level\": \"(ERROR|CRITICAL)\"|WORKER TIMEOUT|Traceback|unhandled error|database unavailable")
 
 
 # --- data (runs in a child process with the app's config) --------------------------------------

@@ -5,9 +5,11 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Flask, request, send_from_directory
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace.common import storage
 from marketplace.common.converters import IdConverter
+from marketplace.common.logs import configure_logging
 from marketplace.common.sql import REPLICA_BIND
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
@@ -36,6 +38,9 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
         app.config.from_object(base)
         app.config.update(config or {})
     app.config["SQLALCHEMY_DATABASE_URI"] = postgresql_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
+    app.config["TRUSTED_PROXIES"] = trusted_proxy_hops(app.config.get("TRUSTED_PROXIES"))
+    configure_logging(app.config["LOG_FORMAT"])
+    trust_proxies(app)
     if app.config.get("REPLICA_DATABASE_URL"):  # reads that tolerate lag (common.sql.read_replica)
         app.config["SQLALCHEMY_BINDS"] = {**app.config.get("SQLALCHEMY_BINDS", {}),
                                           REPLICA_BIND: postgresql_url(app.config["REPLICA_DATABASE_URL"], "REPLICA_DATABASE_URL")}
@@ -63,6 +68,33 @@ def postgresql_url(url: str | None, setting: str = "DATABASE_URL") -> str:
     return url
 
 
+def alembic_include_object(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+    """Alembic compares the models with the database, except for the job queue's tables (migration
+    0014 makes them from procrastinate's own schema; no model declares them)."""
+    return not (name or "").startswith("procrastinate_")
+
+
+def trusted_proxy_hops(value) -> int:
+    """TRUSTED_PROXIES as a number of hops; anything else is refused before a request is keyed on
+    an address it should not believe."""
+    text = str(value if value is not None else 0).strip()
+    if not (text.isascii() and text.isdigit()):  # no sign, no fraction: a count of proxies
+        raise RuntimeError(f"TRUSTED_PROXIES must be the number of proxies in front of the app (0, 1, 2...), "
+                           f"not {value!r}.")
+    return int(text)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES hops, take the client's address and scheme from what those proxies
+    appended to X-Forwarded-For and X-Forwarded-Proto (the limits key on that address). The Host
+    header is not taken from X-Forwarded-Host: the proxies in front pass Host through (HAProxy by
+    default, nginx with `proxy_set_header Host $host`), and a forwarded host a proxy did not
+    overwrite would let a client choose the host of the trace pages' absolute URLs."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+
+
 def register_extensions(app: Flask) -> None:
     storage.init_app(app)  # a media configuration that cannot work refuses to start
     db.init_app(app)
@@ -71,7 +103,7 @@ def register_extensions(app: Flask) -> None:
         if REPLICA_BIND in db.engines:
             event.listen(db.engines[REPLICA_BIND], "connect", _speak_utc)
             event.listen(db.engines[REPLICA_BIND], "connect", _read_only)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True, include_object=alembic_include_object)
     from marketplace.web.sell import allow_photo_uploads
 
     app.before_request(allow_photo_uploads)  # before CSRFProtect reads the body
@@ -86,6 +118,9 @@ def register_extensions(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_converter(IdConverter, IdConverter.openapi_schema)
     app.before_request(_require_known_body_type)
+    from marketplace import monitoring
+
+    monitoring.init_app(app)
 
 
 def _require_known_body_type():

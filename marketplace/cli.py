@@ -1,6 +1,7 @@
 """flask commands: users, counties import, demo seed, jobs, payments reconcile, reports rebuild-rollups,
 media sweep."""
 import getpass
+import json
 from datetime import UTC
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from marketplace.geo import county_import
 users_cli = AppGroup("users", help="Manage accounts.")
 counties_cli = AppGroup("counties", help="The county registry.")
 seed_cli = AppGroup("seed", help="Reference and demo data.")
-jobs_cli = AppGroup("jobs", help="Periodic work (expiry of unpaid orders, ...).")
+jobs_cli = AppGroup("jobs", help="The jobs worker (expiry of unpaid orders, rollups, ...) and its failed jobs.")
 payments_cli = AppGroup("payments", help="Stripe payments.")
 reports_cli = AppGroup("reports", help="The sales ledger and its rollups.")
 media_cli = AppGroup("media", help="Uploaded photos in the media store.")
@@ -113,32 +114,67 @@ def seed_demo(seed, sellers, buyers, stations_count, products, history_rows, his
 
 
 @jobs_cli.command("run")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=None,
-              help="Seconds between rounds (default JOBS_INTERVAL_SECONDS).")
-def jobs_run(interval):
-    """Run the periodic jobs forever (the Procfile's worker); several workers may run at once."""
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Jobs run at once (default JOBS_CONCURRENCY).")
+def jobs_run(concurrency):
+    """Run a jobs worker on every queue until stopped (the Procfile's worker); run as many as you
+    like, on as many machines: each periodic job is still deferred once per period."""
     from flask import current_app
 
-    from marketplace.jobs import runner
+    from marketplace.jobs import tasks
 
-    interval = interval or current_app.config["JOBS_INTERVAL_SECONDS"]
-    click.echo(f"jobs: every {interval:g} s: {', '.join(runner.job_names())}")
-    runner.run_forever(interval, say=click.echo)
+    concurrency = concurrency or current_app.config["JOBS_CONCURRENCY"]
+    try:
+        worker = tasks.build_worker_app(current_app._get_current_object(), say=click.echo)
+    except ValueError as error:  # a period the cron cannot keep
+        raise click.ClickException(str(error)) from None
+    click.echo(f"jobs worker: {concurrency} at once, queues {tasks.DEFAULT_QUEUE} and {tasks.SNAPSHOTS_QUEUE}: "
+               f"{', '.join(tasks.job_names())}")
+    tasks.run_worker(worker, concurrency=concurrency)
 
 
 @jobs_cli.command("once")
 @click.option("--only", default=None, help="Run just this job.")
 def jobs_once(only):
-    """Run each periodic job once and print what it changed."""
-    from marketplace.jobs import runner
+    """Run each periodic job once, here and now, and print what it changed."""
+    from marketplace.jobs import tasks
 
-    if only and only not in runner.job_names():
-        raise click.ClickException(f"Unknown job {only!r}; jobs: {', '.join(runner.job_names())}")
-    results = runner.run_once(only)
+    if only and only not in tasks.job_names():
+        raise click.ClickException(f"Unknown job {only!r}; jobs: {', '.join(tasks.job_names())}")
+    results = tasks.run_once(only)
     for name, count in results.items():
         click.echo(f"{name}: {'FAILED (see log)' if count < 0 else count}")
     if any(count < 0 for count in results.values()):
         raise SystemExit(1)
+
+
+@jobs_cli.command("failed")
+def jobs_failed():
+    """List the jobs that failed after their retries (the worker's log has each traceback)."""
+    from marketplace.common import queue
+
+    rows = queue.failed_jobs()
+    if not rows:
+        click.echo("No failed jobs.")
+    for row in rows:
+        when = row.failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if row.failed_at else "-"
+        click.echo(f"{row.id}\t{row.task_name}\tqueue {row.queue_name}\t{row.attempts} attempt(s)\t"
+                   f"failed {when}\targs {json.dumps(row.args, sort_keys=True)}")
+
+
+@jobs_cli.command("retry")
+@click.argument("job_id", type=click.IntRange(1))
+def jobs_retry(job_id):
+    """Put a failed job back in its queue, to run as soon as a worker is free."""
+    from marketplace.common import queue
+    from marketplace.extensions import db
+
+    try:
+        queue.retry_failed_job(job_id)
+    except queue.JobNotRetryable as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Job {job_id} is waiting to run again.")
 
 
 @payments_cli.command("reconcile")

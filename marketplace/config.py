@@ -54,10 +54,17 @@ class Config:
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
-    # Rate-limit storage: Redis when several app servers run, memory otherwise.
+    # Rate-limit storage: Redis when several app servers run (production requires it), memory otherwise.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Proxy hops in front of the app (load balancer, nginx) whose X-Forwarded-* headers are
+    # believed; 0 believes none, so a client cannot forge its address (checked in create_app).
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES") or "0"
+    # Bearer token for /metrics; unset, /metrics answers only the machine itself (loopback).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    # `json` (one JSON object a line, with the request id) or `text` for people at a terminal.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "text"
 
     # Browser sessions
     SESSION_COOKIE_HTTPONLY = True
@@ -98,7 +105,16 @@ class Config:
     ORDER_AUTO_RECEIPT_DAYS = _env_int("ORDER_AUTO_RECEIPT_DAYS", 10)  # address deliveries count as received
     ORDER_AUTO_COMPLETE_DAYS = _env_int("ORDER_AUTO_COMPLETE_DAYS", 7)  # after-sale window after delivery
     IDEMPOTENCY_KEY_TTL_HOURS = _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 48)  # at least 24
+    # The jobs worker (procrastinate, marketplace/jobs/tasks.py): the period of the housekeeping
+    # jobs and of the rollup's safety net, jobs run at once per worker, retries of the jobs that
+    # are retried (waits of BACKOFF**1, **2, ... seconds), how long finished jobs are kept, and how
+    # long after a payment its rollup runs (payments in between share that job).
     JOBS_INTERVAL_SECONDS = _env_int("JOBS_INTERVAL_SECONDS", 30)
+    JOBS_CONCURRENCY = _env_int("JOBS_CONCURRENCY", 2)
+    JOBS_MAX_RETRIES = _env_int("JOBS_MAX_RETRIES", 5)
+    JOBS_RETRY_BACKOFF_SECONDS = _env_int("JOBS_RETRY_BACKOFF_SECONDS", 4)
+    JOBS_KEEP_FINISHED_HOURS = _env_int("JOBS_KEEP_FINISHED_HOURS", 72)
+    ROLLUP_DELAY_SECONDS = _env_int("ROLLUP_DELAY_SECONDS", 2)
 
     # Reports: how often the jobs worker recomputes the stored whole-country reports (when they changed)
     REPORT_SNAPSHOT_SECONDS = _env_int("REPORT_SNAPSHOT_SECONDS", 60)
@@ -158,6 +174,7 @@ class ProductionConfig(Config):
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
 
     @classmethod
     def check(cls) -> None:
@@ -165,6 +182,11 @@ class ProductionConfig(Config):
             raise RuntimeError("SECRET_KEY must be set in production (environment variable).")
         if not cls.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("DATABASE_URL must be set in production (postgresql+psycopg://user@host/db).")
+        # Limits kept in each process's memory are multiplied by the number of workers and
+        # machines: production counts them in one Redis.
+        if not cls.REDIS_URL:
+            raise RuntimeError("REDIS_URL must be set in production (environment variable), e.g. "
+                               "redis://redis.internal:6379/0: rate limits are shared by every app server through it.")
 
 
 CONFIGS = {"development": Config, "test": TestConfig, "production": ProductionConfig}

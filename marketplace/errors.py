@@ -130,7 +130,7 @@ def error_response(status: int, code: enum.StrEnum, message: str, details: dict 
 
 
 def _wants_html() -> bool:
-    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz", "/metrics"):
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html"
@@ -210,7 +210,9 @@ def _echo_request_id(response):
 
 
 def register_error_handlers(app: Flask) -> None:
-    app.before_request(_assign_request_id)
+    # First of all before-request hooks, so that what the others log or refuse (the limiter's 429,
+    # CSRF) carries the request's id too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _assign_request_id)
     app.after_request(_echo_request_id)
     app.register_error_handler(AppError, _handle_app_error)
     app.register_error_handler(CSRFError, _handle_csrf_error)

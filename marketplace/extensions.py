@@ -1,4 +1,5 @@
 """Unbound extensions, bound to an app in create_app."""
+from flask import current_app
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,5 +36,16 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
+# Keyed on request.remote_addr: the client itself, or behind TRUSTED_PROXIES hops the client
+# ProxyFix found in X-Forwarded-For (see create_app).
 limiter = Limiter(key_func=get_remote_address)
+
+
+def _login_rate_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+# One allowance of password guesses per client address, drawn on by every login form and
+# endpoint alike (the API's and the pages'), so that switching between them gains nothing.
+login_attempts = limiter.shared_limit(_login_rate_limit, scope="login", methods=["POST"])
 babel = Babel()

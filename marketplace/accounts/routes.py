@@ -1,18 +1,13 @@
 """Account endpoints: register, log in/out, me, and user administration."""
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts import services
 from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
-from marketplace.extensions import limiter
+from marketplace.extensions import login_attempts
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 @bp.route("/auth/register")
@@ -26,12 +21,12 @@ class Register(MethodView):
 
 @bp.route("/auth/login")
 class Login(MethodView):
-    decorators = [limiter.limit(_login_limit, methods=["POST"])]
+    decorators = [login_attempts]  # shared with the pages' login form
 
     @bp.arguments(LoginIn())
     @bp.response(200, TokenOut)
     def post(self, fields):
-        """Exchange phone/email and password for a bearer token (rate-limited per address)"""
+        """Exchange phone/email and password for a bearer token (rate-limited per client address, together with the login page)"""
         plain, token = services.log_in(fields["identifier"], fields["password"])
         return {"token": plain, "token_type": "Bearer", "expires_at": token.expires_at, "user": token.user}
 

@@ -4,6 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
+from marketplace.common.metrics import cash_collected
 from marketplace.flows import cancellation, station_cash, trace
 from marketplace.flows.schemas import TraceOut
 from marketplace.orders.schemas import CheckoutOut, NoteIn, OrderOut
@@ -40,7 +41,9 @@ class CashCollection(MethodView):
     @bp.response(201, CheckoutOut)
     def post(self, fields, checkout_id):
         """Record the cash taken for a cash-at-station checkout; its orders become paid (the station's partner)"""
-        return station_cash.record_cash_collection(checkout_id, current_user(), **fields)
+        checkout = station_cash.record_cash_collection(checkout_id, current_user(), **fields)
+        cash_collected()
+        return checkout
 
 
 @bp.route("/trace/<token>")

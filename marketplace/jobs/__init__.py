@@ -1,1 +1,2 @@
-"""Periodic work: expire unpaid orders, advance settled orders, forget old idempotency keys."""
+"""The jobs worker (procrastinate): expiring unpaid orders, advancing settled orders, forgetting old
+keys and tokens, reconciliation with Stripe, sales rollups and the stored reports."""

@@ -3,6 +3,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_caller, current_user, requires
+from marketplace.common.metrics import Channel, checkout_placed, counting_checkout
 from marketplace.orders import addresses, cart, services
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders.schemas import (
@@ -32,9 +33,11 @@ class Checkouts(MethodView):
     @bp.alt_response(200, schema=CheckoutOut, description="A retry with the same Idempotency-Key and body")
     def post(self, headers, fields):
         """Place a checkout: one order per seller, stock taken now, payment due before expires_at"""
-        checkout, created = checkout_service.place_checkout(
-            current_caller().user_id, idempotency_key=headers["idempotency_key"], **fields
-        )
+        with counting_checkout(Channel.API):
+            checkout, created = checkout_service.place_checkout(
+                current_caller().user_id, idempotency_key=headers["idempotency_key"], **fields
+            )
+        checkout_placed(Channel.API, created=created)
         return checkout, 201 if created else 200
 
 

@@ -28,6 +28,9 @@ class EventResult:
     outcome: EventOutcome
     note: str | None = None
     refund_ids: list[int] = field(default_factory=list)
+    # What a webhook delivery carried (receive_webhook fills them in), for the route's metrics.
+    event_type: str | None = None
+    event_created: int | None = None
 
 
 # What reading a well-signed event whose object is not shaped as Stripe's can raise.
@@ -47,6 +50,7 @@ def receive_webhook(payload: bytes, signature_header: str | None) -> EventResult
         except MALFORMED:
             stripe_refunds = None  # apply_stripe_event finds the same fault and flags the event
     result = apply_stripe_event(event, stripe_refunds=stripe_refunds)
+    result.event_type, result.event_created = event["type"], event.get("created")
     refunds.submit_refunds_quietly(result.refund_ids)
     return result
 

@@ -47,13 +47,17 @@ def _intents(since: datetime, only_open: bool) -> list[PaymentIntent]:
     return list(db.session.scalars(query))
 
 
-def reconcile(since: datetime | None = None, *, only_open: bool = False, window_hours: int = 72) -> list[str]:
+def reconcile(since: datetime | None = None, *, only_open: bool = False, window_hours: int = 72,
+              fail_if_unreachable: bool = False) -> list[str]:
     """Repair local payment state from Stripe for intents created since ``since``.
 
     ``only_open`` (the periodic job) skips intents that are settled here with no refund pending;
-    the command looks at every intent in the window."""
+    the command looks at every intent in the window. With ``fail_if_unreachable`` (the job, which
+    the worker retries with backoff), intents Stripe did not answer about raise
+    PaymentProviderUnavailable once every other intent has been checked."""
     since = since or utcnow() - timedelta(hours=window_hours)
     changes: list[str] = []
+    unreachable = 0
     for intent in _intents(since, only_open):
         intent_id, stripe_id, checkout_id = intent.id, intent.stripe_id, intent.checkout_id
         db.session.rollback()  # nothing is held while Stripe answers
@@ -63,6 +67,10 @@ def reconcile(since: datetime | None = None, *, only_open: bool = False, window_
             db.session.rollback()
             changes.append(f"checkout {checkout_id}: {stripe_id} not checked ({error.code})")
             log.warning("reconcile %s: %s", stripe_id, error.code)
+            unreachable += isinstance(error, gateway.PaymentProviderUnavailable)
+    if fail_if_unreachable and unreachable:
+        raise gateway.PaymentProviderUnavailable(f"Stripe did not answer about {unreachable} payment(s); "
+                                                 f"the other changes are kept: {'; '.join(changes)}")
     return changes
 
 

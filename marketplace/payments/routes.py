@@ -4,8 +4,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
+from marketplace.common.metrics import stripe_event_applied
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
 from marketplace.payments import events, intents, refunds, settlement
+from marketplace.payments.models import EventOutcome
 from marketplace.payments.schemas import (
     PaymentOut,
     RefundIn,
@@ -57,6 +59,8 @@ class StripeWebhook(MethodView):
         """Stripe events (signed with the endpoint secret); each is applied once"""
         request.max_content_length = current_app.config["STRIPE_WEBHOOK_MAX_BYTES"]
         result = events.receive_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+        if result.outcome == EventOutcome.APPLIED:
+            stripe_event_applied(result.event_type, result.event_created)
         return {"outcome": result.outcome}
 
 

@@ -1,17 +1,28 @@
 """Writing the sales ledger, in the caller's transaction (the payment's or the refund's)."""
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 
+from marketplace.common.queue import defer
 from marketplace.common.time import business_day
 from marketplace.extensions import db
 from marketplace.reports.models import SaleExclusion, SalesLedgerEntry, SalesLedgerQueue
 
+ROLL_UP_TASK = "roll_up_sales"
+
 
 def _append(rows: list[SalesLedgerEntry]) -> None:
+    """Add the rows and queue them for the rollup, and have the jobs worker roll them up soon.
+
+    One rollup job waits at a time (its queueing lock), ROLLUP_DELAY_SECONDS after the first
+    payment that asked for it: a burst of payments enqueues about one job per delay, each rolling
+    up every row queued by then, and a payment finding that job waiting writes nothing."""
     db.session.add_all(rows)
     db.session.flush()
     db.session.add_all([SalesLedgerQueue(ledger_id=row.id) for row in rows])
+    defer(ROLL_UP_TASK, queueing_lock=ROLL_UP_TASK,
+          delay=timedelta(seconds=current_app.config["ROLLUP_DELAY_SECONDS"]))
 
 
 def record_sale(order, paid_at: datetime) -> None:

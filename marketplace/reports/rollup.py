@@ -182,3 +182,13 @@ def freshness() -> dict:
 def version() -> int:
     """Grows with every change to the rollups."""
     return db.session.scalar(select(RollupState.version).where(RollupState.name == ROLLUP)) or 0
+
+
+def lag_seconds() -> float:
+    """How long the oldest ledger row still waiting for the rollups has waited (0 when none waits).
+    For /metrics at every scrape, so one primary-key probe: the lowest queued id is the oldest row
+    near enough (ids are given in insertion order; commits may reorder them by moments)."""
+    oldest = db.session.execute(text(
+        "SELECT extract(epoch FROM now() - l.occurred_at) FROM sales_ledger l "
+        "WHERE l.id = (SELECT min(ledger_id) FROM sales_ledger_queue)")).scalar()
+    return max(float(oldest), 0.0) if oldest is not None else 0.0

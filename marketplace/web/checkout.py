@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
+from marketplace.common.metrics import Channel, checkout_placed, counting_checkout
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError
 from marketplace.flows.cancellation import cancel_order
@@ -165,8 +166,9 @@ def checkout(user):
         flash(_("This order was already sent; it was placed once."), "notice")
         return redirect(earlier or url_for("my_orders.list"))
     try:
-        placed, _created = place_checkout(user.id, lines=priced.buyable_lines, delivery=_delivery(form, user),
-                                          payment_method=form.payment_method.data, idempotency_key=token)
+        with counting_checkout(Channel.STOREFRONT):
+            placed, created = place_checkout(user.id, lines=priced.buyable_lines, delivery=_delivery(form, user),
+                                             payment_method=form.payment_method.data, idempotency_key=token)
     except AppError as error:
         pages.release_form_token(token)
         _show_refusal(form, error, priced)
@@ -175,6 +177,7 @@ def checkout(user):
     except Exception:
         pages.release_form_token(token)
         raise
+    checkout_placed(Channel.STOREFRONT, created=created)
     result = url_for("buy.pay", checkout_id=placed.id)
     pages.record_form_result(token, result)
     return redirect(result)

@@ -16,7 +16,7 @@ from marketplace.common.schemas import unstorable_text
 from marketplace.common.sql import read_replica
 from marketplace.common.time import BUSINESS_TZ
 from marketplace.errors import AppError, ErrorCode, InvalidInput
-from marketplace.extensions import limiter
+from marketplace.extensions import limiter, login_attempts
 from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
@@ -49,7 +49,7 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@login_attempts  # one allowance with the API's login (extensions.login_attempts)
 def login():
     error = None
     identifier = request.form.get("identifier", "").strip()

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from marketplace.catalog import browse
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
+from marketplace.common.metrics import Channel, cash_collected, checkout_placed, counting_checkout
 from marketplace.errors import AppError
 from marketplace.flows import station_desk as desk_service
 from marketplace.orders import services as orders
@@ -246,9 +247,7 @@ def new_order(user, station_id):
         form.q.data = request.args.get("q", "").strip()[:60]
     if request.method == "POST" and form.validate():
         try:
-            sent = _once(form, user, lambda: desk_service.place_assisted_order(
-                station_id, user, VillagerChoice(**form.villager_choice()), lines=form.lines,
-                idempotency_key=form.form_token.data, consent=form.consent.data),
+            sent = _once(form, user, lambda: _order_for_villager(station_id, user, form),
                 done=lambda checkout: (url_for(".cash_desk", station_id=station_id) + f"#checkout-{checkout.id}",
                                        _("Order placed: collect ¥%(yuan)s in cash.",
                                          yuan=_yuan(checkout.grand_total_fen))),
@@ -262,7 +261,23 @@ def new_order(user, station_id):
     return render_template("pages/station/order_form.html", station=station, form=form, products=products), status
 
 
+def _order_for_villager(station_id: int, user, form: AssistedOrderForm):
+    with counting_checkout(Channel.STATION_DESK):
+        checkout = desk_service.place_assisted_order(
+            station_id, user, VillagerChoice(**form.villager_choice()), lines=form.lines,
+            idempotency_key=form.form_token.data, consent=form.consent.data)
+    checkout_placed(Channel.STATION_DESK)
+    return checkout
+
+
 # ---------------------------------------------------------------- cash
+
+
+def _collect_cash(station_id: int, user, checkout_id: int, amount_fen: int):
+    checkout = desk_service.collect_cash(station_id, user, checkout_id, amount_fen=amount_fen)
+    cash_collected()
+    return checkout
+
 
 
 def _cash_page(user, station, failed: tuple[int, CashForm] | None = None, status: int = 200):
@@ -295,7 +310,7 @@ def collect_cash(user, station_id, checkout_id):
         station = cash.require_partner(station_id, user)
         form = CashForm()
         if form.validate():
-            sent = _once(form, user, lambda: desk_service.collect_cash(station_id, user, checkout_id, amount_fen=form.amount.data),
+            sent = _once(form, user, lambda: _collect_cash(station_id, user, checkout_id, form.amount.data),
                          done=lambda checkout: (url_for(".cash_desk", station_id=station_id),
                                                 _("Cash recorded: ¥%(yuan)s. The order is paid.",
                                                   yuan=_yuan(checkout.grand_total_fen))),

@@ -55,6 +55,23 @@ def test_rate_limit_also_refuses_the_right_password(app, client, build):
     assert response.status_code == 429
 
 
+def test_api_and_page_logins_draw_on_one_allowance(app, client):
+    wrong = {"identifier": "13900000000", "password": "wrong-password"}
+    statuses = []
+    for attempt in range(_attempts_allowed(app) + 2):
+        if attempt % 2:
+            response = client.post("/login", data={**wrong, "csrf_token": _csrf_token(client)})
+        else:
+            response = client.post("/api/v1/auth/login", json=wrong)
+        statuses.append(response.status_code)
+
+    assert statuses == [401] * _attempts_allowed(app) + [429, 429]
+    api = client.post("/api/v1/auth/login", json=wrong)
+    assert api.json["error"]["code"] == "rate_limited"
+    page = client.post("/login", data={**wrong, "csrf_token": _csrf_token(client)}, headers={"Accept": "text/html"})
+    assert page.status_code == 429 and page.mimetype == "text/html"
+
+
 def test_login_form_without_csrf_token_is_refused(client, build):
     user = build.user()
     response = client.post("/login", data={"identifier": user.phone, "password": PASSWORD})

@@ -1,15 +1,18 @@
 """Revisions upgrade and downgrade with data in place, on an empty PostgreSQL database created
 beside the test database (conftest's ``empty_database``); PostgreSQL only."""
 from contextlib import contextmanager
+from pathlib import Path
 
+import procrastinate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
+from procrastinate.schema import SchemaManager
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from marketplace import create_app
+from marketplace import alembic_include_object, create_app
 from marketplace.config import TestConfig
 from marketplace.extensions import db
 from marketplace.reports import rollup
@@ -259,6 +262,43 @@ def test_the_models_declare_what_the_migrations_made(app):
     """Alembic's autogenerate finds nothing to add, drop or retype between the models and the
     database migrated to head (tables, columns, types, indexes, unique and foreign keys)."""
     with db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
-                                       db.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": alembic_include_object}), db.metadata)
     assert differences == []
+
+
+PROCRASTINATE_TABLES = {"procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers",
+                        "procrastinate_workers"}
+
+
+def test_0014_stores_the_pinned_procrastinate_schema():
+    """The SQL 0014 runs is the schema of the procrastinate installed (requirements.txt pins it):
+    upgrading the library must come with a revision of its own."""
+    stored = (Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0014_procrastinate_3_10_0.sql").read_text()
+    assert procrastinate.__version__ == "3.10.0"
+    assert stored == SchemaManager.get_schema()
+
+
+def test_0014_creates_the_job_queue_and_takes_all_of_it_away_again(empty_database):
+    def procrastinate_objects(engine) -> list[tuple]:
+        return [tuple(row) for row in run(engine, """
+            SELECT 'function', count(*) FROM pg_proc WHERE proname LIKE 'procrastinate%'
+            UNION ALL SELECT 'type', count(*) FROM pg_type WHERE typname IN (
+              'procrastinate_job_status', 'procrastinate_job_event_type', 'procrastinate_job_to_defer_v1')
+            UNION ALL SELECT 'table', count(*) FROM pg_tables WHERE tablename LIKE 'procrastinate%'""")]
+
+    with migrating(empty_database) as engine:
+        upgrade(revision="0013")
+        assert [count for _, count in procrastinate_objects(engine)] == [0, 0, 0]
+
+        upgrade(revision="0014")
+        assert PROCRASTINATE_TABLES <= set(inspect(engine).get_table_names())
+        run(engine, "INSERT INTO procrastinate_jobs (queue_name, task_name) VALUES ('default', 'roll_up_sales')")
+        assert run(engine, "SELECT type::text FROM procrastinate_events") == [("deferred",)]  # its triggers work
+
+        downgrade(revision="0013")
+        assert [count for _, count in procrastinate_objects(engine)] == [0, 0, 0]
+        assert not PROCRASTINATE_TABLES & set(inspect(engine).get_table_names())
+
+        upgrade()
+        assert PROCRASTINATE_TABLES <= set(inspect(engine).get_table_names())

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.orders import cart
 from marketplace.orders.models import Checkout, DeliveryAddress
+from tests.metrics import scrape, value
 
 COUNTY = "652927"  # 乌什县, Xinjiang (650000)
 NEW_ADDRESS = {"delivery": "address", "saved_address": "", "recipient": "张三", "phone": "13800138000",
@@ -165,3 +166,15 @@ def test_a_visitor_is_sent_to_log_in_first(browser):
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=/checkout")
+
+
+def test_a_checkout_placed_on_the_page_is_counted_once(buyer_browser, buyer, products):
+    before = scrape(buyer_browser.client)
+    form = {**buyer_browser.hidden_fields("/checkout"), **NEW_ADDRESS}
+
+    assert buyer_browser.client.post("/checkout", data=form).status_code == 302
+    assert buyer_browser.client.post("/checkout", data=form).status_code == 302  # sent twice, placed once
+
+    after = scrape(buyer_browser.client)
+    assert value(after, "marketplace_checkouts_placed_total", channel="storefront") - value(
+        before, "marketplace_checkouts_placed_total", channel="storefront") == 1

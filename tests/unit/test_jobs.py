@@ -3,13 +3,14 @@ once; `flask jobs once` runs every job (or one) and reports what it changed."""
 from datetime import timedelta
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
-from marketplace.jobs import runner
+from marketplace.jobs import tasks
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, IdempotencyKey, Order, OrderEvent
 
@@ -253,7 +254,7 @@ def test_a_failing_job_is_reported_and_the_others_still_run(build, jobs_once, mo
 
 
 def test_every_job_is_listed_by_name():
-    assert tuple(runner.job_names()) == JOB_NAMES
+    assert tuple(tasks.job_names()) == JOB_NAMES
 
 
 def test_expired_orders_count_matches_the_orders_moved(build):
@@ -264,3 +265,68 @@ def test_expired_orders_count_matches_the_orders_moved(build):
 
     after = db.session.scalar(select(func.count()).select_from(OrderEvent).where(OrderEvent.action == "expire"))
     assert moved == after - before == 3
+
+
+# ---------------------------------------------------------------- the worker's schedule
+
+def test_the_worker_schedules_each_periodic_task_from_its_setting(app, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_INTERVAL_SECONDS", 30)
+    monkeypatch.setitem(app.config, "RECONCILE_INTERVAL_SECONDS", 600)
+    monkeypatch.setitem(app.config, "REPORT_SNAPSHOT_SECONDS", 60)
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_schedule")
+
+    worker = tasks.build_worker_app(app)
+
+    crons = {name: periodic.cron for (name, _), periodic in worker.periodic_registry.periodic_tasks.items()}
+    every_30_s = "* * * * * */30"
+    assert crons == {"expire_unpaid_orders": every_30_s, "advance_settled_orders": every_30_s,
+                     "forget_idempotency_keys": every_30_s, "forget_form_tokens": every_30_s,
+                     "roll_up_sales": every_30_s, "reconcile_stripe_payments": "*/10 * * * *",
+                     "refresh_report_snapshots": "*/1 * * * *",
+                     "remove_old_jobs": "17 * * * *", "retry_stalled_jobs": "* * * * *"}
+    snapshots, reconcile = worker.tasks["refresh_report_snapshots"], worker.tasks["reconcile_stripe_payments"]
+    assert (snapshots.queue, snapshots.lock, snapshots.queueing_lock, snapshots.retry_strategy) == (
+        "snapshots", "refresh_report_snapshots", "refresh_report_snapshots", None)
+    assert (reconcile.queue, reconcile.lock, reconcile.queueing_lock) == ("default", "reconcile_stripe_payments", None)
+    assert reconcile.retry_strategy.max_attempts == 5 and reconcile.retry_strategy.exponential_wait == 4
+
+
+def test_reconciliation_is_not_scheduled_without_stripe(app, monkeypatch):
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", None)
+
+    worker = tasks.build_worker_app(app)
+
+    assert "reconcile_stripe_payments" in worker.tasks  # a job already queued still runs (and does nothing)
+    assert "reconcile_stripe_payments" not in {name for name, _ in worker.periodic_registry.periodic_tasks}
+
+
+@pytest.mark.parametrize(("seconds", "cron"), [(1, "* * * * * */1"), (5, "* * * * * */5"), (60, "*/1 * * * *"),
+                                                (900, "*/15 * * * *"), (7200, "0 */2 * * *"), (86400, "0 0 * * *")])
+def test_a_period_becomes_a_cron_that_keeps_every_period_the_same_length(seconds, cron):
+    assert tasks.cron_every(seconds, "JOBS_INTERVAL_SECONDS") == cron
+
+
+@pytest.mark.parametrize("seconds", [0, 7, 90, 3660, 5 * 3600, 2 * 86400])
+def test_a_period_that_does_not_divide_a_minute_an_hour_or_a_day_is_refused_by_name(seconds):
+    with pytest.raises(ValueError, match=f"JOBS_INTERVAL_SECONDS={seconds}: a period must divide"):
+        tasks.cron_every(seconds, "JOBS_INTERVAL_SECONDS")
+
+
+def test_the_worker_connects_where_the_app_does():
+    over_tcp = tasks.libpq_conninfo("postgresql+psycopg://market:p%40ss@db.internal:6432/marketplace?sslmode=require")
+    # as marketplace.local_postgres renders the embedded database's socket directory
+    over_a_socket = tasks.libpq_conninfo("postgresql+psycopg://postgres@/marketplace?host=%2Fsrv%2Fpg+run+dir")
+
+    assert conninfo_to_dict(over_tcp) == {"host": "db.internal", "port": "6432", "user": "market", "password": "p@ss",
+                                          "dbname": "marketplace", "sslmode": "require"}
+    assert conninfo_to_dict(over_a_socket) == {"host": "/srv/pg run dir", "user": "postgres", "dbname": "marketplace"}
+
+
+def test_the_worker_refuses_to_start_with_a_period_it_cannot_keep(app, monkeypatch):
+    monkeypatch.setitem(app.config, "REPORT_SNAPSHOT_SECONDS", 45)
+
+    result = app.test_cli_runner().invoke(args=["jobs", "run"])
+
+    assert result.exit_code == 1
+    assert "REPORT_SNAPSHOT_SECONDS=45: a period must divide a minute, an hour or a day evenly" in result.output
+    assert "jobs worker:" not in result.output  # it never started
