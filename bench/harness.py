@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
 import urllib.error
@@ -277,7 +278,10 @@ def production_env(database_url: str) -> dict:
                PYTHONUNBUFFERED="1",
                # Production requires Redis for the rate limits; only a login reaches it (bench/reports.py's
                # one), so the other benchmarks run without a server answering there.
-               REDIS_URL=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14")
+               REDIS_URL=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14",
+               # The run's photos apart from the checkout's own: the jobs worker's media sweep deletes
+               # what the benchmark's database does not name.
+               MEDIA_ROOT=tempfile.mkdtemp(prefix="bench-media-"))
     return env
 
 

@@ -137,6 +137,7 @@ class Config:
     # The media sweep deletes files no row names once they are this old: an upload saves its files
     # before its transaction commits, and no upload's transaction lasts anywhere near this long.
     MEDIA_SWEEP_GRACE_HOURS = _env_int("MEDIA_SWEEP_GRACE_HOURS", 24)
+    MEDIA_SWEEP_SECONDS = _env_int("MEDIA_SWEEP_SECONDS", 3600)  # how often the jobs worker sweeps
 
     # Reference data
     COUNTIES_DATA_DIR = os.environ.get("COUNTIES_DATA_DIR") or str(

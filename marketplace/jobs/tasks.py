@@ -33,6 +33,7 @@ from procrastinate.jobs import Status
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
+from marketplace.catalog import media
 from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
@@ -95,6 +96,8 @@ TASKS = (
     # Event-driven (a payment enqueues it); the period only catches what a lost job left behind.
     Task("roll_up_sales", lambda: rollup.roll_up_all(), "JOBS_INTERVAL_SECONDS"),
     Task("refresh_report_snapshots", lambda: snapshots.refresh(), "REPORT_SNAPSHOT_SECONDS", queue=SNAPSHOTS_QUEUE),
+    # Files a failed or rolled-back upload left, or a removed photo: the store is listed whole, so hourly.
+    Task("sweep_media", lambda: media.sweep_unreferenced_files(), "MEDIA_SWEEP_SECONDS"),
 )
 
 

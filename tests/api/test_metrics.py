@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from marketplace import create_app
+from marketplace.common import queue
 from marketplace.config import TestConfig
 from tests.metrics import samples_of, scrape, value
 from tests.webhooks import WEBHOOK_PATH, signed_delivery
@@ -108,22 +109,28 @@ def test_latency_is_grouped_by_url_rule_not_by_path(client, build):
     assert not any(path and str(products[0].id) in path for path in paths)
 
 
-def test_job_queue_gauge_reports_nothing_until_the_task_queue_table_exists(client):
+def test_job_queue_gauge_reports_nothing_while_the_task_queue_table_does_not_exist(client, session):
+    # As before migration 0014 ran (this test's transaction, with the DROP, is rolled back).
+    session.execute(text("DROP TABLE procrastinate_jobs CASCADE"))
+
     response = client.get("/metrics")
+
+    assert response.status_code == 200
     assert "# TYPE marketplace_jobs gauge" in response.get_data(as_text=True)
     assert not [key for key in scrape(client) if key[0] == "marketplace_jobs"]
 
 
 def test_job_queue_gauge_counts_waiting_running_and_failed_jobs_by_queue(client, session):
-    # The task queue's table as procrastinate creates it, reduced to the columns read (this test's
-    # transaction is rolled back, so the real migration finds no table).
-    session.execute(text("CREATE TABLE procrastinate_jobs (id bigserial PRIMARY KEY, queue_name text NOT NULL, "
-                         "status text NOT NULL)"))
-    session.execute(text("INSERT INTO procrastinate_jobs (queue_name, status) VALUES ('default', 'todo'), "
-                         "('default', 'todo'), ('default', 'doing'), ('snapshots', 'failed'), "
-                         "('default', 'succeeded')"))
+    for task_name in ("roll_up_sales", "forget_form_tokens", "sweep_media"):
+        queue.defer(task_name)
+    queue.defer("refresh_report_snapshots", queue="snapshots")
+    session.execute(text("UPDATE procrastinate_jobs SET status = 'doing' WHERE task_name IN "
+                         "('sweep_media', 'refresh_report_snapshots')"))
+    session.execute(text("UPDATE procrastinate_jobs SET status = 'failed' WHERE task_name = 'refresh_report_snapshots'"))
+
     jobs = {dict(labels)["queue"] + "/" + dict(labels)["status"]: count
             for (name, labels), count in scrape(client).items() if name == "marketplace_jobs"}
+
     assert jobs == {"default/todo": 2, "default/doing": 1, "snapshots/failed": 1}
 
 

@@ -42,13 +42,12 @@ KILL_GRACE_SECONDS = 0.25
 JOB_PERIOD_SECONDS = 5
 SNAPSHOT_PERIOD_SECONDS = 10
 JOB_PERIODS = {"JOBS_INTERVAL_SECONDS": JOB_PERIOD_SECONDS, "RECONCILE_INTERVAL_SECONDS": JOB_PERIOD_SECONDS,
-               "REPORT_SNAPSHOT_SECONDS": SNAPSHOT_PERIOD_SECONDS}
-# Every periodic task of the worker with its period (sweep_media joins when it is wired, its
-# period setting in JOB_PERIODS).
+               "REPORT_SNAPSHOT_SECONDS": SNAPSHOT_PERIOD_SECONDS, "MEDIA_SWEEP_SECONDS": JOB_PERIOD_SECONDS}
+# Every periodic task of the worker with its period.
 PERIODIC_TASKS = {"expire_unpaid_orders": JOB_PERIOD_SECONDS, "advance_settled_orders": JOB_PERIOD_SECONDS,
                   "forget_idempotency_keys": JOB_PERIOD_SECONDS, "forget_form_tokens": JOB_PERIOD_SECONDS,
                   "reconcile_stripe_payments": JOB_PERIOD_SECONDS, "roll_up_sales": JOB_PERIOD_SECONDS,
-                  "refresh_report_snapshots": SNAPSHOT_PERIOD_SECONDS}
+                  "refresh_report_snapshots": SNAPSHOT_PERIOD_SECONDS, "sweep_media": JOB_PERIOD_SECONDS}
 MIN_PERIODS_SEEN = 3
 IMMUTABLE = "public, max-age=31536000, immutable"
 FIGURES_PATH = ROOT / "artifacts" / "cluster-figures.json"

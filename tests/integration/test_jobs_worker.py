@@ -35,7 +35,7 @@ pytestmark = pytest.mark.real_commits  # the test's own app commits to the worke
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = 2
 PERIODIC_TASKS = ("expire_unpaid_orders", "advance_settled_orders", "forget_idempotency_keys", "forget_form_tokens",
-                  "reconcile_stripe_payments", "roll_up_sales", "refresh_report_snapshots")
+                  "reconcile_stripe_payments", "roll_up_sales", "refresh_report_snapshots", "sweep_media")
 MAX_RETRIES, BACKOFF = 2, 2  # a failing job runs 3 times: at once, 2 s later, then 4 s later
 
 
@@ -77,10 +77,13 @@ def workers(workers_database, tmp_path_factory):
     """Two `flask jobs run` processes started at once, every period 2 s, Stripe configured but at a
     port where nothing listens (so reconciliation fails whenever there is a payment to check)."""
     env = {"JOBS_INTERVAL_SECONDS": str(PERIOD), "RECONCILE_INTERVAL_SECONDS": str(PERIOD),
-           "REPORT_SNAPSHOT_SECONDS": str(PERIOD), "JOBS_MAX_RETRIES": str(MAX_RETRIES),
+           "REPORT_SNAPSHOT_SECONDS": str(PERIOD), "MEDIA_SWEEP_SECONDS": str(PERIOD),
+           "JOBS_MAX_RETRIES": str(MAX_RETRIES),
            "JOBS_RETRY_BACKOFF_SECONDS": str(BACKOFF), "JOBS_CONCURRENCY": "2",
            "STRIPE_SECRET_KEY": "sk_test_jobs", "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
-           "STRIPE_MAX_NETWORK_RETRIES": "0", "STRIPE_TIMEOUT_SECONDS": "2"}
+           "STRIPE_MAX_NETWORK_RETRIES": "0", "STRIPE_TIMEOUT_SECONDS": "2",
+           # The media sweep lists this directory: never the checkout's own instance/media.
+           "MEDIA_STORAGE": "local", "MEDIA_ROOT": str(tmp_path_factory.mktemp("worker-media"))}
     logs = [tmp_path_factory.mktemp("worker") / "log" for _ in range(2)]  # a file: a full pipe would stop a worker
     processes = []
     for log in logs:
