@@ -8,8 +8,10 @@ own session, whose uncommitted work is discarded when the request ends. All sess
 test's connection, so what a request commits (a savepoint) is visible to the test, and the
 whole test is rolled back at the end.
 """
+import contextlib
 import contextvars
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,11 +71,12 @@ def isolated_wsgi(app):
     return wsgi
 
 
-@pytest.fixture
-def empty_database(database_url) -> str:
-    """The URL of a new, empty database on the test server, beside the test database; dropped afterwards."""
+@contextlib.contextmanager
+def database_beside(database_url: str, suffix: str) -> Iterator[str]:
+    """The URL of a new, empty database ``<test database>_<suffix>`` on the test server (for
+    processes and engines that must see committed rows of their own); dropped afterwards."""
     url = make_url(database_url)
-    name = f"{url.database}_empty"
+    name = f"{url.database}_{suffix}"
     server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -84,6 +87,13 @@ def empty_database(database_url) -> str:
         with server.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         server.dispose()
+
+
+@pytest.fixture
+def empty_database(database_url) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, beside the test database; dropped afterwards."""
+    with database_beside(database_url, "empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

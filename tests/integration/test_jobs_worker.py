@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import create_app
@@ -28,6 +27,7 @@ from marketplace.config import TestConfig
 from marketplace.extensions import db
 from marketplace.payments import events
 from tests.builders import Builders
+from tests.conftest import database_beside
 from tests.stripe_server import free_port
 
 pytestmark = pytest.mark.real_commits  # the test's own app commits to the workers' database
@@ -56,20 +56,9 @@ def flask_command(url: str, *args: str) -> str:
 @pytest.fixture(scope="module")
 def workers_database(database_url) -> str:
     """A database beside the test database, migrated with `flask db upgrade`; dropped afterwards."""
-    url = make_url(database_url)
-    name = f"{url.database}_jobs"
-    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    workers_url = url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with database_beside(database_url, "jobs") as workers_url:
         flask_command(workers_url, "db", "upgrade")
         yield workers_url
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from datetime import date
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InternalError
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from marketplace.config import TestConfig
 from marketplace.extensions import db
 from marketplace.geo.models import County, Province
 from marketplace.reports.models import CountyDailySales
-from tests.conftest import IsolatedClient
+from tests.conftest import IsolatedClient, database_beside
 
 REPLICA_COUNTY = "652928"  # only the replica has this county, its seller, listing and sales
 REPLICA_PRODUCT_ID = 900_000_001
@@ -37,14 +36,7 @@ ADDRESS = {"recipient": "张三", "phone": "13800138000", "county_adcode": "6529
 @pytest.fixture(scope="module")
 def replica_url(database_url, tmp_path_factory):
     """A second database beside the test database, migrated, with committed rows of its own."""
-    url = make_url(database_url)
-    name = f"{url.database}_replica"
-    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    replica = url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with database_beside(database_url, "replica") as replica:
         class Migrating(TestConfig):
             SQLALCHEMY_DATABASE_URI = replica
             MEDIA_ROOT = str(tmp_path_factory.mktemp("replica-media"))
@@ -55,10 +47,6 @@ def replica_url(database_url, tmp_path_factory):
             db.engine.dispose()
         _fill_replica(replica)
         yield replica
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
 
 
 def _fill_replica(url: str) -> None:
