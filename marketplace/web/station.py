@@ -138,7 +138,7 @@ def desk(user):
     return render_template("pages/station/choose.html", stations=runs)
 
 
-@bp.get("/<int:station_id>/")
+@bp.get("/<id:station_id>/")
 @people_page("partner")
 def station_desk(user, station_id):
     try:
@@ -151,7 +151,7 @@ def station_desk(user, station_id):
 # ---------------------------------------------------------------- listing for a villager
 
 
-@bp.get("/<int:station_id>/listings")
+@bp.get("/<id:station_id>/listings")
 @people_page("partner")
 def listings(user, station_id):
     try:
@@ -164,7 +164,7 @@ def listings(user, station_id):
                            status_labels=PRODUCT_STATUS_LABELS, move=MoveForm())
 
 
-@bp.route("/<int:station_id>/listings/new", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/listings/new", methods=["GET", "POST"])
 @people_page("partner")
 def new_listing(user, station_id):
     try:
@@ -192,7 +192,7 @@ def new_listing(user, station_id):
 
 # The buttons' URLs also answer GET (with the list they are on): a button pressed after the
 # sign-in ran out comes back here by GET once the partner has logged in again.
-@bp.route("/<int:station_id>/listings/<int:product_id>/<any(pause, resume):action>", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/listings/<id:product_id>/<any(pause, resume):action>", methods=["GET", "POST"])
 @people_page("partner")
 def switch_listing(user, station_id, product_id, action):
     if request.method == "POST" and MoveForm().validate():
@@ -205,7 +205,7 @@ def switch_listing(user, station_id, product_id, action):
     return redirect(url_for(".listings", station_id=station_id))
 
 
-@bp.route("/<int:station_id>/listings/<int:product_id>/price", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/listings/<id:product_id>/price", methods=["GET", "POST"])
 @people_page("partner")
 def reprice_listing(user, station_id, product_id):
     try:
@@ -234,7 +234,7 @@ def reprice_listing(user, station_id, product_id):
 # ---------------------------------------------------------------- ordering for a villager
 
 
-@bp.route("/<int:station_id>/orders/new", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/orders/new", methods=["GET", "POST"])
 @people_page("partner")
 def new_order(user, station_id):
     try:
@@ -291,7 +291,7 @@ def _cash_page(user, station, failed: tuple[int, CashForm] | None = None, status
                            ledger=ledger, names=names, cash_forms=forms), status
 
 
-@bp.get("/<int:station_id>/cash")
+@bp.get("/<id:station_id>/cash")
 @people_page("partner")
 def cash_desk(user, station_id):
     try:
@@ -301,7 +301,7 @@ def cash_desk(user, station_id):
     return _cash_page(user, station)
 
 
-@bp.route("/<int:station_id>/cash/<int:checkout_id>", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/cash/<id:checkout_id>", methods=["GET", "POST"])
 @people_page("partner")
 def collect_cash(user, station_id, checkout_id):
     if request.method == "GET":
@@ -325,7 +325,7 @@ def collect_cash(user, station_id, checkout_id):
 # ---------------------------------------------------------------- parcels
 
 
-@bp.get("/<int:station_id>/parcels")
+@bp.get("/<id:station_id>/parcels")
 @people_page("partner")
 def parcels(user, station_id):
     try:
@@ -339,7 +339,7 @@ def parcels(user, station_id):
                            status_labels=ORDER_STATUS_LABELS, move=MoveForm())
 
 
-@bp.get("/<int:station_id>/parcels/<int:order_id>/labels")
+@bp.get("/<id:station_id>/parcels/<id:order_id>/labels")
 @people_page("partner")
 def labels(user, station_id, order_id):
     """A QR label (its trace page) for each line of a parcel coming to the station, to print."""
@@ -353,7 +353,7 @@ def labels(user, station_id, order_id):
     return render_template("pages/station/labels.html", station=station, order=order)
 
 
-@bp.route("/<int:station_id>/parcels/<int:order_id>/<any(arrive, 'hand-over'):action>", methods=["GET", "POST"])
+@bp.route("/<id:station_id>/parcels/<id:order_id>/<any(arrive, 'hand-over'):action>", methods=["GET", "POST"])
 @people_page("partner")
 def move_parcel(user, station_id, order_id, action):
     if request.method == "POST" and MoveForm().validate():
