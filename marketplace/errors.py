@@ -7,6 +7,7 @@ HTTP exceptions are mapped here; anything else is logged with the request id and
 500 that reveals nothing about the code.
 """
 import enum
+import json
 import logging
 import uuid
 
@@ -187,6 +188,26 @@ def _handle_database_unavailable(error: DBAPIError):
                           headers={"Retry-After": "2"})
 
 
+def _handle_recursion(error: RecursionError):
+    """A JSON body nested deeper than the parser's stack (``[[[[...]]]]``) is the client's error;
+    any other runaway recursion is a bug. Only the body read again, on its own, tells which."""
+    if _json_body_too_deep():
+        return error_response(400, ErrorCode.MALFORMED_JSON, "The request body is not valid JSON: it is nested too deeply.")
+    return _handle_unexpected(error)
+
+
+def _json_body_too_deep() -> bool:
+    if not request.is_json:
+        return False
+    try:
+        json.loads(request.get_data(cache=True))
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
 def _handle_unexpected(error: Exception):
     request_id = g.get("request_id", "-")
     log.exception("unhandled error request_id=%s path=%s", request_id, request.path)
@@ -219,4 +240,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, _handle_rate_limit)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(DBAPIError, _handle_database_unavailable)
+    app.register_error_handler(RecursionError, _handle_recursion)
     app.register_error_handler(Exception, _handle_unexpected)

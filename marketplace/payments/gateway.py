@@ -260,7 +260,7 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
                              code=PaymentErrorCode.INVALID_SIGNATURE) from None
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise InvalidWebhook("The webhook body is not JSON.", code=PaymentErrorCode.INVALID_PAYLOAD) from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and 0 < len(event["id"]) <= 255
             and isinstance(event.get("type"), str) and isinstance(event.get("data"), dict)

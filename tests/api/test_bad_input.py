@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import pytest
 
+from marketplace import create_app
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import ApiToken, User, UserRole
 from marketplace.common.time import utcnow
+from marketplace.config import TestConfig
 from marketplace.extensions import db
 from marketplace.geo.models import County, Village
 from marketplace.stations.models import ServiceStation
+from tests.webhooks import WEBHOOK_PATH, signed_delivery
 
 REGISTER = "/api/v1/auth/register"
 VALID_REGISTRATION = {"phone": "13712345678", "display_name": "王芳", "password": "s3cret-pass"}
@@ -38,6 +41,38 @@ def test_malformed_json_is_rejected(client):
     response = client.post(REGISTER, data='{"phone": "13712345678", ', content_type="application/json")
     _error(response, 400, "malformed_json")
     assert _row_counts() == before
+
+
+NESTED_TOO_DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("path", [REGISTER, "/api/v1/checkouts"])
+def test_json_nested_too_deeply_is_malformed_not_a_server_error(client, build, path):
+    headers = {"Authorization": f"Bearer {build.token(build.user('buyer'))}", "Idempotency-Key": "nested-too-deep-1"}
+    before = _row_counts()
+    response = client.post(path, data=NESTED_TOO_DEEP, content_type="application/json", headers=headers)
+    error = _error(response, 400, "malformed_json")
+    assert "nested too deeply" in error["message"]
+    assert _row_counts() == before
+
+
+def test_a_signed_webhook_nested_too_deeply_is_an_invalid_payload(client):
+    response = client.post(WEBHOOK_PATH, **signed_delivery(NESTED_TOO_DEEP))
+    _error(response, 400, "invalid_payload")
+
+
+def test_a_recursion_that_is_not_the_body_is_still_a_server_error(database_url):
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database_url
+
+    app = create_app(Config)
+
+    @app.get("/api/v1/runaway")
+    def runaway():
+        return runaway()
+
+    response = app.test_client().get("/api/v1/runaway", json={"fine": [1, 2]})  # a body, and valid
+    _error(response, 500, "internal_error")
 
 
 def test_wrong_types_and_unknown_fields_are_named_in_details(client):
