@@ -119,6 +119,22 @@ def test_signature_ten_minutes_old_is_refused(client, pending):
     assert_nothing_applied(checkout)
 
 
+def test_signature_dated_ten_minutes_ahead_is_refused(client, pending):
+    checkout, event = pending
+    response = deliver(client, event, at=int((utcnow() + timedelta(minutes=10)).timestamp()))
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_signature"
+    assert "future" in response.json["error"]["message"]
+    assert_nothing_applied(checkout)
+
+
+def test_signature_a_little_ahead_of_our_clock_is_accepted(client, pending):
+    checkout, event = pending
+    response = deliver(client, event, at=int((utcnow() + timedelta(seconds=30)).timestamp()))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["outcome"] == "applied"
+
+
 def test_delivery_without_signature_header_is_refused(client, pending):
     checkout, event = pending
     response = client.post(WEBHOOK_PATH, data=json.dumps(event).encode(), content_type="application/json")
