@@ -273,8 +273,9 @@ def test_killing_a_node_mid_load_loses_no_order(cluster, shop):
     # The balancer keeps answering: only requests the dead node held can fail, nothing sent later.
     assert [outcome(a) for a in after if a.status != 201] == []
     assert all(a.sent <= killed_at + KILL_GRACE_SECONDS for _, a in failed), [outcome(a) for _, a in failed]
+    # Not "at most one per thread": a thread whose request died with node 2 may send its next one
+    # to node 2 too in the few ms before HAProxy marks it down (seen once: 17 failures, 16 threads).
     assert [outcome(a) for _, a in failed if a.sent > marked_down_at] == []
-    assert len(failed) <= KILL_THREADS
 
     # No order lost: every 201 is in the database. A failed request sent again with its
     # Idempotency-Key gets the checkout the dead node committed (200) or places it now (201).
