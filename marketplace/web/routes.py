@@ -134,6 +134,7 @@ def _error_messages() -> dict[enum.StrEnum, str]:
         ErrorCode.CSRF_FAILED: _("This form has expired. Go back, reload the page and send it again."),
         ErrorCode.PAYLOAD_TOO_LARGE: _("What you sent is too large. Photos may be at most 10 MB each."),
         ErrorCode.RATE_LIMITED: _("Too many tries. Wait a minute and try again."),
+        ErrorCode.CONFLICT_RETRY: _("Someone else changed this at the same moment. Go back, reload the page and try again."),
         ErrorCode.NOT_FOUND: _("There is no such page."),
         ErrorCode.INTERNAL_ERROR: _("Something went wrong on our side. Please try again."),
     }
