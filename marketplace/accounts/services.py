@@ -347,6 +347,7 @@ def update_user(
         user.is_active = is_active
         if not is_active:
             revoke_all_tokens(user)
+            _end_page_sessions(user)  # else reactivating the account would bring its old cookies back
     db.session.commit()
     return user
 
@@ -356,6 +357,37 @@ def revoke_all_tokens(user: User) -> None:
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
     )
+
+
+def _end_page_sessions(user: User) -> None:
+    # In SQL, so that two of them at once both count.
+    user.session_generation = User.session_generation + 1
+
+
+def end_page_sessions(user: User) -> None:
+    """Logging out of the pages: every browser sign-in of the user ends, in this browser and in
+    any other (a page session is valid only for the generation it began in)."""
+    _end_page_sessions(user)
+    db.session.commit()
+
+
+def page_session_is_current(user: User, generation: int | None) -> bool:
+    """Whether a browser sign-in that began in ``generation`` still holds for the user."""
+    return user.is_active and generation == user.session_generation
+
+
+def set_password(identifier: str, password: str) -> User:
+    """A new password for the account with this phone number or email: every browser sign-in and
+    bearer token it had ends, so whoever knew the old password is out."""
+    user = _find_by_identifier(identifier)
+    if user is None:
+        raise NotFound("No account has this phone number or email.", code=AccountErrorCode.USER_NOT_FOUND,
+                       details={"identifier": identifier})
+    user.password_hash = hash_password(password)
+    _end_page_sessions(user)
+    revoke_all_tokens(user)
+    db.session.commit()
+    return user
 
 
 

@@ -33,6 +33,7 @@ def signed_in(client, build):
     with client.session_transaction() as browser_session:
         browser_session["user_id"] = user.id
         browser_session["signed_in_at"] = int(time.time())
+        browser_session["session_generation"] = user.session_generation
     return user
 
 
