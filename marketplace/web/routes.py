@@ -16,7 +16,7 @@ from marketplace.common.schemas import unstorable_text
 from marketplace.common.sql import read_replica
 from marketplace.common.time import BUSINESS_TZ
 from marketplace.errors import AppError, ErrorCode, InvalidInput
-from marketplace.extensions import limiter, login_attempts
+from marketplace.extensions import login_attempts, registrations
 from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
@@ -70,9 +70,8 @@ def login():
         401 if error else 200
 
 
-# Each sign-up costs a password hash: limited like the login, per client address.
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@registrations  # one allowance with the API's registration (extensions.registrations)
 def signup():
     """A buyer's account (phone, name, password), signed in at once, with the visitor's cart."""
     next_path = local_path(request.form.get("next") or request.args.get("next"))

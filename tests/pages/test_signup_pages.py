@@ -1,5 +1,5 @@
-"""Buyers sign up and log in on pages (phone and password, rate-limited like the API's login), and
-each role lands at its own home after logging in."""
+"""Buyers sign up and log in on pages (phone and password, rate-limited together with the API's
+registration), and each role lands at its own home after logging in."""
 import pytest
 from sqlalchemy import select
 
@@ -49,8 +49,8 @@ def test_bad_sign_up_input_is_refused_beside_its_field(browser, field, value):
     assert accounts_with(GOOD["phone"]) == []
 
 
-def test_sign_up_is_rate_limited_like_the_api_login(browser, app, monkeypatch):
-    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+def test_sign_up_is_rate_limited_with_the_api_registration(browser, app, monkeypatch):
+    monkeypatch.setitem(app.config, "REGISTER_RATE_LIMIT", "3 per minute")
     statuses = [sign_up(browser, password="short").status_code for _ in range(4)]
 
     assert statuses == [422, 422, 422, 429]
