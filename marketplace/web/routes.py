@@ -10,7 +10,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.errors import AccountErrorCode
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import unstorable_text
 from marketplace.common.sql import read_replica
@@ -22,7 +21,7 @@ from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
 from marketplace.web import language, storefront
-from marketplace.web.buy_forms import SignupForm
+from marketplace.web.buy_forms import SIGNUP_REFUSALS, SignupForm
 from marketplace.web.cart import merge_visitor_cart
 from marketplace.web.session import here, landing_path, local_path, login_url, sign_in, sign_out, signed_in_user
 
@@ -82,9 +81,10 @@ def signup():
                                           password=form.password.data, roles=["buyer"],
                                           locale="en" if str(get_locale()) == "en" else "zh_CN")
         except AppError as error:
-            if error.code != AccountErrorCode.PHONE_TAKEN:
+            if error.code not in SIGNUP_REFUSALS:
                 raise
-            form.phone.errors = [_("An account with this number exists already. Log in instead.")]
+            field, message = SIGNUP_REFUSALS[error.code]
+            form[field].errors = [message]
         else:
             sign_in(user)
             merge_visitor_cart(user)
