@@ -48,4 +48,13 @@ def _login_rate_limit() -> str:
 # One allowance of password guesses per client address, drawn on by every login form and
 # endpoint alike (the API's and the pages'), so that switching between them gains nothing.
 login_attempts = limiter.shared_limit(_login_rate_limit, scope="login", methods=["POST"])
+
+
+def _register_rate_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+# Each sign-up costs a password hash: one allowance of new accounts per client address, drawn on
+# by the API's registration and the sign-up page alike.
+registrations = limiter.shared_limit(_register_rate_limit, scope="register", methods=["POST"])
 babel = Babel()
