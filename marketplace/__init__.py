@@ -1,9 +1,11 @@
 """The rural produce marketplace: a Flask application factory."""
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Flask, request, send_from_directory
+from flask import Flask, current_app, request, send_from_directory
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,7 +15,7 @@ from marketplace.common.logs import configure_logging
 from marketplace.common.sql import REPLICA_BIND
 from marketplace.config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
 from marketplace.errors import ErrorOut, UnsupportedMediaType, register_error_handlers
-from marketplace.extensions import api, babel, csrf, db, limiter, migrate
+from marketplace.extensions import api, babel, csrf, db, limit_only_limited_views, limiter, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -21,9 +23,53 @@ SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 API_BODY_TYPES = ("application/json", "multipart/form-data")
 
 
+class Marketplace(Flask):
+    """Flask, for an app whose views and hooks are all plain functions (``synchronous_only`` checks
+    it when the app is built): Flask asks of each view, hook and handler on every request whether it
+    is a coroutine, some fifteen times a request; here the answer is known."""
+
+    def ensure_sync(self, func):
+        return func
+
+
+def synchronous_only(app: Flask) -> None:
+    """Refuse to build an app with an ``async def`` view, hook or error handler (Marketplace runs
+    them as plain functions, which would hand back an unawaited coroutine)."""
+    hooks = [app.view_functions.values(), app.teardown_appcontext_funcs]
+    for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
+                     app.url_value_preprocessors, app.url_default_functions, app.template_context_processors):
+        hooks.extend(registry.values())
+    hooks.extend(handlers for codes in app.error_handler_spec.values() for by_class in codes.values()
+                 for handlers in [by_class.values()])
+    for func in (func for group in hooks for func in group):
+        if inspect.iscoroutinefunction(getattr(func, "func", func)):
+            raise RuntimeError(f"{func!r} is a coroutine function; this app runs views and hooks synchronously.")
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, without its cost on requests that send none (the API, probes,
+    a first visit): the signing serializer is built when a cookie is to be read or written, once per
+    key, not on every request."""
+
+    def __init__(self):
+        self._serializers = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if keys not in self._serializers:
+            self._serializers = {keys: super().get_signing_serializer(app)}  # the key changes only in tests
+        return self._serializers[keys]
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app = Marketplace(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app.session_interface = SessionCookies()
     app.url_map.converters["id"] = IdConverter
     # UTF-8 JSON: Chinese text is half the bytes of \uXXXX escapes on a farmer's slow connection;
     # keys in the order the schemas declare them.
@@ -47,8 +93,10 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
 
     register_extensions(app)
     register_blueprints(app)
+    limit_only_limited_views(app)
     register_error_handlers(app)
     register_commands(app)
+    synchronous_only(app)
     return app
 
 
@@ -108,6 +156,7 @@ def register_extensions(app: Flask) -> None:
 
     app.before_request(allow_photo_uploads)  # before CSRFProtect reads the body
     csrf.init_app(app)
+    app.before_request(_check_csrf)
     limiter.init_app(app)
     from marketplace.web import language
 
@@ -121,6 +170,13 @@ def register_extensions(app: Flask) -> None:
     from marketplace import monitoring
 
     monitoring.init_app(app)
+
+
+def _check_csrf():
+    """The CSRF token of a request that changes something (the API's blueprints are exempt: they
+    authenticate with bearer tokens, not cookies)."""
+    if request.method in current_app.config["WTF_CSRF_METHODS"] and current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)
 
 
 def _require_known_body_type():

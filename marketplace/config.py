@@ -74,6 +74,9 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # Forms are checked by the app's own hook (create_app), which asks only requests that change
+    # something; Flask-WTF's default hook looks up every GET's view to find it exempt.
+    WTF_CSRF_CHECK_DEFAULT = False
     # A sign-in lasts this long; the cookie outlives it (PERMANENT_SESSION_LIFETIME), so a form
     # sent after the sign-in ran out still passes CSRF and its typed fields are kept for after login.
     SIGN_IN_HOURS = _env_int("SIGN_IN_HOURS", 7 * 24)

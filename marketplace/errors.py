@@ -9,7 +9,8 @@ HTTP exceptions are mapped here; anything else is logged with the request id and
 import enum
 import json
 import logging
-import uuid
+import os
+from time import perf_counter
 
 import marshmallow as ma
 from flask import Flask, g, jsonify, render_template, request
@@ -234,9 +235,12 @@ def _handle_unexpected(error: Exception):
 
 
 def _assign_request_id():
-    incoming = request.headers.get("X-Request-ID", "")
+    """The request's id (the caller's X-Request-ID if it is a sane one) and the time it started
+    (monitoring's latency)."""
+    g.request_started = perf_counter()
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
     valid = 0 < len(incoming) <= 64 and all(c.isalnum() or c in "-_." for c in incoming)
-    g.request_id = incoming if valid else uuid.uuid4().hex
+    g.request_id = incoming if valid else os.urandom(16).hex()  # as random as a uuid4, without the object
 
 
 def _echo_request_id(response):

@@ -1,5 +1,6 @@
 """Unbound extensions, bound to an app in create_app."""
-from flask import current_app
+from flask import Flask, current_app
+from flask.globals import request_ctx
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -57,4 +58,41 @@ def _register_rate_limit() -> str:
 # Each sign-up costs a password hash: one allowance of new accounts per client address, drawn on
 # by the API's registration and the sign-up page alike.
 registrations = limiter.shared_limit(_register_rate_limit, scope="register", methods=["POST"])
+
+
+def limit_only_limited_views(app: Flask) -> None:
+    """Keep Flask-Limiter's per-request hooks off the requests it has nothing to do with.
+
+    Every limit of this app decorates its view (logins, sign-ups, uploads), and a decorated view
+    checks its own limits inside its decorator. The extension's before_request check serves only
+    default, application and blueprint limits, which this app does not set, yet it costs every
+    request (health probes, the catalog, checkouts) a resolution of limits that finds none. It is
+    taken out; the header and clean-up hooks then run only for requests a limit looked at.
+    Called once the blueprints are registered, so that a limit set on a blueprint is seen."""
+    manager = limiter.limit_manager
+    if manager.default_limits or manager.application_limits or manager._blueprint_limits:
+        raise RuntimeError("Rate limits that are not on a view (default, application or blueprint limits) "
+                           "need Flask-Limiter's before_request check; see extensions.limit_only_limited_views.")
+    hooks = app.before_request_funcs[None]
+    hooks.remove(limiter._check_request_limit)
+    after = app.after_request_funcs[None]
+    teardown = app.teardown_request_funcs[None]
+    inject_headers = next(hook for hook in after if getattr(hook, "args", None) == (limiter,))
+    release = limiter._Limiter__release_context
+
+    def limit_headers(response):
+        return inject_headers(response) if _limiter_looked() else response
+
+    def release_limits(error=None):
+        if _limiter_looked():
+            release(error)
+
+    after[after.index(inject_headers)] = limit_headers
+    teardown[teardown.index(release)] = release_limits
+
+
+def _limiter_looked() -> bool:
+    """Whether a limit was checked in this request (Flask-Limiter keeps its state on the request
+    context, made on first use)."""
+    return hasattr(request_ctx._get_current_object(), "_limiter_request_context")
 babel = Babel()
