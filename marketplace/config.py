@@ -86,6 +86,12 @@ class Config:
     # The listing form's body may carry several phone photos; each is checked against the image
     # pipeline's own limit and refused beside the field (larger bodies get the 413 page).
     PAGES_MAX_UPLOAD_BYTES = _env_int("PAGES_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
+    # Photos: decoding is the costliest work a request can ask for. A photo of more pixels is refused
+    # from its header, before decoding (the default, 24 MP, is catalog/images.py MAX_PIXELS: a
+    # 6000×4000 photo; phone cameras save 12 MP by default); each person may send this many photos
+    # a minute, through the API and the listing forms together (keyed by their account).
+    IMAGE_MAX_PIXELS = _env_int("IMAGE_MAX_PIXELS", 24_000_000)
+    IMAGE_UPLOAD_RATE_LIMIT = os.environ.get("IMAGE_UPLOAD_RATE_LIMIT", "20 per minute")
 
     # Stripe (payments); unset STRIPE_API_BASE means Stripe itself.
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None

@@ -1,4 +1,6 @@
 """Unbound extensions, bound to an app in create_app."""
+from collections.abc import Callable
+
 from flask import Flask, current_app
 from flask.globals import request_ctx
 from flask_babel import Babel
@@ -60,6 +62,20 @@ def _register_rate_limit() -> str:
 registrations = limiter.shared_limit(_register_rate_limit, scope="register", methods=["POST"])
 
 
+def _image_upload_rate_limit() -> str:
+    return current_app.config["IMAGE_UPLOAD_RATE_LIMIT"]
+
+
+def image_upload_limit(uploader_id: Callable[[], int], photos_sent: Callable[[], int]):
+    """One allowance of photos per person, drawn on by the API's photo upload and the listing forms
+    alike: decoding a photo is the costliest work a request can ask for. Stacked under the
+    decorator that signs the caller in, so that ``uploader_id`` (their account) is known when it is
+    checked; ``photos_sent`` counts the request's photos, and a request without any is not counted."""
+    return limiter.shared_limit(_image_upload_rate_limit, scope="image_upload", methods=["POST"],
+                                key_func=lambda: f"user:{uploader_id()}", cost=photos_sent,
+                                exempt_when=lambda: photos_sent() == 0)
+
+
 def limit_only_limited_views(app: Flask) -> None:
     """Keep Flask-Limiter's per-request hooks off the requests it has nothing to do with.
 
@@ -95,4 +111,6 @@ def _limiter_looked() -> bool:
     """Whether a limit was checked in this request (Flask-Limiter keeps its state on the request
     context, made on first use)."""
     return hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+
+
 babel = Babel()

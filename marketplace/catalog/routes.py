@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.wsgi import wrap_file
 
-from marketplace.accounts.auth import current_user, optional_user, requires
+from marketplace.accounts.auth import current_caller, current_user, optional_user, requires
 from marketplace.catalog import browse, services
 from marketplace.catalog.schemas import (
     BrowseArgs,
@@ -25,8 +25,12 @@ from marketplace.common import storage
 from marketplace.common.etags import expected_version, respond_with_etag
 from marketplace.common.schemas import PageArgs
 from marketplace.common.sql import read_replica
+from marketplace.errors import ErrorOut
+from marketplace.extensions import image_upload_limit
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
+# One photo a request, counted with the listing forms' photos against IMAGE_UPLOAD_RATE_LIMIT.
+photo_uploads = image_upload_limit(lambda: current_caller().user_id, lambda: 1)
 
 MEDIA_CHUNK_BYTES = 64 * 1024
 IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
@@ -146,10 +150,12 @@ class StockAdjustments(MethodView):
 @bp.route("/products/<id:product_id>/images")
 class ProductImages(MethodView):
     @requires("seller", "admin")
+    @photo_uploads
     @bp.arguments(ImageUpload(), location="files")
     @bp.response(201, ProductOut)
+    @bp.alt_response(429, schema=ErrorOut, description="More photos this minute than IMAGE_UPLOAD_RATE_LIMIT allows (rate_limited)")
     def post(self, files, product_id):
-        """Upload a photo (JPEG, PNG, WebP or HEIC, at most 10 MB; at most 6 per listing)"""
+        """Upload a photo (JPEG, PNG, WebP or HEIC, at most 10 MB and 24 megapixels; at most 6 per listing)"""
         content = files["file"].read()
         return respond_with_etag(services.add_image(product_id, current_user(), content), 201)
 

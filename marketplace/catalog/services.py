@@ -12,6 +12,7 @@ Rules:
 """
 from collections.abc import Sequence
 
+from flask import current_app
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -291,7 +292,8 @@ def _processed_photos(photos: Sequence[bytes], *, already: int) -> list[image_pi
         raise Conflict(f"A listing has at most {MAX_IMAGES} photos; remove one first.",
                        code=CatalogErrorCode.TOO_MANY_IMAGES,
                        details={"photos": already, "max": MAX_IMAGES})
-    return [image_pipeline.process_upload(content) for content in photos]
+    max_pixels = current_app.config["IMAGE_MAX_PIXELS"]
+    return [image_pipeline.process_upload(content, max_pixels) for content in photos]
 
 
 def _attach(product: Product, processed: image_pipeline.ProcessedImage) -> None:

@@ -10,13 +10,14 @@ from marketplace.catalog import services as catalog
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import ProductStatus
 from marketplace.errors import AppError, ErrorCode
+from marketplace.extensions import image_upload_limit
 from marketplace.geo import services as geo
 from marketplace.orders import services as orders
 from marketplace.orders.errors import OrderErrorCode
 from marketplace.stations import services as stations
 from marketplace.web import services as pages
 from marketplace.web.forms import UNIT_LABELS, ListingForm, PriceForm, ShipForm
-from marketplace.web.session import error_page, people_page, take_kept_form
+from marketplace.web.session import error_page, people_page, signed_in_user, take_kept_form
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 
@@ -30,6 +31,15 @@ ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAG
                 CatalogErrorCode.NET_WEIGHT_REQUIRED: "net_weight_grams",
                 CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: "origin_village_id",
                 ErrorCode.STORAGE_UNAVAILABLE: "photos"}
+
+
+def _photos_sent() -> int:
+    return sum(1 for photo in request.files.getlist("photos") if photo.filename)
+
+
+# The listing forms' photos count with the API's uploads against IMAGE_UPLOAD_RATE_LIMIT; a form
+# sent without photos is not counted.
+photo_uploads = image_upload_limit(lambda: signed_in_user().id, _photos_sent)
 
 
 def allow_photo_uploads():
@@ -136,6 +146,7 @@ def _listing_form(user, **existing) -> ListingForm:
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @people_page("seller")
+@photo_uploads
 def new_product(user):
     form = _listing_form(user)
     if not form.validate_on_submit():
@@ -148,6 +159,7 @@ def new_product(user):
 
 @bp.route("/products/<id:product_id>/edit", methods=["GET", "POST"])
 @people_page("seller")
+@photo_uploads
 def edit_product(user, product_id):
     """Finish a draft (or fix a rejected listing) and send it, or save it again for later."""
     try:

@@ -3,7 +3,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from marketplace.catalog.models import Product, ProductImage, ProductReview
 from marketplace.catalog.taxonomy import MAX_IMAGES
@@ -165,6 +165,22 @@ def test_refused_upload_stores_nothing(client, app, draft, as_seller, content, f
     assert draft.version == 1 and draft.images == []
 
 
+def test_photo_over_the_configured_pixel_limit_is_refused_from_its_header(client, app, draft, as_seller, monkeypatch):
+    monkeypatch.setitem(app.config, "IMAGE_MAX_PIXELS", 640 * 480 - 1)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
+    before, files_before = row_counts(), stored_files(app)
+
+    response = upload(client, draft, image_files.jpeg(640, 480), as_seller)
+
+    assert_error(response, 422, "image_too_many_pixels")
+    assert "307,199" in response.json["error"]["message"]
+    assert (row_counts(), stored_files(app)) == (before, files_before)
+
+
+def refuse_to_decode(image):
+    raise AssertionError("a picture over the pixel limit was decoded")
+
+
 def test_50_mb_request_is_payload_too_large(client, app, draft, as_seller):
     before, files_before = row_counts(), stored_files(app)
 
@@ -193,6 +209,25 @@ def test_seventh_photo_is_refused(client, app, draft, as_seller):
 
     assert_error(response, 409, "too_many_images")
     assert (row_counts(), stored_files(app)) == (before, files_before)
+
+
+# ---------------------------------------------------------------- upload rate limit
+
+def test_photos_beyond_the_per_minute_allowance_are_refused_and_stored_nothing(client, app, build, seller, as_seller,
+                                                                               monkeypatch):
+    monkeypatch.setitem(app.config, "IMAGE_UPLOAD_RATE_LIMIT", "3 per minute")
+    first, second = build.product(seller=seller, status="draft"), build.product(seller=seller, status="draft")
+    for product in (first, first, second):  # one allowance for all of the seller's listings
+        assert upload(client, product, image_files.jpeg(), as_seller).status_code == 201
+    before, files_before = row_counts(), stored_files(app)
+
+    response = upload(client, second, image_files.jpeg(), as_seller)
+
+    assert_error(response, 429, "rate_limited")
+    assert (row_counts(), stored_files(app)) == (before, files_before)
+    other_seller = build.user("seller")  # the allowance is the person's, not the address's
+    assert upload(client, build.product(seller=other_seller, status="draft"), image_files.jpeg(),
+                  bearer(build, other_seller)).status_code == 201
 
 
 # ---------------------------------------------------------------- removing

@@ -271,6 +271,25 @@ def test_a_draft_is_saved_and_finished_later(seller_browser, seller, session):
         "pending_review", 80, 6500, 1)
 
 
+def test_the_listing_forms_photos_draw_on_one_allowance_with_the_api_uploads(seller_browser, seller, build, session,
+                                                                             app, monkeypatch):
+    monkeypatch.setitem(app.config, "IMAGE_UPLOAD_RATE_LIMIT", "2 per minute")
+    draft = build.product(seller, status="draft")
+    session.commit()
+    api_upload = seller_browser.client.post(f"/api/v1/products/{draft.id}/images",
+                                            data={"file": photo()}, content_type="multipart/form-data",
+                                            headers={"Authorization": f"Bearer {build.token(seller)}"})
+    assert api_upload.status_code == 201
+
+    response = seller_browser.send(NEW, APPLES, files={"photos": [photo(), photo()]}, headers={"Accept": "text/html"})
+
+    assert response.status_code == 429
+    assert "尝试次数太多，请等一分钟再试。" in response.get_data(as_text=True)
+    assert [product.id for product in products_of(session, seller)] == [draft.id]
+    # a form without photos decodes nothing and is not counted
+    assert seller_browser.send(NEW, {**APPLES, "action": "draft"}).status_code == 302
+
+
 def test_pause_and_resume_in_one_tap(seller_browser, seller, build, session):
     product = build.product(seller)
     session.commit()

@@ -2,7 +2,7 @@
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from marketplace.catalog import images
 from marketplace.catalog.images import ImageRejected, process_upload
@@ -161,7 +161,7 @@ def test_upload_of_exactly_10_mb_is_accepted():
 
 
 @pytest.mark.parametrize("width, height", [
-    (8_000, 8_000),     # 64 MP: over our 50 MP limit, under Pillow's warning threshold
+    (8_000, 8_000),     # 64 MP: over our 24 MP limit, under Pillow's warning threshold
     (10_000, 10_000),   # 100 MP: Pillow warns
     (20_000, 20_000),   # 400 MP: Pillow refuses outright
     (1, 60_000_000),    # a one-pixel-wide strip is still a bomb
@@ -173,3 +173,68 @@ def test_decompression_bomb_is_refused_from_its_header(width, height, monkeypatc
         assert Image.open(io.BytesIO(content)).size == (width, height)
 
     assert rejection_code(content) == "image_too_many_pixels"
+
+
+def refuse_to_decode(image):
+    raise AssertionError("a picture over the pixel limit was decoded")
+
+
+@pytest.mark.parametrize("image_format, mode", [("PNG", "1"), ("PNG", "RGBA"), ("JPEG", "RGB"), ("WEBP", "RGB")])
+def test_picture_over_the_pixel_limit_is_refused_before_a_pixel_is_decoded(image_format, mode, monkeypatch):
+    content = image_files.encoded(Image.new(mode, (640, 480)), image_format)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
+
+    with pytest.raises(ImageRejected) as caught:
+        process_upload(content, max_pixels=640 * 480 - 1)
+
+    assert caught.value.code == "image_too_many_pixels"
+
+
+def test_the_default_limit_lets_a_24_megapixel_photo_through_and_no_more():
+    assert images.MAX_PIXELS == 6000 * 4000
+    assert rejection_code(image_files.png_header_only(6000, 4001)) == "image_too_many_pixels"
+
+
+def test_a_webp_may_have_a_quarter_of_the_pixels(monkeypatch):
+    # Pillow decodes a WebP through four full-size buffers: a quarter of the pixels costs what a PNG costs.
+    quarter = images.MAX_PIXELS // images.WEBP_DECODING_COPIES
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
+
+    with pytest.raises(ImageRejected) as caught:
+        process_upload(image_files.encoded(Image.new("RGB", (3000, quarter // 3000 + 1)), "WEBP"))
+
+    assert caught.value.code == "image_too_many_pixels"
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "I;16", "P", "RGB", "RGBA", "LA"])
+def test_a_large_picture_of_any_mode_is_shrunk_to_the_display_width_in_its_colours(mode):
+    source = Image.new("RGBA", (4000, 3000), (200, 30, 30, 255))
+    source.paste((0, 0, 0, 0), (0, 0, 2000, 3000))  # left half transparent: white once flattened
+    image = in_mode(source, mode)
+
+    result = process_upload(image_files.encoded(image, "PNG"))
+
+    display = opened(result.display).convert("RGB")
+    assert display.size == (1600, 1200)
+    assert opened(result.thumbnail).size == (400, 300)
+    assert_close(display.getpixel((1400, 600)), in_mode(Image.new("RGBA", (1, 1), (200, 30, 30, 255)), mode).convert("RGB").getpixel((0, 0)))
+    if image.has_transparency_data:
+        assert_close(display.getpixel((200, 600)), (255, 255, 255))
+
+
+def in_mode(image: Image.Image, mode: str) -> Image.Image:
+    if mode == "I;16":
+        return image.convert("L").convert("I;16")
+    return image.convert(mode, dither=Image.Dither.NONE)
+
+
+def assert_close(pixel, expected, tolerance: int = 6) -> None:
+    assert all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=True)), (pixel, expected)
+
+
+def test_a_large_jpeg_turned_by_its_exif_fills_the_display_width():
+    # Orientation 6: 4000×3000 as stored, 3000×4000 upright; decoded at half size, still 1600 wide.
+    result = process_upload(image_files.jpeg_with_gps(4000, 3000, orientation=6))
+
+    assert (result.width, result.height) == (1600, 2133)
+    assert opened(result.display).size == (1600, 2133)
