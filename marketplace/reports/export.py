@@ -1,9 +1,8 @@
-"""CSV exports of the reports: UTF-8 with a byte-order mark, so Excel opens the Chinese headers."""
-import csv
-import io
-
+"""CSV exports of the reports, written by common.spreadsheets (a byte-order mark, so Excel opens the
+Chinese headers, and no cell a spreadsheet would run as a formula)."""
 from flask import Response
 
+from marketplace.common.spreadsheets import csv_document
 from marketplace.reports import queries
 from marketplace.reports.periods import Period
 
@@ -62,17 +61,15 @@ def report_rows(report: str, period: Period, scope: queries.Scope, *, poverty_on
 def to_csv(report: str, rows: list[dict], lang: str) -> bytes:
     columns = COLUMNS[report]
     index = 0 if lang == "zh" else 1
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([HEADERS.get(column, (column, column))[index] for column in columns])
     yes, no = YES_NO[lang]
+    lines = [[HEADERS.get(column, (column, column))[index] for column in columns]]
     for row in rows:
         cells = [(yes if row[c] else no) if isinstance(row[c], bool) else ("" if row[c] is None else row[c])
                  for c in columns]
         if "figure" in row:  # the summary: its figures are named in the chosen language too
             cells[columns.index("figure")] = HEADERS.get(row["figure"], (row["figure"],) * 2)[index]
-        writer.writerow(cells)
-    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+        lines.append(cells)
+    return csv_document(lines)
 
 
 def csv_response(report: str, period: Period, rows: list[dict], lang: str) -> Response:

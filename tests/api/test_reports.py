@@ -4,13 +4,16 @@ daily series, categories and a county's top products; province and county scopes
 Excel opens; bad input answered with a stable code; an empty database; administrators only."""
 import csv
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pytest
+from flask import url_for
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
+from marketplace.common.spreadsheets import FORMULA_TRIGGERS, PLAIN_NUMBER
 from marketplace.extensions import db
 from marketplace.orders.models import Checkout, Order
 from marketplace.reports import rollup
@@ -535,6 +538,62 @@ def test_summary_csv_lists_the_summarys_figures(client, admin, november):
     assert (figures["Peak day"], int(figures["Peak day's net sales (fen)"])) == (
         summary["peak_day"], summary["peak_day_net_fen"])
     assert figures["Growth on a year earlier"] == ""  # nothing a year earlier: no growth, not a number
+
+
+# ---------------------------------------------------------------- CSV: formula injection
+
+FORMULA = '=HYPERLINK("http://x","y")'
+AWAT = "652928"  # a Xinjiang county, imported below under a formula's name
+
+
+def county_list(*rows: list[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows([["adcode", "province", "prefecture", "county"], *rows])
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.fixture
+def formula_county(client, build, market):
+    """A county imported through the county import under a formula's name, whose October sale was
+    partly refunded in November: November's county ranking lists it with a negative net."""
+    response = client.post("/api/v1/counties/imports", headers=build.headers("admin"), content_type="multipart/form-data",
+                           data={"kind": "all", "file": (io.BytesIO(county_list([AWAT, "新疆维吾尔自治区", "@SUM(1+1)",
+                                                                                FORMULA])), "counties.csv")})
+    assert response.status_code == 200 and response.json["created"] == 1, response.json
+    market.sellers[AWAT] = build.user("seller", county=AWAT)
+    apple = market.product(AWAT, 1250)
+    checkout = market.sell("2026-10-30T02:00:00+00:00", (apple, 3), cash=True)
+    market.pay_back(market.request_refund(only_order(checkout), apple, 2), at="2026-11-05T03:00:00+00:00")
+    rollup.roll_up_all()
+
+
+def test_a_county_imported_under_a_formulas_name_comes_out_as_text_in_counties_csv(client, admin, formula_county):
+    header, *rows = read_csv(client.get(f"{REPORTS}/counties.csv", query_string=NOVEMBER, headers=admin))
+
+    [row] = [row for row in rows if row[1] == AWAT]
+    assert row[2] == "'" + FORMULA  # a spreadsheet shows it as text instead of running it
+    assert row[6:9] == ["-2500", "0", "2500"]  # the numbers stay numbers, a negative one too
+    assert report(client, admin, "counties", **NOVEMBER)["items"][0]["county"] == FORMULA  # only the CSV changes
+
+
+def test_every_csv_export_sends_text_cells_a_spreadsheet_would_run_as_formulas_quoted(app, client, build, formula_county):
+    admin = build.user("admin")
+    with client.session_transaction() as browser_session:  # for the dashboard's downloads
+        browser_session["user_id"], browser_session["signed_in_at"] = admin.id, int(time.time())
+        browser_session["session_generation"] = admin.session_generation
+    exports = [(rule.endpoint, report) for rule in app.url_map.iter_rules() if rule.rule.endswith(".csv")
+               for report in sorted(rule._converters["report"].items)]
+    assert {endpoint for endpoint, _ in exports} == {"reports.Export", "web.admin_report_csv"}, (
+        "a new CSV export: write it with common.spreadsheets.csv_document and check it here")
+
+    seen = set()
+    for endpoint, report_name in exports:
+        with app.test_request_context():
+            url = url_for(endpoint, report=report_name, **NOVEMBER)
+        cells = [cell for row in read_csv(client.get(url, headers=auth(build, admin))) for cell in row]
+        assert not [cell for cell in cells if cell.startswith(FORMULA_TRIGGERS) and not PLAIN_NUMBER.fullmatch(cell)], url
+        seen.update(cells)
+    assert {"'" + FORMULA, "-2500"} <= seen
 
 
 # ---------------------------------------------------------------- bad input
