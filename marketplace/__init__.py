@@ -217,7 +217,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import bp as reports_bp
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
-    from marketplace.web import compression
+    from marketplace.web import compression, security_headers
     from marketplace.web.cart import bp as cart_bp
     from marketplace.web.checkout import bp as buy_bp
     from marketplace.web.my_orders import bp as my_orders_bp
@@ -238,6 +238,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
         app.register_blueprint(blueprint)
     app.after_request(compression.gzip_pages)
+    security_headers.init_app(app)  # after the API's docs page is registered (it gets its own policy)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)
 
     @app.get("/api/docs/assets/<path:filename>")

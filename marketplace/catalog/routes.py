@@ -205,8 +205,7 @@ def serve_media(key: str):
         # Streamed in chunks (from disk, or from the object store's open response), never read whole.
         response = Response(wrap_file(request.environ, media.stream, MEDIA_CHUNK_BYTES),
                             mimetype=media.content_type, direct_passthrough=True)
-        response.content_length = media.length
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.content_length = media.length  # nosniff: on every response (web/security_headers.py)
     response.set_etag(digest)
     response.headers["Cache-Control"] = storage.IMMUTABLE
     return response

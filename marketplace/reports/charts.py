@@ -76,17 +76,30 @@ def _axis_labels(rows: list[dict]) -> list[dict]:
     return [{"label": yuan_short(tick), "value": tick} for tick in range(0, top + 1, step)]
 
 
-def _svg(chart) -> str:
+def _svg(chart, style_nonce: str | None) -> str:
     chart.add_xml_filter(_without_comments_and_scripts)
+    if style_nonce:
+        chart.add_xml_filter(lambda root: _with_style_nonce(root, style_nonce))
     return chart.render(is_unicode=True)
 
 
 def _without_comments_and_scripts(root):
-    """Drop pygal's credit comments (they carry URLs) and its tooltip configuration script."""
+    """Drop pygal's credit comments (they carry URLs), its tooltip configuration script and the
+    tooltip the script would show (hidden by an inline style a page's Content-Security-Policy refuses)."""
     for parent in root.iter():
         for child in list(parent):
-            if callable(child.tag) or str(child.tag).rsplit("}", 1)[-1] == "script":
+            if (callable(child.tag) or str(child.tag).rsplit("}", 1)[-1] == "script"
+                    or "tooltip-overlay" in child.get("class", "").split()):
                 parent.remove(child)
+    return root
+
+
+def _with_style_nonce(root, nonce: str):
+    """pygal styles the chart with a style element (its rules name the chart's random id): the
+    page's Content-Security-Policy lets it apply by this nonce."""
+    for element in root.iter():
+        if str(element.tag).rsplit("}", 1)[-1] == "style":
+            element.set("nonce", nonce)
     return root
 
 
@@ -94,7 +107,7 @@ def _day_label(day: date, days: int) -> str:
     return f"{day.month}月{day.day}日" if days <= 62 else f"{day:%Y-%m-%d}"
 
 
-def daily_chart(series: list[dict]) -> str:
+def daily_chart(series: list[dict], style_nonce: str | None = None) -> str:
     """Net sales day by day, stacked: the national poverty counties' part and the other counties'."""
     days = len(series)
     chart = pygal.StackedBar(
@@ -106,10 +119,10 @@ def daily_chart(series: list[dict]) -> str:
         chart.y_labels = _axis_labels(series)  # pygal reads labels given as dicts only for a chart with data
         chart.add(POVERTY_SERIES, [row["poverty_net_fen"] for row in series])
         chart.add(OTHER_SERIES, [row["net_fen"] - row["poverty_net_fen"] for row in series])
-    return _svg(chart)
+    return _svg(chart, style_nonce)
 
 
-def province_chart(provinces: list[dict]) -> str:
+def province_chart(provinces: list[dict], style_nonce: str | None = None) -> str:
     """Provinces by net sales (a breakdown without a map), largest on top, split as the daily chart is."""
     rows = list(reversed(provinces))  # pygal draws the first label at the bottom
     names = [province_short_name(row["province"]) for row in rows]
@@ -123,7 +136,7 @@ def province_chart(provinces: list[dict]) -> str:
         chart.y_labels = _axis_labels(rows)
         chart.add(POVERTY_SERIES, [row["poverty_net_fen"] for row in rows])
         chart.add(OTHER_SERIES, [row["net_fen"] - row["poverty_net_fen"] for row in rows])
-    return _svg(chart)
+    return _svg(chart, style_nonce)
 
 
 @dataclass(frozen=True)
@@ -136,15 +149,17 @@ class Dashboard:
     province_chart_svg: str
 
 
-def dashboard(period: Period, scope: queries.Scope, *, top_counties: int = 20) -> Dashboard:
+def dashboard(period: Period, scope: queries.Scope, *, top_counties: int = 20,
+              style_nonce: str | None = None) -> Dashboard:
     """Everything the administrators' dashboard shows for a period: the summary figures, the top
-    counties, the provinces and categories, and the two charts."""
+    counties, the provinces and categories, and the two charts (their style elements carrying
+    ``style_nonce``, the page's Content-Security-Policy nonce)."""
     provinces = queries.province_ranking(period, scope)
     return Dashboard(
         summary=queries.summary(period, scope),
         counties=queries.county_ranking(period, scope, limit=top_counties),
         provinces=provinces,
         categories=queries.by_category(period, scope),
-        daily_chart_svg=daily_chart(queries.daily_series(period, scope)),
-        province_chart_svg=province_chart(provinces),
+        daily_chart_svg=daily_chart(queries.daily_series(period, scope), style_nonce),
+        province_chart_svg=province_chart(provinces, style_nonce),
     )

@@ -2,6 +2,7 @@
 the payment page (the only page with script: Stripe Elements takes the card), and a checkout's
 page, which shows it paid once Stripe's event has been applied."""
 import enum
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,6 +21,7 @@ from marketplace.orders.lifecycle import OrderStatus
 from marketplace.payments import intents
 from marketplace.payments.errors import PaymentErrorCode
 from marketplace.stations import services as stations
+from marketplace.web import security_headers
 from marketplace.web import services as pages
 from marketplace.web.buy_forms import PAYMENT_METHOD_LABELS, ButtonForm, CheckoutForm, PayForm
 from marketplace.web.session import error_page, people_page, take_kept_form
@@ -27,6 +29,8 @@ from marketplace.web.session import error_page, people_page, take_kept_form
 bp = Blueprint("buy", __name__)
 
 STRIPE_JS = "https://js.stripe.com/v3/"
+# What Stripe.js from js.stripe.com reaches besides it (Stripe's guide to Content-Security-Policy).
+STRIPE_API_ORIGIN, STRIPE_HOOKS_ORIGIN, STRIPE_SUBDOMAINS = "https://api.stripe.com", "https://hooks.stripe.com", ["https://*.js.stripe.com"]
 REGION_ROWS = 500  # more counties than any province has
 STATIONS_SHOWN = 50
 # Where a refusal of place_checkout is shown: beside this field (else above the form).
@@ -253,12 +257,32 @@ def payable_state(checkout) -> str:
     return "closed"
 
 
+def stripe_policy(js_url: str) -> str:
+    """The card page's Content-Security-Policy: the pages' own, plus Stripe.js from its server, the
+    API it calls and the frames of its card field (Stripe's own list for js.stripe.com; the server
+    Stripe.js came from otherwise, as localstripe's calls its own server)."""
+    js_origin = _origin(js_url)
+    api_base = current_app.config.get("STRIPE_API_BASE")
+    connect = [js_origin, _origin(api_base) if api_base else STRIPE_API_ORIGIN]
+    if js_origin != _origin(STRIPE_JS):
+        return security_headers.page_policy(script_src=[js_origin], connect_src=connect, frame_src=[js_origin])
+    return security_headers.page_policy(script_src=[js_origin, *STRIPE_SUBDOMAINS], connect_src=connect,
+                                        frame_src=[js_origin, *STRIPE_SUBDOMAINS, STRIPE_HOOKS_ORIGIN])
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _pay_page(checkout, form, status=200, error=None, wechat_qr=None, state=None):
     state = state or payable_state(checkout)
     online = bool(current_app.config.get("STRIPE_SECRET_KEY")) and _publishable_key() is not None
-    return render_template("pages/buy/pay.html", checkout=checkout, form=form, state=state, error=error,
-                           online=online, stripe_js=stripe_js_url(), stripe_key=_publishable_key(),
-                           reorder=ButtonForm(), wechat_qr=wechat_qr, payment_labels=PAYMENT_METHOD_LABELS), status
+    js_url = stripe_js_url()
+    page = render_template("pages/buy/pay.html", checkout=checkout, form=form, state=state, error=error,
+                           online=online, stripe_js=js_url, stripe_key=_publishable_key(),
+                           reorder=ButtonForm(), wechat_qr=wechat_qr, payment_labels=PAYMENT_METHOD_LABELS)
+    return page, status, {"Content-Security-Policy": stripe_policy(js_url)}
 
 
 @bp.route("/checkouts/<id:checkout_id>/pay", methods=["GET", "POST"])

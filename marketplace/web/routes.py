@@ -20,7 +20,7 @@ from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
-from marketplace.web import language, storefront
+from marketplace.web import language, security_headers, storefront
 from marketplace.web.buy_forms import SIGNUP_REFUSALS, SignupForm
 from marketplace.web.cart import merge_visitor_cart
 from marketplace.web.session import here, landing_path, local_path, login_url, sign_in, sign_out, signed_in_user
@@ -213,13 +213,15 @@ def admin_reports(user):
     page = {"user": user, "form": request.args, "presets": {code: PRESET_LABELS.get(code, code) for code in PRESETS},
             "scope_label": _scope_label(user), "provinces": geo.list_provinces() if user.has_role("admin") else [],
             "categories": {code.value: zh for code, (zh, _) in CATEGORY_LABELS.items()}}
+    nonce = security_headers.style_nonce()  # the charts' style elements apply by it
     try:
         period, scope, _ = _period_and_scope(user, PeriodArgs)
         with read_replica():  # as the reports' API (reports/routes.py): the scope is decided on the primary
-            board = charts.dashboard(period, scope)
+            board = charts.dashboard(period, scope, style_nonce=nonce)
     except AppError as error:
         return render_template("admin_reports.html", **page, error=error.message), error.status
-    return render_template("admin_reports.html", **page, board=board, exports=_export_links())
+    return (render_template("admin_reports.html", **page, board=board, exports=_export_links()), 200,
+            {"Content-Security-Policy": security_headers.page_policy(style_src=[f"'nonce-{nonce}'"])})
 
 
 @bp.get(f"/admin/reports/<any({', '.join(EXPORTS)}):report>.csv")

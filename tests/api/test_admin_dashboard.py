@@ -191,6 +191,21 @@ def test_unknown_province_is_a_404_on_the_page(admin_browser):
     assert 'role="alert"' in response.get_data(as_text=True)
 
 
+def test_the_charts_style_elements_apply_by_the_pages_nonce_and_nothing_else_is_inline(admin_browser, sales):
+    response = admin_browser.get(f"{DASHBOARD}?preset=today")
+
+    page = response.get_data(as_text=True)
+    [style_src] = [part.split()[1:] for part in response.headers["Content-Security-Policy"].split(";")
+                   if part.split()[0] == "style-src"]
+    assert style_src[0] == "'self'" and style_src[1].startswith("'nonce-") and len(style_src) == 2
+    nonce = style_src[1][len("'nonce-"):-1]
+    styles = re.findall(r"<style\b[^>]*>", page)
+    assert len(styles) == 2 and all(f'nonce="{nonce}"' in tag for tag in styles)  # one a chart
+    assert " style=" not in page and "<script" not in page
+    again = admin_browser.get(f"{DASHBOARD}?preset=today").headers["Content-Security-Policy"]
+    assert nonce not in again  # a fresh nonce each time
+
+
 def test_csv_download_opens_in_excel(admin_browser, sales):
     page = admin_browser.get(DASHBOARD, query_string={"preset": "last_7_days"}).get_data(as_text=True)
     link = re.search(r'href="(/admin/reports/counties\.csv[^"]*)"', page).group(1).replace("&amp;", "&")

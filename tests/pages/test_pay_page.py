@@ -71,6 +71,36 @@ def test_the_card_page_loads_localstripes_stripe_js_and_the_card_script_only_the
     assert "<script" not in buyer_browser.get(f"/checkouts/{checkout.id}").get_data(as_text=True)
 
 
+def policy(response) -> dict[str, list[str]]:
+    return {name: sources for name, *sources in
+            (part.split() for part in response.headers["Content-Security-Policy"].split(";"))}
+
+
+def test_the_card_pages_policy_lets_stripe_js_load_call_its_server_and_frame_the_card_field(
+        buyer_browser, checkout, stripe_configured):
+    response = buyer_browser.get(f"/checkouts/{checkout.id}/pay")
+
+    directives = policy(response)
+    assert directives["script-src"] == ["'self'", stripe_configured.base_url]  # no inline script, no other site
+    assert directives["connect-src"] == ["'self'", stripe_configured.base_url]
+    assert directives["frame-src"] == ["'self'", stripe_configured.base_url]
+    assert directives["frame-ancestors"] == ["'none'"] and directives["style-src"] == ["'self'"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    other_page = buyer_browser.get(f"/checkouts/{checkout.id}")
+    assert "stripe" not in other_page.headers["Content-Security-Policy"] and "connect-src" not in policy(other_page)
+
+
+def test_with_stripe_itself_the_card_page_allows_stripes_own_servers(buyer_browser, checkout, app, monkeypatch):
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", None)
+
+    directives = policy(buyer_browser.get(f"/checkouts/{checkout.id}/pay"))
+
+    assert directives["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert directives["connect-src"] == ["'self'", "https://js.stripe.com", "https://api.stripe.com"]
+    assert directives["frame-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com",
+                                       "https://hooks.stripe.com"]
+
+
 def test_card_4242_pays_and_the_checkout_page_shows_paid_once_the_webhook_is_applied(
         buyer_browser, checkout, localstripe):
     response = pay(buyer_browser, checkout, localstripe)
