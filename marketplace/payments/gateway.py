@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import stripe
 from flask import current_app
 
-from marketplace.errors import AppError
+from marketplace.errors import AppError, ErrorCode
 from marketplace.payments.errors import PaymentErrorCode
 
 log = logging.getLogger(__name__)
@@ -251,8 +251,10 @@ def _signed_at(signature_header: str) -> int:
 def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     """The event of a webhook delivery whose signature is valid and fresh, as a plain dict.
 
-    Raises InvalidWebhook (400) for a missing, wrong or stale signature, or a body that is not a
-    JSON event."""
+    Raises InvalidWebhook (400) for a missing, wrong or stale signature (``missing_signature``,
+    ``invalid_signature``), a body that is not JSON (``malformed_json``, as on every API route:
+    not UTF-8, not parseable, or nested deeper than the parser goes) or JSON that is not a Stripe
+    event (``invalid_payload``)."""
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
         raise PaymentsNotConfigured()
@@ -261,7 +263,7 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidWebhook("The webhook body is not UTF-8.", code=PaymentErrorCode.INVALID_PAYLOAD) from None
+        raise InvalidWebhook("The webhook body is not JSON: it is not UTF-8.", code=ErrorCode.MALFORMED_JSON) from None
     tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"]
     try:
         stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance)
@@ -274,8 +276,11 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
         raise InvalidWebhook("The Stripe signature is dated in the future.", code=PaymentErrorCode.INVALID_SIGNATURE)
     try:
         event = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise InvalidWebhook("The webhook body is not JSON.", code=PaymentErrorCode.INVALID_PAYLOAD) from None
+    except ValueError:
+        raise InvalidWebhook("The webhook body is not valid JSON.", code=ErrorCode.MALFORMED_JSON) from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser's stack
+        raise InvalidWebhook("The webhook body is not valid JSON: it is nested too deeply.",
+                             code=ErrorCode.MALFORMED_JSON) from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and 0 < len(event["id"]) <= 255
             and isinstance(event.get("type"), str) and isinstance(event.get("data"), dict)
             and isinstance(event["data"].get("object"), dict)):

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from marketplace.accounts.auth import current_user, requires
 from marketplace.common.metrics import stripe_event_applied
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
+from marketplace.errors import ErrorOut
 from marketplace.payments import events, intents, refunds, settlement
 from marketplace.payments.models import EventOutcome
 from marketplace.payments.schemas import (
@@ -55,6 +56,10 @@ class StripeWebhook(MethodView):
             requestBody={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "description": "A Stripe event, byte for byte as Stripe sent it"}}}})
     @bp.response(200, WebhookOut)
+    @bp.alt_response(400, schema=ErrorOut, description=(
+        "missing_signature or invalid_signature (wrong, older than the tolerance, or dated ahead of now); "
+        "malformed_json (the body is not JSON: not UTF-8, not parseable, or nested too deeply); "
+        "invalid_payload (JSON that is not a Stripe event). Nothing is applied."))
     def post(self):
         """Stripe events (signed with the endpoint secret); each is applied once"""
         request.max_content_length = current_app.config["STRIPE_WEBHOOK_MAX_BYTES"]

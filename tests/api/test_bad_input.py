@@ -56,9 +56,10 @@ def test_json_nested_too_deeply_is_malformed_not_a_server_error(client, build, p
     assert _row_counts() == before
 
 
-def test_a_signed_webhook_nested_too_deeply_is_an_invalid_payload(client):
+def test_a_signed_webhook_nested_too_deeply_is_malformed_json_as_on_the_api(client):
     response = client.post(WEBHOOK_PATH, **signed_delivery(NESTED_TOO_DEEP))
-    _error(response, 400, "invalid_payload")
+    error = _error(response, 400, "malformed_json")
+    assert "nested too deeply" in error["message"]
 
 
 def test_a_recursion_that_is_not_the_body_is_still_a_server_error(database_url):

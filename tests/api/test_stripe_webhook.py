@@ -152,12 +152,24 @@ def test_five_megabyte_body_is_refused_as_too_large(client, pending):
     assert_nothing_applied(checkout)
 
 
-def test_signed_body_that_is_not_json_is_refused(client, pending):
+@pytest.mark.parametrize("body", [
+    b"payment_intent.succeeded for everyone", b'{"id": "evt_1", "type": ', b"\xff\xfe{}",
+], ids=["text", "truncated-json", "not-utf-8"])
+def test_signed_body_that_is_not_json_is_malformed_json_as_on_the_api(client, pending, body):
     checkout, _ = pending
-    response = deliver(client, b"payment_intent.succeeded for everyone")
+    response = deliver(client, body)
     assert response.status_code == 400
-    assert response.json["error"]["code"] == "invalid_payload"
+    assert response.json["error"]["code"] == "malformed_json"
     assert_nothing_applied(checkout)
+
+
+def test_the_openapi_document_names_each_refusal_of_the_webhook(client):
+    operation = client.get("/api/v1/openapi.json").json["paths"][WEBHOOK_PATH]["post"]
+
+    refusals = operation["responses"]["400"]
+    assert refusals["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    for code in ("missing_signature", "invalid_signature", "malformed_json", "invalid_payload"):
+        assert code in refusals["description"]
 
 
 @pytest.mark.parametrize("body", [
