@@ -172,14 +172,14 @@ def amount_due_fen(checkout: Checkout) -> int:
 
 
 def lock_checkout(checkout_id: int) -> Checkout:
-    """The checkout, locked against the expiry job and other payments until the caller commits."""
+    """The checkout, locked against the expiry job and other payments until the caller commits,
+    with its orders (and their lines and events) read afresh by the same load: every path that
+    changes a checkout's orders locks the checkout first."""
     checkout = db.session.scalars(
         select(Checkout).where(Checkout.id == checkout_id).with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
     if checkout is None:
         raise CheckoutNotFound(checkout_id)
-    db.session.scalars(select(Order).where(Order.checkout_id == checkout_id)
-                       .execution_options(populate_existing=True)).all()
     return checkout
 
 
@@ -226,11 +226,12 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
             savepoint.commit()
             if _apply(order, "pay_late", None, note, at=settlement.paid_at):
                 settlement.paid.append(order)
-    cancelled_ids = [order.id for order in checkout.orders if order.paid_at is None and order not in settlement.paid]
+    cancelled_ids = [order.id for order in checkout.orders
+                     if order.status == OrderStatus.CANCELLED and order.paid_at is None]
     cancelled_after = set(db.session.scalars(
-        select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids or [-1]), OrderEvent.action == "cancel",
+        select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids), OrderEvent.action == "cancel",
                                           OrderEvent.created_at >= covers_orders_since)
-    ))
+    )) if cancelled_ids else set()
     settlement.refund += [(order, "The order was cancelled before its payment arrived.")
                           for order in checkout.orders if order.id in cancelled_after]
     if settlement.paid:
