@@ -100,7 +100,11 @@ def _conditions(params: dict, q, category, county, province, poverty_only, demon
     if q:
         # ILIKE is served by the trigram GIN index on PostgreSQL (3+ characters); shorter words
         # are filtered along the sorted index scan until the page is full.
-        where.append("p.title ILIKE :q ESCAPE '\\'")
+        # A word without cased letters (Chinese, digits) is matched with LIKE: the same rows, as
+        # lowercasing leaves its characters alone, without lowercasing every title it is held
+        # against (about a fifth of the statement's time on PostgreSQL).
+        operator = "ILIKE" if q.lower() != q.upper() else "LIKE"
+        where.append(f"p.title {operator} :q ESCAPE '\\'")
         params["q"] = contains_pattern(q)
     if category:
         where.append("p.category = :category")

@@ -257,6 +257,9 @@ def test_search_ignores_latin_case(client, build, seller_in):
 
     assert browsed_ids(client, q="honey") == [honey]
     assert browsed_ids(client, q="wild honey") == [honey]
+    # A word without cased letters is matched exactly (LIKE), in a title with cased letters too.
+    assert browsed_ids(client, q="野生蜂蜜") == [honey]
+    assert browsed_ids(client, q="honey 野生") == [honey]
 
 
 @pytest.mark.parametrize("query, expected", [
