@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Catalog HTTP benchmark: product list and product detail against a trivial JSON endpoint.
+"""Catalog HTTP benchmark: product list and product detail against a bare Flask app.
 
 Run from the repository root with the project's virtualenv:
 
@@ -11,18 +11,21 @@ What it does, in order:
    installed (``apt-get install -y wrk`` when it is missing and we are root);
 2. drops and creates the database ``marketplace_bench_catalog``, runs ``flask db upgrade`` and
    ``flask seed demo --products N`` against it;
-3. starts gunicorn exactly as in production (MARKETPLACE_ENV=production, a SECRET_KEY made for
-   this run, ``--no-control-socket``, two sync workers per core) on a free port of 127.0.0.1 and
-   waits for /readyz;
-4. checks every URL once, warms every URL up, then runs wrk ``--latency`` against the trivial
-   endpoint (/healthz, same app and settings) before and after each catalog scenario
-   (B S1 B S2 B S3 B), so each scenario is compared with the mean of the two baseline runs
-   around it;
-5. prints requests/s, p50 and p99 with their ratios to the baseline and PASS/MISS against the
-   targets (throughput ratio: list >= 0.30, detail >= 0.50), records each worker's peak RSS,
-   and writes everything to bench/results/catalog-latest.json;
-6. stops gunicorn (SIGTERM, then SIGKILL after 30 s) and drops the database unless --keep-db,
-   also when something failed or the run was interrupted.
+3. starts two gunicorns on free ports of 127.0.0.1 (harness.start_servers) and waits for their
+   /readyz: the app exactly as the Procfile runs it (``-c gunicorn.conf.py``,
+   MARKETPLACE_ENV=production, a SECRET_KEY made for this run, ``--no-control-socket``, two sync
+   workers per core), and the baseline, a bare Flask app of one JSON view (harness.BARE_APP) with
+   the same gunicorn settings;
+4. checks every URL once, warms every URL up, then runs wrk ``--latency`` against the bare app
+   before and after each scenario (B healthz B S1 B S2 B S3 B: the app's own /healthz, then the
+   catalog's), so each scenario is compared with the mean of the two bare runs around it;
+5. prints requests/s, p50 and p99 with their ratios to the bare app, requests/s over the app's
+   /healthz as a second column, CPU per request (the app's workers and the bare app's counted
+   apart), and PASS/MISS against the targets (throughput over the bare app's: list by county and
+   by search word >= 0.30, detail >= 0.50, /healthz >= 0.80; each of the app's workers' peak RSS
+   < 150 MiB), and writes everything to bench/results/catalog-latest.json;
+6. stops both gunicorns (SIGTERM, then SIGKILL after 30 s) and drops the database unless
+   --keep-db, also when something failed or the run was interrupted.
 
 All traffic goes to 127.0.0.1 only, and every step has a time limit.
 """
@@ -42,31 +45,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import (
-    BASELINE,
     PRODUCTION_WORKERS,
     ROOT,
     BenchError,
-    CpuMeter,
     Database,
     Scenario,
     Server,
     Wrk,
-    WrkRun,
-    baseline_summary,
-    compare_with_baselines,
     cpu_busy_percent,
     cpu_model,
     fetch,
+    healthz_scenario,
     interrupted,
     loadavg,
-    mean_rows,
+    memory_verdicts,
+    meter_servers,
+    missed_targets,
     noise_note,
     other_cores_mean,
-    pad,
     preflight,
+    print_table,
     production_env,
     say,
     seed_database,
+    start_servers,
+    summarise,
     write_results,
 )
 from harness import PROFILES as PROFILES
@@ -114,6 +117,7 @@ def scenarios(detail_ids: list[int], size: str = "per_page") -> list[Scenario]:
         "end\n"
     )
     return [
+        healthz_scenario(),
         Scenario("list_county", f"list county={COUNTY}, 20 items", f"/api/v1/products?county={COUNTY}&{size}=20", 0.30),
         Scenario("list_q", f"list q={WORD}, 20 items", f"/api/v1/products?q={urllib.parse.quote(WORD)}&{size}=20", 0.30),
         Scenario("detail", f"detail, {len(detail_ids)} ids rotating", f"/api/v1/products/{detail_ids[0]}", 0.50, lua=lua),
@@ -127,6 +131,8 @@ def check_scenario(base: str, scenario: Scenario, detail_ids: list[int]) -> dict
         raise BenchError(f"GET {scenario.path} answered {status}: {body[:300]!r}")
     data = json.loads(body)
     facts = {"bytes": len(body)}
+    if scenario.name == "healthz":
+        return facts
     if scenario.name.startswith("list"):
         items = len(data.get("items", []))
         if items != 20:
@@ -153,50 +159,6 @@ def profile(server: Server, load: Wrk, scenario: Scenario | None, seconds: int, 
 # --- the run ------------------------------------------------------------------------------
 
 
-def summarise(scenario_list: list[Scenario], runs: list[WrkRun]) -> dict:
-    """Each scenario run against the mean of the baseline runs just before and after it (see
-    harness.compare_with_baselines), averaged over the rounds, with its verdict."""
-    by_scenario: dict[str, list[dict]] = {s.name: [] for s in scenario_list}
-    for run, row in compare_with_baselines(runs):
-        by_scenario[run.scenario].append(row)
-    summary = {}
-    for scenario in scenario_list:
-        rows = by_scenario[scenario.name]
-        mean = mean_rows(rows)
-        ratio = mean["throughput_ratio"]
-        summary[scenario.name] = {
-            "label": scenario.label, "path": scenario.path, **mean, "target_throughput_ratio": scenario.target,
-            "verdict": "PASS" if ratio >= scenario.target else "MISS", "rounds": len(rows), **scenario.check,
-        }
-    summary["baseline"] = baseline_summary(runs)
-    return summary
-
-
-def print_table(scenario_list: list[Scenario], summary: dict) -> None:
-    base = summary["baseline"]
-    header = (f"{'endpoint':<28} {'req/s':>8} {'ratio':>6} {'target':>7} {'p50 ms':>8} {'x base':>7} {'p99 ms':>8} "
-              f"{'x base':>7} {'cpu ms':>7} {'cpu ratio':>9}  verdict")
-    say("")
-    say(header)
-    say("-" * len(header))
-
-    def cpu(row: dict, key: str, fmt: str, width: int) -> str:
-        return format(row[key], fmt).rjust(width) if key in row else "?".rjust(width)
-
-    say(f"{pad(base['label'], 28)} {base['requests_per_s']:8.1f} {'1.00':>6} {'':>7} {base['p50_ms']:8.2f} {'':>7} "
-        f"{base['p99_ms']:8.2f} {'':>7} {cpu(base, 'cpu_ms_per_request', '.2f', 7)} {'1.00':>9}  "
-        f"(runs {base['requests_per_s_min']:.0f}..{base['requests_per_s_max']:.0f} req/s)")
-    for scenario in scenario_list:
-        row = summary[scenario.name]
-        say(f"{pad(row['label'], 28)} {row['requests_per_s']:8.1f} {row['throughput_ratio']:6.2f} "
-            f"{'>=' + format(scenario.target, '.2f'):>7} {row['p50_ms']:8.2f} {row['p50_ratio']:7.1f} {row['p99_ms']:8.2f} "
-            f"{row['p99_ratio']:7.1f} {cpu(row, 'cpu_ms_per_request', '.2f', 7)} {cpu(row, 'cpu_cost_ratio', '.2f', 9)}  "
-            f"{row['verdict']}")
-    say("ratio: requests/s over the mean of the baseline runs just before and after (the verdict uses it); x base: latency\n"
-        "over the same baseline; cpu ms: CPU of the gunicorn workers + their PostgreSQL backends per request; cpu ratio:\n"
-        "baseline cpu ms over the scenario's, an estimate of the ratio on an idle machine (informational)")
-
-
 def pick_detail_ids(count: int) -> list[int]:
     rows = app_query("SELECT id FROM products WHERE status = 'active' ORDER BY id")
     if not rows:
@@ -213,15 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat B S1 B S2 B S3 B this many times (default 1)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat B healthz B S1 B S2 B S3 B this many times (default 1)")
     parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
                         help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
-    parser.add_argument("--profile", action="append", default=[], choices=["baseline", "list_county", "list_q", "detail"],
+    parser.add_argument("--profile", action="append", default=[],
+                        choices=["baseline", "healthz", "list_county", "list_q", "detail"],
                         help="after measuring, sample one worker with py-spy during an extra, unmeasured run of this "
-                             f"scenario (repeatable); stacks go to {PROFILES.relative_to(ROOT)}/ (needs py-spy in .venv)")
+                             "scenario (repeatable; baseline: the bare app, healthz: the app's /healthz); stacks go to "
+                             f"{PROFILES.relative_to(ROOT)}/ (needs py-spy in .venv)")
     args = parser.parse_args(argv)
     if not (1 <= args.duration <= 120 and 0 <= args.warmup <= 30 and 1 <= args.rounds <= 5):
         parser.error("--duration is 1..120 s, --warmup 0..30 s, --rounds 1..5")
@@ -235,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM (e.g. from make or a CI timeout) unwinds through the finally blocks below.
     signal.signal(signal.SIGTERM, interrupted)
     os.chdir(ROOT)
-    server: Server | None = None
+    servers: list[Server] = []
     database_created = False
     workdir = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     try:
@@ -249,46 +214,40 @@ def main(argv: list[str] | None = None) -> int:
         database_created = True
         counts = seed_database(BENCH_DB, env, args.products)
 
-        server = Server(env, args.workers, workdir / "gunicorn.log")
-        server.wait_ready()
-        say(f"gunicorn ready on {server.base}, workers {server.workers()}")
+        app, bare = start_servers(env, args.workers, workdir, servers)
 
         detail_ids = pick_detail_ids(DETAIL_IDS)
-        scenario_list = scenarios(detail_ids, page_size_parameter(server.base))
-        status, body = fetch(server.base + BASELINE)
-        if status != 200:
-            raise BenchError(f"GET {BASELINE} answered {status}: {body[:200]!r}")
+        scenario_list = scenarios(detail_ids, page_size_parameter(app.base))
         for scenario in scenario_list:
-            scenario.check = check_scenario(server.base, scenario, detail_ids)
+            scenario.check = check_scenario(app.base, scenario, detail_ids)
             say(f"  {scenario.name}: {scenario.check}")
 
-        meter = CpuMeter()
-        meter.app_pids = server.workers()
+        meter = meter_servers(app, bare)
         load = Wrk(wrk, args.threads, args.connections, workdir, meter)
         if args.warmup:
             say(f"warm-up: {args.warmup} s per URL (not measured)")
-            for scenario in [None, *scenario_list]:
-                load.run(server.base, scenario, args.warmup, quiet=True)
+            load.run(bare.base, None, args.warmup, quiet=True)
+            for scenario in scenario_list:
+                load.run(app.base, scenario, args.warmup, quiet=True)
 
         # The workers' database connections exist now (pool of one per sync worker, opened by the checks).
         meter.db_pids = BENCH_DB.backend_pids()
         say(f"measuring: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
-            f"baseline {BASELINE} around each scenario, {args.rounds} round(s)")
-        runs = [load.run(server.base, None, args.duration)]
+            f"the bare app around each scenario, {args.rounds} round(s)")
+        runs = [load.run(bare.base, None, args.duration)]
         for _ in range(args.rounds):
             for scenario in scenario_list:
-                runs.append(load.run(server.base, scenario, args.duration))
-                runs.append(load.run(server.base, None, args.duration))
+                runs.append(load.run(app.base, scenario, args.duration))
+                runs.append(load.run(bare.base, None, args.duration))
 
-        memory = server.worker_memory()
+        memory = memory_verdicts(app.worker_memory())
         load_after = loadavg()
         summary = summarise(scenario_list, runs)
         for name in args.profile:
             scenario = next((s for s in scenario_list if s.name == name), None)
-            profile(server, load, scenario, args.duration, name)
-        print_table(scenario_list, summary)
-        for worker in memory:
-            say(f"worker {worker['pid']}: peak RSS {worker['peak_rss_mib']} MiB (now {worker['rss_mib']} MiB)")
+            profile(app if scenario else bare, load, scenario, args.duration, name)
+        names = [s.name for s in scenario_list]
+        print_table(summary, names, memory)
         other_cores = other_cores_mean(runs)
         say(f"load average before {load_before}, after {load_after}; other processes used {other_cores} of "
             f"{os.cpu_count()} cores on average during the measured runs")
@@ -304,12 +263,14 @@ def main(argv: list[str] | None = None) -> int:
                 "products": args.products, "product_counts_by_status": counts, "duration_s": args.duration,
                 "warmup_s": args.warmup, "connections": args.connections, "wrk_threads": args.threads,
                 "rounds": args.rounds, "gunicorn_workers": args.workers, "worker_class": "sync",
-                "gunicorn_command": "gunicorn " + " ".join(server.command[1:]), "marketplace_env": "production",
+                "gunicorn_command": "gunicorn " + " ".join(app.command[1:]),
+                "bare_command": "gunicorn " + " ".join(bare.command[1:]), "marketplace_env": "production",
                 "county": COUNTY, "q": WORD, "detail_ids": detail_ids,
                 "order": "B " + " B ".join(s.name for s in scenario_list) + " B" + (f" (x{args.rounds})" if args.rounds > 1 else ""),
             },
             "summary": summary,
             "workers": memory,
+            "bare_workers": bare.worker_memory(),
             "runs": [asdict(r) for r in runs],
             "problems": [f"{r.scenario}: non-2xx {r.non_2xx_3xx}, socket errors {r.socket_errors}" for r in bad],
         }
@@ -317,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             say("FAILED: some runs had non-2xx responses or time-outs: " + "; ".join(result["problems"]))
             return 1
-        missed = [name for name in (s.name for s in scenario_list) if summary[name]["verdict"] == "MISS"]
+        missed = missed_targets(summary, names, memory)
         if missed:
             say(f"targets missed: {', '.join(missed)}")
             return 3 if args.check else 0
@@ -325,14 +286,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except BenchError as error:
         say(f"\nbench/catalog.py: {error}")
-        if server is not None and server.log_tail():
-            say(f"last lines of gunicorn's log:\n{server.log_tail(40)}")
+        for server in servers:
+            if server.log_tail():
+                say(f"last lines of {server.log_path.name}:\n{server.log_tail(40)}")
         return 1
     except KeyboardInterrupt:
         say("\ninterrupted")
         return 130
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
         if database_created and not args.keep_db:
             BENCH_DB.drop()

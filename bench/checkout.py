@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Checkout HTTP benchmark: steady checkouts and a flash sale against a trivial JSON endpoint.
+"""Checkout HTTP benchmark: steady checkouts and a flash sale against a bare Flask app.
 
 Run from the repository root with the project's virtualenv:
 
@@ -18,9 +18,12 @@ What it does, in order:
    flash-sale seller who is none of the buyers, and one flash product per round with exactly
    1,000 units (``catalog.services.create_product``), and draws 20,000 random pairs of active
    demo listings (not the history's) of one seller;
-3. starts gunicorn exactly as in production (as bench/catalog.py) and waits for /readyz;
-4. checks one checkout per token kind (201, one order, two lines), warms /healthz and the steady
-   checkout up, then measures B S B F B (x rounds): B is wrk on /healthz; S is wrk posting
+3. starts the app exactly as in production and the baseline, a bare Flask app of one JSON view
+   under the same gunicorn settings (harness.start_servers, as bench/catalog.py), and waits for
+   their /readyz;
+4. checks one checkout per token kind (201, one order, two lines), warms the bare app, the app's
+   /healthz and the steady checkout up, then measures B H B S B F B (H B S B F B again per extra
+   round): B is wrk on the bare app; H is wrk on the app's own /healthz; S is wrk posting
    steady checkouts (2 lines of 1 seller, a random buyer's token, a fresh Idempotency-Key per
    request); F is the flash sale: 2,000 distinct buyers each try once to buy 1 unit of the
    flash product, 200 at a time, from a separate Python process (asyncio; wrk cannot give each
@@ -29,9 +32,11 @@ What it does, in order:
 5. verifies the flash sale in the database (exactly 1,000 units sold, stock 0, no buyer twice,
    0 oversold) and in the answers (1,000 x 201, 1,000 x 409 out_of_stock, nothing else);
 6. prints req/s (orders/s for the flash sale), p50 and p99 with their ratios to the mean of the
-   baseline runs around each scenario, PASS/MISS (steady >= 0.15x, flash >= 0.10x, each
-   worker's peak RSS < 150 MiB), and writes everything to bench/results/checkout-latest.json;
-7. stops gunicorn and drops the database unless --keep-db, also on errors and interruptions.
+   bare app's runs around each scenario, requests/s over the app's /healthz as a second column,
+   CPU per request (the app's workers and the bare app's counted apart), PASS/MISS against the
+   bare app (steady >= 0.15x, flash >= 0.15x, /healthz >= 0.80x, each of the app's workers' peak
+   RSS < 150 MiB), and writes everything to bench/results/checkout-latest.json;
+7. stops both gunicorns and drops the database unless --keep-db, also on errors and interruptions.
 
 All traffic goes to 127.0.0.1 only, and every step has a time limit.
 """
@@ -54,7 +59,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import (
-    BASELINE,
     HOST,
     PRODUCTION_WORKERS,
     PROFILES,
@@ -66,21 +70,24 @@ from harness import (
     Server,
     Wrk,
     WrkRun,
-    baseline_summary,
-    compare_with_baselines,
     cpu_busy_percent,
     cpu_model,
     fetch,
+    healthz_scenario,
     interrupted,
     loadavg,
-    mean_rows,
+    memory_verdicts,
+    meter_servers,
+    missed_targets,
     other_cores_mean,
-    pad,
     preflight,
+    print_table,
     production_env,
     profile,
     say,
     seed_database,
+    start_servers,
+    summarise,
     utc_now_iso,
     write_results,
 )
@@ -90,9 +97,8 @@ DATABASE = "marketplace_bench_checkout"
 BENCH_DB = Database(DATABASE)
 DATABASE_URL = BENCH_DB.url
 
-STEADY_TARGET = 0.15  # steady checkouts: requests/s over the baseline's
-FLASH_TARGET = 0.10  # flash sale: orders/s over the baseline's requests/s
-RSS_TARGET_MIB = 150  # peak RSS of each gunicorn worker
+STEADY_TARGET = 0.15  # steady checkouts: requests/s over the bare app's
+FLASH_TARGET = 0.15  # flash sale: orders/s over the bare app's requests/s
 STEADY_STOCK = 1_000_000  # every listing's stock for the steady runs (STOCK_UNITS_MAX)
 PAIRS = 20_000  # random (listing, listing) pairs of one seller the steady script draws from
 LOGIN_SAMPLE = 4  # buyers whose token comes from accounts.services.log_in
@@ -530,73 +536,38 @@ def flash_problems(run: FlashRun) -> list[str]:
 # --- the run ------------------------------------------------------------------------------
 
 
-def summarise(steady: Scenario, runs: list) -> dict:
-    by_scenario: dict[str, list[dict]] = {"steady": [], "flash": []}
-    for run, row in compare_with_baselines(runs):
-        if run.scenario == "flash":
-            # CPU per flash request over its whole window (the client's start to its last answer),
-            # not per order: the CPU meter cannot split the run at the last sale.
-            row.pop("cpu_ms_per_request", None)
-            row.pop("cpu_cost_ratio", None)
-            if run.cpu_cores and "baseline_cpu_ms_per_request" in row:
-                cost = (run.cpu_cores["app"] + run.cpu_cores["db"]) * run.window_s * 1000 / run.requests
-                row.update(cpu_ms_per_request=cost, cpu_cost_ratio=row["baseline_cpu_ms_per_request"] / cost)
-            row.update(seconds_to_sold_out=run.seconds_to_sold_out or 0.0, answered_per_s=run.answered_per_s)
-        by_scenario[run.scenario].append(row)
-    summary = {}
-    steady_rows = by_scenario["steady"]
-    mean = mean_rows(steady_rows)
-    summary["steady"] = {
-        "label": steady.label, "path": CHECKOUTS, **mean, "target_throughput_ratio": STEADY_TARGET,
-        "verdict": "PASS" if mean["throughput_ratio"] >= STEADY_TARGET else "MISS", "rounds": len(steady_rows),
-        **steady.check,
-    }
+FLASH_NOTE = ("flash sale: req/s is orders/s, to the last unit sold; its latency is every answer's (201 and 409)\n"
+              "as the client saw it; its cpu ms is per answer over the whole sale")
+
+
+def flash_row(run, row: dict) -> None:
+    """harness.summarise's adjustment: a flash sale's CPU per request over its whole window (the
+    client's start to its last answer), not per order: the CPU meter cannot split the run at the
+    last sale."""
+    if run.scenario != "flash":
+        return
+    row.pop("cpu_ms_per_request", None)
+    row.pop("cpu_cost_ratio", None)
+    if run.cpu_cores and "baseline_cpu_ms_per_request" in row:
+        cost = (run.cpu_cores["app"] + run.cpu_cores["db"]) * run.window_s * 1000 / run.requests
+        row.update(cpu_ms_per_request=cost, cpu_cost_ratio=row["baseline_cpu_ms_per_request"] / cost)
+    row.update(seconds_to_sold_out=run.seconds_to_sold_out or 0.0, answered_per_s=run.answered_per_s)
+
+
+def summarise_checkout(scenario_list: list[Scenario], runs: list) -> dict:
+    """harness.summarise, and the flash sales' correctness: a wrong sale is a FAIL however fast."""
+    summary = summarise(scenario_list, runs, adjust=flash_row)
     flash_runs = [r for r in runs if r.scenario == "flash"]
-    mean = mean_rows(by_scenario["flash"])
     wrong = [p for r in flash_runs for p in r.verdict_problems]
-    summary["flash"] = {
-        "label": "flash sale, orders/s", "path": CHECKOUTS, **mean, "target_throughput_ratio": FLASH_TARGET,
-        "verdict": "FAIL" if wrong else "PASS" if mean["throughput_ratio"] >= FLASH_TARGET else "MISS",
-        "rounds": len(flash_runs), "units": flash_runs[0].units, "buyers": flash_runs[0].buyers,
-        "connections": flash_runs[0].connections, "correct": not wrong,
-        "units_sold": [r.database["units_sold"] for r in flash_runs],
-        "oversold": [max(0, r.database["units_sold"] - r.units) for r in flash_runs],
-        "stock_left": [r.database["stock_left"] for r in flash_runs],
-        "answers": [r.statuses for r in flash_runs],
-        "orders_per_s_measured_to": f"the {flash_runs[0].units}th 201 answer, from the first request sent",
-    }
-    summary["baseline"] = baseline_summary(runs)
+    summary["flash"].update(
+        verdict="FAIL" if wrong else summary["flash"]["verdict"],
+        units=flash_runs[0].units, buyers=flash_runs[0].buyers, connections=flash_runs[0].connections,
+        correct=not wrong, units_sold=[r.database["units_sold"] for r in flash_runs],
+        oversold=[max(0, r.database["units_sold"] - r.units) for r in flash_runs],
+        stock_left=[r.database["stock_left"] for r in flash_runs], answers=[r.statuses for r in flash_runs],
+        orders_per_s_measured_to=f"the {flash_runs[0].units}th 201 answer, from the first request sent",
+    )
     return summary
-
-
-def print_table(summary: dict, memory: list[dict]) -> None:
-    base = summary["baseline"]
-    header = (f"{'scenario':<30} {'req/s':>8} {'ratio':>6} {'target':>7} {'p50 ms':>8} {'x base':>7} {'p99 ms':>8} "
-              f"{'x base':>7} {'cpu ms':>7} {'cpu ratio':>9}  verdict")
-    say("")
-    say(header)
-    say("-" * len(header))
-
-    def cpu(row: dict, key: str, fmt: str, width: int) -> str:
-        return format(row[key], fmt).rjust(width) if key in row else "?".rjust(width)
-
-    say(f"{pad(base['label'], 30)} {base['requests_per_s']:8.1f} {'1.00':>6} {'':>7} {base['p50_ms']:8.2f} {'':>7} "
-        f"{base['p99_ms']:8.2f} {'':>7} {cpu(base, 'cpu_ms_per_request', '.2f', 7)} {'1.00':>9}  "
-        f"(runs {base['requests_per_s_min']:.0f}..{base['requests_per_s_max']:.0f} req/s)")
-    for name in ("steady", "flash"):
-        row = summary[name]
-        say(f"{pad(row['label'], 30)} {row['requests_per_s']:8.1f} {row['throughput_ratio']:6.2f} "
-            f"{'>=' + format(row['target_throughput_ratio'], '.2f'):>7} {row['p50_ms']:8.2f} {row['p50_ratio']:7.1f} "
-            f"{row['p99_ms']:8.2f} {row['p99_ratio']:7.1f} {cpu(row, 'cpu_ms_per_request', '.2f', 7)} "
-            f"{cpu(row, 'cpu_cost_ratio', '.2f', 9)}  {row['verdict']}")
-    for worker in memory:
-        label = pad(f"worker {worker['pid']}, peak RSS MiB", 30)
-        say(f"{label} {worker['peak_rss_mib']:8.1f} {'':>6} {'< ' + str(RSS_TARGET_MIB):>7} {'':>8} {'':>7} {'':>8} {'':>7} "
-            f"{'':>7} {'':>9}  {worker['verdict']} (now {worker['rss_mib']} MiB)")
-    say("ratio: requests/s (flash: orders/s, to the last unit sold) over the mean of the baseline runs just before and\n"
-        "after (the verdict uses it); x base: latency over the same baseline (flash: every answer, 201 and 409, as the\n"
-        "client saw it); cpu ms: CPU of the gunicorn workers + their PostgreSQL backends per request; cpu ratio: baseline\n"
-        "cpu ms over the scenario's, an estimate of the ratio on an idle machine (informational)")
 
 
 def server_log_problems(server: Server) -> list[str]:
@@ -635,15 +606,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat S B F B this many times, a new flash product each round (default 1)")
+                        help="repeat H B S B F B this many times, a new flash product each round (default 1)")
     parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
                         help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
-    parser.add_argument("--profile", action="append", default=[], choices=["baseline", "steady"],
+    parser.add_argument("--profile", action="append", default=[], choices=["baseline", "healthz", "steady"],
                         help="after measuring, sample one worker with py-spy during an extra, unmeasured run of this "
-                             f"scenario (repeatable); stacks go to {PROFILES.relative_to(ROOT)}/ (needs py-spy in .venv)")
+                             "scenario (repeatable; baseline: the bare app, healthz: the app's /healthz); stacks go to "
+                             f"{PROFILES.relative_to(ROOT)}/ (needs py-spy in .venv)")
     # Internal: the steps that run in child processes.
     parser.add_argument("--prepare-data", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--flash-client", metavar="SPEC", help=argparse.SUPPRESS)
@@ -671,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     os.chdir(ROOT)
-    server: Server | None = None
+    servers: list[Server] = []
     database_created = False
     workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
     try:
@@ -687,49 +659,47 @@ def main(argv: list[str] | None = None) -> int:
         data = run_prepare(env, workdir, args)
         BENCH_DB.query("ANALYZE")
 
-        server = Server(env, args.workers, workdir / "gunicorn.log")
-        server.wait_ready()
-        say(f"gunicorn ready on {server.base}, workers {server.workers()}")
-
-        status, body = fetch(server.base + BASELINE)
-        if status != 200:
-            raise BenchError(f"GET {BASELINE} answered {status}: {body[:200]!r}")
+        app, bare = start_servers(env, args.workers, workdir, servers)
+        healthz = healthz_scenario()
         steady = Scenario("steady", "steady checkout, 2 lines", CHECKOUTS, STEADY_TARGET,
                           lua=steady_lua(data["tokens"], data["pairs"]))
-        steady.check = check_steady(server.base, data)
+        steady.check = check_steady(app.base, data)
         say(f"  steady: {steady.check}")
-        check_flash_products(server.base, data, args.flash_units)
+        check_flash_products(app.base, data, args.flash_units)
+        flash = Scenario("flash", "flash sale, orders/s", CHECKOUTS, FLASH_TARGET)
 
-        meter = CpuMeter()
-        meter.app_pids = server.workers()
+        meter = meter_servers(app, bare)
         load = Wrk(wrk, args.threads, args.connections, workdir, meter)
         if args.warmup:
             say(f"warm-up: {args.warmup} s per URL (not measured)")
-            for scenario in (None, steady):
-                load.run(server.base, scenario, args.warmup, quiet=True)
+            load.run(bare.base, None, args.warmup, quiet=True)
+            for scenario in (healthz, steady):
+                load.run(app.base, scenario, args.warmup, quiet=True)
 
         meter.db_pids = BENCH_DB.backend_pids()
-        say(f"measuring: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency for {BASELINE} and steady "
-            f"checkouts; flash sale: {len(data['tokens']):,} buyers, {args.flash_units:,} units, "
-            f"{args.flash_connections} at a time; baseline around each, {args.rounds} round(s)")
-        runs: list = [load.run(server.base, None, args.duration)]
+        say(f"measuring: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency for the app's /healthz "
+            f"and steady checkouts; flash sale: {len(data['tokens']):,} buyers, {args.flash_units:,} units, "
+            f"{args.flash_connections} at a time; the bare app around each, {args.rounds} round(s)")
+        runs: list = [load.run(bare.base, None, args.duration)]
         steady_statuses = []
         for round_number in range(args.rounds):
-            runs.append(load.run(server.base, steady, args.duration))
+            runs.append(load.run(app.base, healthz, args.duration))
+            runs.append(load.run(bare.base, None, args.duration))
+            runs.append(load.run(app.base, steady, args.duration))
             steady_statuses.append(status_counts(load.last_output))
-            runs.append(load.run(server.base, None, args.duration))
-            runs.append(run_flash(server, meter, workdir, data, data["flash_product_ids"][round_number], args))
-            runs.append(load.run(server.base, None, args.duration))
+            runs.append(load.run(bare.base, None, args.duration))
+            runs.append(run_flash(app, meter, workdir, data, data["flash_product_ids"][round_number], args))
+            runs.append(load.run(bare.base, None, args.duration))
 
-        memory = server.worker_memory()
-        for worker in memory:
-            worker["target_mib"] = RSS_TARGET_MIB
-            worker["verdict"] = "PASS" if worker["peak_rss_mib"] < RSS_TARGET_MIB else "MISS"
+        memory = memory_verdicts(app.worker_memory())
         load_after = loadavg()
-        summary = summarise(steady, runs)
+        scenario_list = [healthz, steady, flash]
+        summary = summarise_checkout(scenario_list, runs)
         for name in args.profile:
-            profile(server, load, steady if name == "steady" else None, args.duration, name, prefix="checkout")
-        print_table(summary, memory)
+            scenario = {"healthz": healthz, "steady": steady}.get(name)
+            profile(app if scenario else bare, load, scenario, args.duration, name, prefix="checkout")
+        names = [s.name for s in scenario_list]
+        print_table(summary, names, memory, note=FLASH_NOTE)
         flash_runs = [r for r in runs if r.scenario == "flash"]
         for run in flash_runs:
             db = run.database
@@ -745,8 +715,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"load average before {load_before}, after {load_after}; other processes used {other_cores} of "
             f"{os.cpu_count()} cores on average during the measured runs")
 
-        log_problems = server_log_problems(server)
-        kept_log = keep_server_log(server) if log_problems else None
+        log_problems = server_log_problems(app)
+        kept_log = keep_server_log(app) if log_problems else None
         if log_problems:
             say(f"gunicorn's log has {len(log_problems)} error line(s) (whole log: "
                 f"{kept_log.relative_to(ROOT) if kept_log else 'not kept'}); the first ones:")
@@ -767,8 +737,9 @@ def main(argv: list[str] | None = None) -> int:
                       "other_cores_mean": other_cores,
                       "note": "the load generators (wrk; the flash-sale client, a Python process), gunicorn and "
                               "PostgreSQL share the same CPUs; other work on the machine is not controlled. "
-                              "other_cores_mean: CPU used by processes other than the gunicorn workers, their "
-                              "PostgreSQL backends and the load generator, averaged over the measured runs, in cores."},
+                              "other_cores_mean: CPU used by processes other than the gunicorn workers (the app's "
+                              "and the bare app's), their PostgreSQL backends and the load generator, averaged over "
+                              "the measured runs, in cores."},
             "settings": {
                 "products": args.products, "history_ledger_rows": args.history, "product_counts_by_status": counts,
                 "steady_stock_units": STEADY_STOCK,
@@ -781,12 +752,14 @@ def main(argv: list[str] | None = None) -> int:
                 "flash_product_ids": data["flash_product_ids"], "flash_client": "Python asyncio, one connection per request",
                 "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                 "wrk_threads": args.threads, "rounds": args.rounds, "gunicorn_workers": args.workers,
-                "worker_class": "sync", "gunicorn_command": "gunicorn " + " ".join(server.command[1:]),
+                "worker_class": "sync", "gunicorn_command": "gunicorn " + " ".join(app.command[1:]),
+                "bare_command": "gunicorn " + " ".join(bare.command[1:]),
                 "marketplace_env": "production", "address": ADDRESS, "payment_method": "card",
-                "order": "B S B F B" + (f" (S B F B x{args.rounds})" if args.rounds > 1 else ""),
+                "order": "B H B S B F B" + (f" (H B S B F B x{args.rounds})" if args.rounds > 1 else ""),
             },
             "summary": summary,
             "workers": memory,
+            "bare_workers": bare.worker_memory(),
             "steady_statuses": steady_statuses,
             "runs": [asdict(r) for r in runs],
             "server_log_problems": log_problems[:50],
@@ -796,8 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             say("FAILED: " + "; ".join(problems))
             return 1
-        missed = [name for name in ("steady", "flash") if summary[name]["verdict"] == "MISS"]
-        missed += [f"worker {w['pid']} RSS" for w in memory if w["verdict"] == "MISS"]
+        missed = missed_targets(summary, names, memory)
         if missed:
             say(f"targets missed: {', '.join(missed)}")
             return 3 if args.check else 0
@@ -805,14 +777,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except BenchError as error:
         say(f"\nbench/checkout.py: {error}")
-        if server is not None and server.log_tail():
-            say(f"last lines of gunicorn's log:\n{server.log_tail(40)}")
+        for server in servers:
+            if server.log_tail():
+                say(f"last lines of {server.log_path.name}:\n{server.log_tail(40)}")
         return 1
     except KeyboardInterrupt:
         say("\ninterrupted")
         return 130
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
         if database_created and not args.keep_db:
             BENCH_DB.drop()

@@ -1,11 +1,14 @@
-"""Shared pieces of the HTTP benchmarks in bench/ (catalog.py, checkout.py).
+"""Shared pieces of the HTTP benchmarks in bench/ (catalog.py, checkout.py, webhook.py, storefront.py,
+reports.py).
 
 Everything a benchmark needs besides its own scenarios: the machine's facts and noise, the
-prerequisites (PostgreSQL on 127.0.0.1:5432, wrk), a throw-away database, gunicorn started as in
-production, wrk runs and their parsing, CPU accounting per run, the comparison of each scenario
-with the baseline runs just before and after it, worker peak RSS, optional py-spy profiles, and
-the JSON results. Not a script; the benchmarks import it (``python bench/<name>.py`` puts bench/
-on sys.path).
+prerequisites (PostgreSQL on 127.0.0.1:5432, wrk), a throw-away database, the app under gunicorn
+as in production, the baseline (a bare Flask app, one JSON view, under the same gunicorn
+settings), wrk runs and their parsing, CPU accounting per run (the app's workers and the bare
+app's apart), the comparison of each scenario with the bare app's runs just before and after it
+and with the app's own /healthz, the verdicts (throughput ratios to the bare app, each worker's
+peak RSS), optional py-spy profiles, the table and the JSON results. Not a script; the
+benchmarks import it (``python bench/<name>.py`` puts bench/ on sys.path).
 
 All traffic goes to 127.0.0.1 only, and every step has a time limit.
 """
@@ -37,7 +40,9 @@ PROFILES = ROOT / "artifacts" / "bench"  # git-ignored
 SERVER = "postgres@127.0.0.1:5432"
 ADMIN_URL = f"postgresql://{SERVER}/postgres"
 HOST = "127.0.0.1"
-BASELINE = "/healthz"
+BASELINE = "/healthz"  # the bare app's one JSON view (and the app's own /healthz, a scenario)
+HEALTHZ_TARGET = 0.80  # the app's /healthz: at least this share of the bare app's requests/s (issue 17)
+RSS_TARGET_MIB = 150  # peak RSS of each of the app's gunicorn workers, in every benchmark
 # As the Procfile runs the web process: two sync workers per core, so that while one waits on
 # PostgreSQL (a round trip, a commit, a row lock in a flash sale) another has the core.
 PRODUCTION_WORKERS = 2 * (os.cpu_count() or 1)
@@ -54,7 +59,7 @@ class Scenario:
     name: str
     label: str
     path: str  # the first URL; a Lua script may vary the requests
-    target: float  # required throughput ratio to the baseline
+    target: float  # required throughput ratio to the bare app (0: none, reported only)
     lua: str | None = None
     check: dict = field(default_factory=dict)
 
@@ -176,15 +181,17 @@ def wrk_version(wrk: str) -> str:
 
 
 class CpuMeter:
-    """Where the CPU went during one load run, in cores: gunicorn workers, our PostgreSQL backends,
-    the load generator (wrk, or any other child process of ours that has exited by the end of the
-    run), and everything else on the machine (other work we do not control)."""
+    """Where the CPU went during one load run, in cores: the app's gunicorn workers (``app``), our
+    PostgreSQL backends (``db``), the bare app's workers (``bare``), the load generator (wrk, or any
+    other child process of ours that has exited by the end of the run), and everything else on the
+    machine (other work we do not control)."""
 
     HZ = os.sysconf("SC_CLK_TCK")
 
     def __init__(self):
         self.app_pids: list[int] = []
         self.db_pids: list[int] = []
+        self.bare_pids: list[int] = []
 
     @staticmethod
     def _ticks(pid: int) -> int:
@@ -202,6 +209,7 @@ class CpuMeter:
             "wall": time.monotonic(), "busy": sum(cpu) - cpu[3] - (cpu[4] if len(cpu) > 4 else 0),
             "app": sum(self._ticks(pid) for pid in self.app_pids),
             "db": sum(self._ticks(pid) for pid in self.db_pids),
+            "bare": sum(self._ticks(pid) for pid in self.bare_pids),
             "wrk": children.ru_utime + children.ru_stime,
         }
 
@@ -219,9 +227,9 @@ class CpuMeter:
         except OSError:
             return {}
         wall = after["wall"] - before["wall"]
-        cores = {key: (after[key] - before[key]) / self.HZ / wall for key in ("busy", "app", "db")}
+        cores = {key: (after[key] - before[key]) / self.HZ / wall for key in ("busy", "app", "db", "bare")}
         cores["wrk"] = (after["wrk"] - before["wrk"]) / wall
-        cores["other"] = max(0.0, cores["busy"] - cores["app"] - cores["db"] - cores["wrk"])
+        cores["other"] = max(0.0, cores["busy"] - cores["app"] - cores["db"] - cores["bare"] - cores["wrk"])
         return {key: round(value, 2) for key, value in cores.items()}
 
 
@@ -318,20 +326,30 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def gunicorn_settings(workers: int, port: int) -> list[str]:
+    """The gunicorn settings the app and the bare app share, as the Procfile gives them (sync
+    workers, gunicorn's default worker class, which neither the Procfile nor gunicorn.conf.py
+    changes), on a port of 127.0.0.1."""
+    return ["--no-control-socket", "--workers", str(workers), "--bind", f"{HOST}:{port}"]
+
+
 class Server:
-    """gunicorn with the production settings, in its own process group."""
+    """The app under gunicorn as the Procfile starts it (``-c gunicorn.conf.py``, the production
+    config), in its own process group."""
+
+    name = "app"
 
     def __init__(self, env: dict, workers: int, log_path: Path):
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
-        self.log_path = log_path
-        self.command = [
-            venv_tool("gunicorn"), "--no-control-socket", "--workers", str(workers),
-            "--bind", f"{HOST}:{self.port}", "wsgi:app",
-        ]
+        command = [venv_tool("gunicorn"), "-c", "gunicorn.conf.py", *gunicorn_settings(workers, self.port), "wsgi:app"]
+        self._start(command, ROOT, env, log_path, shown="MARKETPLACE_ENV=production gunicorn")
+
+    def _start(self, command: list[str], cwd: Path, env: dict, log_path: Path, shown: str) -> None:
+        self.command, self.log_path = command, log_path
         self._log = open(log_path, "w")
-        say("$ MARKETPLACE_ENV=production gunicorn " + " ".join(self.command[1:]))
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        say(f"$ {shown} " + " ".join(command[1:]))
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
 
     def log_tail(self, lines: int = 30) -> str:
@@ -345,7 +363,7 @@ class Server:
         last = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise BenchError(f"gunicorn ({self.name}) exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 with _DIRECT.open(self.base + "/readyz", timeout=2) as response:
                     if response.status == 200:
@@ -355,7 +373,8 @@ class Server:
             except OSError as error:
                 last = str(error)
             time.sleep(0.25)
-        raise BenchError(f"/readyz did not answer 200 within {timeout:.0f} s (last: {last}):\n{self.log_tail()}")
+        raise BenchError(f"/readyz of the {self.name} did not answer 200 within {timeout:.0f} s (last: {last}):\n"
+                         f"{self.log_tail()}")
 
     def workers(self) -> list[int]:
         pid = self.process.pid
@@ -382,14 +401,72 @@ class Server:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                say("gunicorn did not stop within 30 s; killing its process group")
+                say(f"gunicorn ({self.name}) did not stop within 30 s; killing its process group")
                 try:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 self.process.wait(timeout=10)
         self._log.close()
-        say(f"gunicorn stopped (exit {self.process.returncode})")
+        say(f"gunicorn ({self.name}) stopped (exit {self.process.returncode})")
+
+
+BARE_APP = '''"""The baseline: a bare Flask app, one view returning a small JSON object, no extension."""
+from flask import Flask, jsonify
+
+app = Flask(__name__)
+
+
+@app.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@app.get("/readyz")
+def readyz():
+    return jsonify(status="ready")
+'''
+
+
+class BareServer(Server):
+    """The baseline: BARE_APP under gunicorn with the app's settings (gunicorn_settings: the same
+    workers, worker class and --no-control-socket), its module and log in ``workdir``. It starts
+    there, not in the repository, so that gunicorn reads no gunicorn.conf.py: that file holds the
+    app's own hooks and logger (its metrics directory, its JSON log lines), no worker setting."""
+
+    name = "bare app"
+
+    def __init__(self, env: dict, workers: int, workdir: Path):
+        (workdir / "bare_flask.py").write_text(BARE_APP)
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        command = [venv_tool("gunicorn"), *gunicorn_settings(workers, self.port), "--chdir", str(workdir),
+                   "bare_flask:app"]
+        self._start(command, workdir, env, workdir / "bare.log", shown="gunicorn")
+
+
+def start_servers(env: dict, workers: int, workdir: Path, servers: list[Server]) -> tuple[Server, BareServer]:
+    """The app and the bare app, both answering /healthz; each is added to ``servers`` as it starts,
+    so that the caller's cleanup stops it whatever happens next."""
+    app = Server(env, workers, workdir / "gunicorn.log")
+    servers.append(app)
+    bare = BareServer(env, workers, workdir)
+    servers.append(bare)
+    for server in (app, bare):
+        server.wait_ready()
+        status, body = fetch(server.base + BASELINE)
+        if status != 200:
+            raise BenchError(f"GET {BASELINE} of the {server.name} answered {status}: {body[:200]!r}")
+    say(f"app on {app.base} (workers {app.workers()}), bare Flask app on {bare.base} (workers {bare.workers()})")
+    return app, bare
+
+
+def meter_servers(app: Server, bare: BareServer) -> CpuMeter:
+    """A CPU meter counting the app's workers and the bare app's apart (the database's backends are
+    added once the app has opened its connections)."""
+    meter = CpuMeter()
+    meter.app_pids, meter.bare_pids = app.workers(), bare.workers()
+    return meter
 
 
 def fetch(url: str, *, method: str | None = None, data: bytes | None = None,
@@ -469,8 +546,8 @@ class Wrk:
             say(f"  {name:<12} {run.requests_per_s:9.1f} req/s   p50 {run.p50_ms:8.2f} ms   p99 {run.p99_ms:8.2f} ms"
                 + (f"   non-2xx {run.non_2xx_3xx}" if run.non_2xx_3xx else "")
                 + (f"   socket errors {run.socket_errors}" if errors else "")
-                + (f"   cores app/db/wrk/other {cpu['app']:.2f}/{cpu['db']:.2f}/{cpu['wrk']:.2f}/{cpu['other']:.2f}"
-                   if cpu else ""))
+                + (f"   cores app/db/bare/wrk/other {cpu['app']:.2f}/{cpu['db']:.2f}/{cpu['bare']:.2f}/"
+                   f"{cpu['wrk']:.2f}/{cpu['other']:.2f}" if cpu else ""))
         return run
 
 
@@ -532,7 +609,8 @@ def summarise_stacks(path: Path, top: int = 18, hot_spots: set[str] | None = Non
 def profile(server: Server, load: Wrk, scenario: Scenario | None, seconds: int, name: str, *, prefix: str,
             hot_spots: set[str] | None = None) -> None:
     """One more, unmeasured wrk run of a scenario while py-spy samples one worker; the raw stacks go
-    to artifacts/bench/<prefix>-<name>.collapsed.txt and a summary is printed."""
+    to artifacts/bench/<prefix>-<name>.collapsed.txt and a summary is printed. The baseline
+    (``scenario`` None) is the bare app's /healthz: pass the BareServer; ``healthz`` is the app's."""
     py_spy = next((str(p) for p in (Path(sys.executable).parent / "py-spy",) if p.exists()), shutil.which("py-spy"))
     if not py_spy:
         raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy (a profiling tool, not a project requirement).")
@@ -567,21 +645,26 @@ def profile(server: Server, load: Wrk, scenario: Scenario | None, seconds: int, 
 
 
 def cpu_ms_per_request(run) -> float | None:
-    """CPU time of the gunicorn workers plus their PostgreSQL backends per request, in ms."""
+    """CPU time per request, in ms, of the server the run loaded: the bare app's workers for a
+    baseline run, the app's workers plus their PostgreSQL backends for any other."""
     if not run.cpu_cores or not run.requests_per_s:
         return None
-    return (run.cpu_cores["app"] + run.cpu_cores["db"]) * 1000 / run.requests_per_s
+    if run.scenario == "baseline":
+        cores = run.cpu_cores["bare"]
+    else:
+        cores = run.cpu_cores["app"] + run.cpu_cores["db"]
+    return cores * 1000 / run.requests_per_s
 
 
 def compare_with_baselines(runs: list) -> list[tuple]:
-    """Each scenario run against the mean of the baseline runs just before and after it.
+    """Each scenario run against the mean of the baseline runs (the bare app) just before and after it.
 
     ``runs`` alternate baseline, scenario, baseline, ...; each needs the attributes scenario,
     requests_per_s, p50_ms, p99_ms and cpu_cores. Returns (run, row) for every non-baseline run.
 
-    Besides throughput and latency ratios, the CPU cost ratio (baseline CPU ms per request over the
-    scenario's) estimates the throughput ratio on an idle machine: it depends much less on what
-    else runs at the same time, because it counts only the CPU our processes actually got.
+    Besides throughput and latency ratios, the CPU cost ratio (the bare app's CPU ms per request
+    over the scenario's) estimates the throughput ratio on an idle machine: it depends much less on
+    what else runs at the same time, because it counts only the CPU our processes actually got.
     """
     compared = []
     for index, run in enumerate(runs):
@@ -614,7 +697,7 @@ def mean_rows(rows: list[dict]) -> dict:
 def baseline_summary(runs: list) -> dict:
     baselines = [r for r in runs if r.scenario == "baseline"]
     summary = {
-        "label": "trivial JSON (/healthz)", "path": BASELINE, "runs": len(baselines),
+        "label": "bare Flask app, one JSON view", "path": BASELINE, "runs": len(baselines),
         "requests_per_s": round(statistics.mean(r.requests_per_s for r in baselines), 1),
         "requests_per_s_min": min(r.requests_per_s for r in baselines),
         "requests_per_s_max": max(r.requests_per_s for r in baselines),
@@ -625,6 +708,88 @@ def baseline_summary(runs: list) -> dict:
     if None not in costs:
         summary["cpu_ms_per_request"] = round(statistics.mean(costs), 3)
     return summary
+
+
+def healthz_scenario(**fields) -> Scenario:
+    """The app's own /healthz, measured like any scenario: what every request pays before its view."""
+    return Scenario("healthz", "app /healthz", "/healthz", HEALTHZ_TARGET, **fields)
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "PASS" if ratio >= target else "MISS"
+
+
+def summarise(scenario_list: list[Scenario], runs: list, adjust=None) -> dict:
+    """Each scenario against the bare app's runs around it (compare_with_baselines), averaged over
+    the rounds, with its verdict when it has a target, and its ratio to the app's /healthz (the
+    ``healthz`` scenario's mean requests/s, which must be among ``scenario_list``); and the bare
+    app's own figures under ``baseline``. ``adjust(run, row)``, if given, may change each row first."""
+    rows: dict[str, list[dict]] = {scenario.name: [] for scenario in scenario_list}
+    for run, row in compare_with_baselines(runs):
+        if adjust:
+            adjust(run, row)
+        rows[run.scenario].append(row)
+    summary = {}
+    for scenario in scenario_list:
+        mean = mean_rows(rows[scenario.name])
+        summary[scenario.name] = {"label": scenario.label, "path": scenario.path, **mean,
+                                  "rounds": len(rows[scenario.name]), **scenario.check}
+        if scenario.target:
+            summary[scenario.name].update(target_throughput_ratio=scenario.target,
+                                          verdict=verdict(mean["throughput_ratio"], scenario.target))
+    healthz = summary["healthz"]["requests_per_s"]
+    for scenario in scenario_list:
+        summary[scenario.name]["ratio_to_healthz"] = round(summary[scenario.name]["requests_per_s"] / healthz, 3)
+    summary["baseline"] = baseline_summary(runs)
+    return summary
+
+
+def memory_verdicts(memory: list[dict]) -> list[dict]:
+    """Each worker's peak RSS (Server.worker_memory) against RSS_TARGET_MIB."""
+    for worker in memory:
+        worker.update(target_mib=RSS_TARGET_MIB, verdict="PASS" if worker["peak_rss_mib"] < RSS_TARGET_MIB else "MISS")
+    return memory
+
+
+def missed_targets(summary: dict, names: list[str], memory: list[dict]) -> list[str]:
+    return ([name for name in names if summary[name].get("verdict") == "MISS"]
+            + [f"worker {w['pid']} peak RSS" for w in memory if w["verdict"] == "MISS"])
+
+
+def print_table(summary: dict, names: list[str], memory: list[dict], note: str = "") -> None:
+    """The bare app's figures, each scenario's with its ratios, target and verdict, and each of the
+    app's workers' peak RSS against its target; ``note`` explains what is particular to a script."""
+    width = 34
+    header = (f"{'scenario':<{width}} {'req/s':>8} {'x bare':>7} {'x healthz':>9} {'target':>7} {'p50 ms':>8} "
+              f"{'x bare':>7} {'p99 ms':>8} {'x bare':>7} {'cpu ms':>7} {'cpu ratio':>9}  verdict")
+    say("")
+    say(header)
+    say("-" * len(header))
+
+    def cell(row: dict, key: str, fmt: str, size: int) -> str:
+        return format(row[key], fmt).rjust(size) if key in row else "?".rjust(size)
+
+    base = summary["baseline"]
+    say(f"{pad(base['label'], width)} {base['requests_per_s']:8.1f} {'1.00':>7} {'':>9} {'':>7} {base['p50_ms']:8.2f} "
+        f"{'':>7} {base['p99_ms']:8.2f} {'':>7} {cell(base, 'cpu_ms_per_request', '.2f', 7)} {'1.00':>9}  "
+        f"(runs {base['requests_per_s_min']:.0f}..{base['requests_per_s_max']:.0f} req/s)")
+    for name in names:
+        row = summary[name]
+        target = f">={row['target_throughput_ratio']:.2f}" if "target_throughput_ratio" in row else ""
+        say(f"{pad(row['label'], width)} {row['requests_per_s']:8.1f} {row['throughput_ratio']:7.2f} "
+            f"{row['ratio_to_healthz']:9.2f} {target:>7} {row['p50_ms']:8.2f} {row['p50_ratio']:7.1f} "
+            f"{row['p99_ms']:8.2f} {row['p99_ratio']:7.1f} {cell(row, 'cpu_ms_per_request', '.2f', 7)} "
+            f"{cell(row, 'cpu_cost_ratio', '.2f', 9)}  {row.get('verdict', '')}")
+    for worker in memory:
+        label = f"worker {worker['pid']}, peak RSS MiB"
+        say(f"{pad(label, width)} {worker['peak_rss_mib']:8.1f} {'':>7} {'':>9} "
+            f"{'<' + str(worker['target_mib']):>7} {'':>8} {'':>7} {'':>8} {'':>7} {'':>7} {'':>9}  "
+            f"{worker['verdict']} (now {worker['rss_mib']} MiB)")
+    say("x bare: over the mean of the bare Flask app's runs just before and after (requests/s: the verdict uses it;\n"
+        "latency: p50 and p99 over the bare app's); x healthz: requests/s over the app's own /healthz in this run;\n"
+        "cpu ms: CPU per request of the app's workers + their PostgreSQL backends (the bare app's: its workers);\n"
+        "cpu ratio: the bare app's cpu ms over the scenario's, an estimate of x bare on an idle machine (informational)"
+        + (f"\n{note}" if note else ""))
 
 
 def other_cores_mean(runs: list) -> float | None:
@@ -682,8 +847,9 @@ def preflight() -> tuple[str, dict]:
 
 def noise_note() -> str:
     return ("wrk, gunicorn and PostgreSQL share the same CPUs; other work on the machine is not "
-            "controlled. other_cores_mean: CPU used by processes other than the gunicorn workers, "
-            "their PostgreSQL backends and wrk, averaged over the measured runs, in cores.")
+            "controlled. other_cores_mean: CPU used by processes other than the gunicorn workers (the "
+            "app's and the bare app's), their PostgreSQL backends and wrk, averaged over the measured "
+            "runs, in cores.")
 
 
 def write_results(path: Path, result: dict) -> None:

@@ -11,17 +11,20 @@ What it does, in order:
 2. drops and creates the database ``marketplace_bench_storefront``, runs ``flask db upgrade`` and
    ``flask seed demo --products N`` against it, and gives every listing a photo row (the keys
    are not served: only the pages' HTML is measured, as a browser's first request for them);
-3. starts two gunicorns with the production settings (MARKETPLACE_ENV=production,
-   ``--no-control-socket``, two sync workers per core): the app, and a bare Flask app of one view
-   returning a small JSON object (no extension, no database), the baseline;
+3. starts two gunicorns (harness.start_servers): the app as the Procfile runs it (``-c
+   gunicorn.conf.py``, MARKETPLACE_ENV=production, ``--no-control-socket``, two sync workers per
+   core), and the baseline, a bare Flask app of one view returning a small JSON object (no
+   extension, no database, harness.BARE_APP) with the same gunicorn settings;
 4. checks every URL once, warms every URL up, then runs wrk ``--latency`` against the bare app
    before and after each scenario (B S1 B S2 ... B): the app's /healthz; the home page and a
    product page (50 ids rotating) as anonymous first visits (no cookie: each answer is a 200,
    counted by a Lua check, and each product page draws a session and its CSRF token); and their
    revalidations with If-None-Match (each answer a 304; the product page's with its session);
 5. prints requests/s and latency with their ratios to the bare app (and to /healthz, a second
-   column), PASS/MISS against the targets (home and product page >= 0.30x the bare app), and
-   writes everything to bench/results/storefront-latest.json;
+   column), CPU per request (the app's workers and the bare app's counted apart), PASS/MISS
+   against the targets (home and product page >= 0.30x the bare app, the app's /healthz >=
+   0.80x, each of the app's workers' peak RSS < 150 MiB), and writes everything to
+   bench/results/storefront-latest.json;
 6. stops both gunicorns and drops the database unless --keep-db, also on failure or interrupt.
 
 All traffic goes to 127.0.0.1 only, and every step has a time limit.
@@ -34,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -44,31 +46,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import (
-    HOST,
     PRODUCTION_WORKERS,
     ROOT,
     BenchError,
-    CpuMeter,
     Database,
     Scenario,
     Server,
     Wrk,
-    compare_with_baselines,
     cpu_busy_percent,
     cpu_model,
-    fetch,
-    free_port,
+    healthz_scenario,
     interrupted,
     loadavg,
-    mean_rows,
+    memory_verdicts,
+    meter_servers,
+    missed_targets,
     noise_note,
     other_cores_mean,
-    pad,
     preflight,
+    print_table,
     production_env,
     say,
     seed_database,
-    venv_tool,
+    start_servers,
+    summarise,
     write_results,
 )
 
@@ -77,38 +78,6 @@ DATABASE = "marketplace_bench_storefront"
 BENCH_DB = Database(DATABASE)
 PRODUCT_IDS = 50  # active listings the product page scenarios rotate over
 TARGET = 0.30  # home and product page: at least this share of the bare app's requests/s
-
-BARE_APP = '''"""The baseline: a bare Flask app, one view returning a small JSON object, no extension."""
-from flask import Flask, jsonify
-
-app = Flask(__name__)
-
-
-@app.get("/healthz")
-def healthz():
-    return jsonify(status="ok")
-
-
-@app.get("/readyz")
-def readyz():
-    return jsonify(status="ready")
-'''
-
-
-class BareServer(Server):
-    """The bare Flask app under gunicorn with the app's settings (its module in ``workdir``)."""
-
-    def __init__(self, env: dict, workers: int, workdir: Path):
-        (workdir / "bare_flask.py").write_text(BARE_APP)
-        self.port = free_port()
-        self.base = f"http://{HOST}:{self.port}"
-        self.log_path = workdir / "bare.log"
-        self.command = [venv_tool("gunicorn"), "--no-control-socket", "--workers", str(workers),
-                        "--bind", f"{HOST}:{self.port}", "--chdir", str(workdir), "bare_flask:app"]
-        self._log = open(self.log_path, "w")
-        say("$ gunicorn " + " ".join(self.command[1:]))
-        self.process = subprocess.Popen(self.command, cwd=workdir, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _lua(paths: list[str], expected: int, headers: list[dict] | None = None) -> str:
@@ -184,7 +153,7 @@ def scenarios(base: str, product_ids: list[int]) -> list[Scenario]:
     revalidate, sizes = product_visits(base, product_paths)
     facts = {"home_bytes": home_bytes, "product_bytes_mean": round(sum(sizes) / len(sizes))}
     return [
-        Scenario("healthz", "app /healthz", "/healthz", 0.0, lua=_lua(["/healthz"], 200)),
+        healthz_scenario(lua=_lua(["/healthz"], 200)),
         Scenario("home", "home page, first visit", "/", TARGET, lua=_lua(["/"], 200), check=facts),
         Scenario("product", f"product page, {len(product_ids)} ids", product_paths[0], TARGET,
                  lua=_lua(product_paths, 200), check=facts),
@@ -215,49 +184,6 @@ def wrong_statuses(output: str) -> int:
     if not match:
         raise BenchError(f"wrk printed no wrong_status line:\n{output}")
     return int(match.group(1))
-
-
-def summarise(scenario_list: list[Scenario], runs: list) -> dict:
-    by_name = {scenario.name: [] for scenario in scenario_list}
-    for run, row in compare_with_baselines(runs):
-        by_name[run.scenario].append(row)
-    summary = {}
-    for scenario in scenario_list:
-        row = mean_rows(by_name[scenario.name])
-        summary[scenario.name] = {"label": scenario.label, "path": scenario.path, **row, **scenario.check}
-        if scenario.target:
-            summary[scenario.name].update(target_throughput_ratio=scenario.target,
-                                          verdict="PASS" if row["throughput_ratio"] >= scenario.target else "MISS")
-    healthz = summary["healthz"]["requests_per_s"]
-    for scenario in scenario_list:
-        summary[scenario.name]["ratio_to_healthz"] = round(summary[scenario.name]["requests_per_s"] / healthz, 3)
-    baselines = [r for r in runs if r.scenario == "baseline"]
-    summary["baseline"] = {"label": "bare Flask app, one JSON view", "path": "/healthz", "runs": len(baselines),
-                           "requests_per_s": round(sum(r.requests_per_s for r in baselines) / len(baselines), 1),
-                           "requests_per_s_min": min(r.requests_per_s for r in baselines),
-                           "requests_per_s_max": max(r.requests_per_s for r in baselines)}
-    return summary
-
-
-def print_table(scenario_list: list[Scenario], summary: dict) -> None:
-    header = (f"{'scenario':<30} {'req/s':>8} {'x bare':>7} {'x healthz':>9} {'target':>7} {'p50 ms':>8} "
-              f"{'p99 ms':>8} {'cpu ms':>7}  verdict")
-    say("")
-    say(header)
-    say("-" * len(header))
-    base = summary["baseline"]
-    say(f"{pad(base['label'], 30)} {base['requests_per_s']:8.1f} {'1.00':>7} {'':>9} {'':>7} {'':>8} {'':>8} {'':>7}  "
-        f"(runs {base['requests_per_s_min']:.0f}..{base['requests_per_s_max']:.0f} req/s)")
-    for scenario in scenario_list:
-        row = summary[scenario.name]
-        target = f">={scenario.target:.2f}" if scenario.target else ""
-        cpu = f"{row['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in row else "?"
-        say(f"{pad(row['label'], 30)} {row['requests_per_s']:8.1f} {row['throughput_ratio']:7.2f} "
-            f"{row['ratio_to_healthz']:9.2f} {target:>7} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {cpu:>7}  "
-            f"{row.get('verdict', '')}")
-    say("x bare: requests/s over the mean of the bare app's runs just before and after (the verdict uses it);\n"
-        "x healthz: over the app's own /healthz in this run; cpu ms: CPU of the app's workers + their PostgreSQL\n"
-        "backends per request")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,22 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         counts = seed_database(BENCH_DB, env, args.products)
         add_photo_rows()
 
-        app = Server(env, args.workers, workdir / "gunicorn.log")
-        servers.append(app)
-        bare = BareServer(env, args.workers, workdir)
-        servers.append(bare)
-        app.wait_ready()
-        bare.wait_ready()
-        say(f"app on {app.base}, bare Flask app on {bare.base}")
-        status, body = fetch(bare.base + "/healthz")
-        if status != 200:
-            raise BenchError(f"the bare app's /healthz answered {status}: {body[:200]!r}")
+        app, bare = start_servers(env, args.workers, workdir, servers)
         product_ids = pick_product_ids(PRODUCT_IDS)
         scenario_list = scenarios(app.base, product_ids)
         say(f"  checked: {scenario_list[1].check}")
 
-        meter = CpuMeter()
-        meter.app_pids = app.workers() + bare.workers()
+        meter = meter_servers(app, bare)
         load = Wrk(wrk, args.threads, args.connections, workdir, meter)
         if args.warmup:
             say(f"warm-up: {args.warmup} s per URL (not measured)")
@@ -334,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                      for r in runs if r.non_2xx_3xx or r.socket_errors["timeout"]]
 
         summary = summarise(scenario_list, runs)
-        print_table(scenario_list, summary)
-        memory = app.worker_memory()
+        memory = memory_verdicts(app.worker_memory())
+        names = [s.name for s in scenario_list]
+        print_table(summary, names, memory)
         load_after = loadavg()
         other_cores = other_cores_mean(runs)
         say(f"load average before {load_before}, after {load_after}; other processes used {other_cores} of "
@@ -356,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "summary": summary,
             "workers": memory,
+            "bare_workers": bare.worker_memory(),
             "runs": [asdict(r) for r in runs],
             "problems": problems,
         }
@@ -363,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             say("FAILED: " + "; ".join(problems))
             return 1
-        missed = [s.name for s in scenario_list if summary[s.name].get("verdict") == "MISS"]
+        missed = missed_targets(summary, names, memory)
         if missed:
             say(f"targets missed: {', '.join(missed)}")
             return 3 if args.check else 0

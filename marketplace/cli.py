@@ -40,18 +40,37 @@ def create_admin(phone, email, display_name, password):
                                       "password": password or "x" * 8})
     if problems:
         raise click.ClickException(f"Invalid input: {problems}")
-    if not password:
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            raise click.ClickException("The passwords differ.")
-    if not 8 <= len(password) <= 128:
-        raise click.ClickException("Passwords are 8 to 128 characters.")
+    password = _new_password(password)
     try:
         user = accounts.create_account(display_name=display_name, password=password, roles=["admin"],
                                        phone=phone, email=email)
     except AppError as error:
         _fail(error)
     click.echo(f"Created administrator {user.id} ({user.phone or user.email}).")
+
+
+@users_cli.command("set-password")
+@click.argument("identifier")
+@click.option("--password", default=None, help="Asked for when not given.")
+def set_password(identifier, password):
+    """Give the account with this phone number or email a new password; it is signed out everywhere."""
+    password = _new_password(password)
+    try:
+        user = accounts.set_password(identifier, password)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"New password set for {user.id} ({user.phone or user.email}); its sign-ins and tokens have ended.")
+
+
+def _new_password(password: str | None) -> str:
+    """The password given, else asked for twice; 8 to 128 characters like the API's."""
+    if not password:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise click.ClickException("The passwords differ.")
+    if not 8 <= len(password) <= 128:
+        raise click.ClickException("Passwords are 8 to 128 characters.")
+    return password
 
 
 @counties_cli.command("import")

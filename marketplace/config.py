@@ -53,6 +53,9 @@ class Config:
     TOKEN_TTL = timedelta(days=_env_int("TOKEN_TTL_DAYS", 30))
     PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # New accounts per client address, the API's registration and the sign-up page counted together:
+    # each costs an argon2id hash, so a flood of them slows every request of the machine.
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;20 per hour")
 
     # Rate-limit storage: Redis when several app servers run (production requires it), memory otherwise.
     REDIS_URL = os.environ.get("REDIS_URL") or None

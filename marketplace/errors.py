@@ -36,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"
     CONFLICT = "conflict"
+    CONFLICT_RETRY = "conflict_retry"
     PRECONDITION_FAILED = "precondition_failed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -94,7 +95,10 @@ class UnsupportedMediaType(AppError):
 
 
 class ErrorBody(ma.Schema):
-    code = ma.fields.String(required=True, metadata={"description": "Stable machine-readable code"})
+    code = ma.fields.String(required=True, metadata={"description": (
+        "Stable machine-readable code. 409 conflict_retry: another change to the same order happened at the same "
+        "moment and this request's transaction was undone; read the order again and retry. 503 "
+        "database_unavailable: the database was briefly unreachable; retry after Retry-After seconds.")})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable message"})
     details = ma.fields.Dict(required=True, metadata={"description": "Field messages or context"})
 
@@ -181,7 +185,17 @@ def _handle_rate_limit(error: RateLimitExceeded):
                           f"Too many attempts; limit is {error.description}. Try again later.")
 
 
+# PostgreSQL gave up this transaction for another one's sake (deadlock_detected,
+# serialization_failure): nothing is wrong with the request, and sent again it may well go through.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def _handle_database_unavailable(error: DBAPIError):
+    if getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES:
+        log.warning("transaction conflict request_id=%s: %s", g.get("request_id", "-"), type(error.orig).__name__)
+        return error_response(409, ErrorCode.CONFLICT_RETRY,
+                              "Another change to this order (or to what it refers to) happened at the same moment; read it again and retry.",
+                              {"retryable": True})
     if not error.connection_invalidated and not isinstance(error, OperationalError):
         return _handle_unexpected(error)
     log.warning("database unavailable request_id=%s: %s", g.get("request_id", "-"), type(error.orig).__name__)

@@ -51,6 +51,15 @@ def _login_rate_limit() -> str:
 login_attempts = limiter.shared_limit(_login_rate_limit, scope="login", methods=["POST"])
 
 
+def _register_rate_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+# Each sign-up costs a password hash: one allowance of new accounts per client address, drawn on
+# by the API's registration and the sign-up page alike.
+registrations = limiter.shared_limit(_register_rate_limit, scope="register", methods=["POST"])
+
+
 def limit_only_limited_views(app: Flask) -> None:
     """Keep Flask-Limiter's per-request hooks off the requests it has nothing to do with.
 

@@ -11,6 +11,8 @@ class AccountErrorCode(enum.StrEnum):
     PHONE_TAKEN = "phone_taken"
     EMAIL_TAKEN = "email_taken"
     PHONE_OR_EMAIL_REQUIRED = "phone_or_email_required"
+    PASSWORD_TOO_COMMON = "password_too_common"
+    PASSWORD_IS_PHONE = "password_is_phone"
     ROLE_NOT_SELF_SERVICE = "role_not_self_service"
     ROLES_REQUIRED = "roles_required"
     CANNOT_DEMOTE_SELF = "cannot_demote_self"

@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.common.sql import one_of
@@ -39,6 +39,9 @@ class User(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Each browser sign-in carries the generation it began in; logging out, a deactivation and a
+    # new password move it on, so every session cookie of the account, saved or stolen, stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     county_adcode: Mapped[str | None] = mapped_column(ForeignKey("counties.adcode"), index=True)
     # Verified sellers publish without review; set by an administrator.
     seller_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,17 +5,19 @@ from flask_smorest import Blueprint
 from marketplace.accounts import services
 from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
-from marketplace.extensions import login_attempts
+from marketplace.extensions import login_attempts, registrations
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")
 
 
 @bp.route("/auth/register")
 class Register(MethodView):
+    decorators = [registrations]  # shared with the pages' sign-up form
+
     @bp.arguments(RegisterIn())
     @bp.response(201, UserOut)
     def post(self, fields):
-        """Create a buyer or seller account"""
+        """Create a buyer or seller account (rate-limited per client address, together with the sign-up page)"""
         return services.register_user(**fields)
 
 

@@ -10,6 +10,8 @@ password_field = ma.fields.String(
     required=True,
     load_only=True,
     validate=validate.Length(min=8, max=128, error="Passwords are 8 to 128 characters."),
+    metadata={"description": "8 to 128 characters; a common password or one character repeated is refused "
+                             "(422 password_too_common), and so is the account's phone number (password_is_phone)"},
 )
 display_name_field = ma.fields.String(required=True, validate=[validate.Length(min=1, max=60), NOT_BLANK])
 

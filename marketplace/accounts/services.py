@@ -11,6 +11,7 @@ from sqlalchemy import Integer, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
+from marketplace.accounts import passwords
 from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.models import ROLES_NEEDING_COUNTY, ApiToken, ReportScope, Role, User, UserRole
 from marketplace.common.pagination import Page, paginate
@@ -54,6 +55,24 @@ class UserNotFound(NotFound):
 
     def __init__(self, user_id: int):
         super().__init__(f"No user with id {user_id}.", details={"user_id": user_id})
+
+
+class PasswordRefused(InvalidInput):
+    MESSAGES = {
+        AccountErrorCode.PASSWORD_TOO_COMMON: "This password is one of the most common ones (or one character "
+                                              "repeated) and easily guessed; choose another.",
+        AccountErrorCode.PASSWORD_IS_PHONE: "The password must not be the account's phone number; choose another.",
+    }
+
+    def __init__(self, code: AccountErrorCode):
+        super().__init__(self.MESSAGES[code], code=code, details={"password": [self.MESSAGES[code]]})
+
+
+def _check_new_password(password: str, phone: str | None) -> None:
+    """Wherever a password is set: not a common one, not the phone number (accounts.passwords)."""
+    code = passwords.refusal(password, phone)
+    if code is not None:
+        raise PasswordRefused(code)
 
 
 @lru_cache(maxsize=4)
@@ -116,6 +135,7 @@ def _new_user(*, phone, email, display_name, password, roles, county_adcode, loc
     email = email.strip().lower() if email else None
     if not phone and not email:
         raise InvalidInput("Give a phone number or an email address.", code=AccountErrorCode.PHONE_OR_EMAIL_REQUIRED)
+    _check_new_password(password, phone)
     roles = {Role(r) for r in roles}
     _check_roles_and_county(roles, county_adcode)
     _ensure_unique(phone, email)
@@ -347,6 +367,7 @@ def update_user(
         user.is_active = is_active
         if not is_active:
             revoke_all_tokens(user)
+            _end_page_sessions(user)  # else reactivating the account would bring its old cookies back
     db.session.commit()
     return user
 
@@ -356,6 +377,38 @@ def revoke_all_tokens(user: User) -> None:
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
     )
+
+
+def _end_page_sessions(user: User) -> None:
+    # In SQL, so that two of them at once both count.
+    user.session_generation = User.session_generation + 1
+
+
+def end_page_sessions(user: User) -> None:
+    """Logging out of the pages: every browser sign-in of the user ends, in this browser and in
+    any other (a page session is valid only for the generation it began in)."""
+    _end_page_sessions(user)
+    db.session.commit()
+
+
+def page_session_is_current(user: User, generation: int | None) -> bool:
+    """Whether a browser sign-in that began in ``generation`` still holds for the user."""
+    return user.is_active and generation == user.session_generation
+
+
+def set_password(identifier: str, password: str) -> User:
+    """A new password for the account with this phone number or email: every browser sign-in and
+    bearer token it had ends, so whoever knew the old password is out."""
+    user = _find_by_identifier(identifier)
+    if user is None:
+        raise NotFound("No account has this phone number or email.", code=AccountErrorCode.USER_NOT_FOUND,
+                       details={"identifier": identifier})
+    _check_new_password(password, user.phone)
+    user.password_hash = hash_password(password)
+    _end_page_sessions(user)
+    revoke_all_tokens(user)
+    db.session.commit()
+    return user
 
 
 

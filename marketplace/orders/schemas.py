@@ -59,6 +59,9 @@ class IdempotencyHeader(Schema):
 
 
 class OrderLineOut(Schema):
+    id = ma.fields.Integer(required=True, metadata={
+        "description": "The line's id: refund some of its units with POST /api/v1/orders/{order_id}/refunds "
+                       "(lines[].order_line_id)"})
     product_id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     category = ma.fields.String(required=True)

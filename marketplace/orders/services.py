@@ -197,7 +197,13 @@ def checkout_status(checkout_id: int) -> str | None:
 
 def lock_order(order_id: int) -> Order:
     """An existing order, read afresh and locked until the caller commits (refunds of one order
-    are decided and confirmed one at a time)."""
+    are decided and confirmed one at a time).
+
+    Its checkout is locked first: every path takes a checkout's lock before its orders' (cancel,
+    payments, expiry), and a refund's row refers to both, so one that held the order while its
+    insert waited on the checkout would deadlock with a cancel holding the checkout."""
+    db.session.execute(select(Checkout.id).where(
+        Checkout.id == select(Order.checkout_id).where(Order.id == order_id).scalar_subquery()).with_for_update())
     return db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()
                               .execution_options(populate_existing=True)).one()
 

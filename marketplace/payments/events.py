@@ -88,8 +88,10 @@ def apply_stripe_event(event: dict, *, source: EventSource = EventSource.WEBHOOK
     elif intent_id is None:
         result = EventResult(EventOutcome.FLAGGED, "The event names no PaymentIntent.")
     else:
+        # FOR NO KEY UPDATE, as refunds.submit_refund: a cancel holding the checkout may still insert
+        # a refund row referring to this intent while this handler waits for that checkout.
         intent = db.session.scalars(select(PaymentIntent).where(PaymentIntent.stripe_id == intent_id)
-                                    .with_for_update().execution_options(populate_existing=True)).one_or_none()
+                                    .with_for_update(key_share=True).execution_options(populate_existing=True)).one_or_none()
         if intent is None:
             result = EventResult(EventOutcome.FLAGGED, f"PaymentIntent {intent_id} was not created by this marketplace.")
         else:

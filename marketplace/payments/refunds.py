@@ -234,7 +234,11 @@ def submit_refund(refund_id: int, *, known: list[gateway.StripeRefund] | None = 
                            .execution_options(synchronize_session=False))
         db.session.commit()
         raise
-    intent = db.session.scalars(select(PaymentIntent).where(PaymentIntent.id == intent.id).with_for_update()).one()
+    # FOR NO KEY UPDATE: it serializes what is recorded about this intent's refunds, yet lets a
+    # cancel or refund that holds the checkout insert a refund row referring to the intent (a
+    # foreign-key check, FOR KEY SHARE) while this waits for the checkout: no deadlock.
+    intent = db.session.scalars(select(PaymentIntent).where(PaymentIntent.id == intent.id)
+                                .with_for_update(key_share=True)).one()
     settle_stripe_refund(intent, stripe_refund)
     db.session.commit()
     return db.session.get(Refund, refund_id)

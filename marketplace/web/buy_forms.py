@@ -6,6 +6,7 @@ from flask_wtf.form import _Auto
 from wtforms import HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 
+from marketplace.accounts.errors import AccountErrorCode
 from marketplace.common.schemas import ID_MAX, MAINLAND_MOBILE
 from marketplace.web.forms import OneTimeTokenField, PageForm
 from marketplace.web.station_forms import FULL_WIDTH_DIGITS
@@ -38,6 +39,15 @@ class SignupForm(PageForm):
         Length(PASSWORD_MIN, PASSWORD_MAX, _l("Between %(low)d and %(high)d characters.", low=PASSWORD_MIN,
                                               high=PASSWORD_MAX))],
         render_kw={"autocomplete": "new-password"})
+
+
+# What registering refuses, shown beside the field it is about.
+SIGNUP_REFUSALS = {
+    AccountErrorCode.PHONE_TAKEN: ("phone", _l("An account with this number exists already. Log in instead.")),
+    AccountErrorCode.PASSWORD_TOO_COMMON: ("password", _l("This password is too common or too simple: anyone could "
+                                                          "guess it. Choose another.")),
+    AccountErrorCode.PASSWORD_IS_PHONE: ("password", _l("Your phone number cannot be your password. Choose another.")),
+}
 
 
 class AddToCartForm(PageForm):

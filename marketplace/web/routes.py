@@ -10,19 +10,18 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.errors import AccountErrorCode
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
 from marketplace.common.schemas import unstorable_text
 from marketplace.common.sql import read_replica
 from marketplace.common.time import BUSINESS_TZ
 from marketplace.errors import AppError, ErrorCode, InvalidInput
-from marketplace.extensions import limiter, login_attempts
+from marketplace.extensions import login_attempts, registrations
 from marketplace.geo import services as geo
 from marketplace.reports import access, charts, export
 from marketplace.reports.periods import PRESETS, resolve
 from marketplace.reports.schemas import ExportArgs, PeriodArgs
 from marketplace.web import language, storefront
-from marketplace.web.buy_forms import SignupForm
+from marketplace.web.buy_forms import SIGNUP_REFUSALS, SignupForm
 from marketplace.web.cart import merge_visitor_cart
 from marketplace.web.session import here, landing_path, local_path, login_url, sign_in, sign_out, signed_in_user
 
@@ -70,9 +69,8 @@ def login():
         401 if error else 200
 
 
-# Each sign-up costs a password hash: limited like the login, per client address.
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@registrations  # one allowance with the API's registration (extensions.registrations)
 def signup():
     """A buyer's account (phone, name, password), signed in at once, with the visitor's cart."""
     next_path = local_path(request.form.get("next") or request.args.get("next"))
@@ -83,9 +81,10 @@ def signup():
                                           password=form.password.data, roles=["buyer"],
                                           locale="en" if str(get_locale()) == "en" else "zh_CN")
         except AppError as error:
-            if error.code != AccountErrorCode.PHONE_TAKEN:
+            if error.code not in SIGNUP_REFUSALS:
                 raise
-            form.phone.errors = [_("An account with this number exists already. Log in instead.")]
+            field, message = SIGNUP_REFUSALS[error.code]
+            form[field].errors = [message]
         else:
             sign_in(user)
             merge_visitor_cart(user)
@@ -134,6 +133,7 @@ def _error_messages() -> dict[enum.StrEnum, str]:
         ErrorCode.CSRF_FAILED: _("This form has expired. Go back, reload the page and send it again."),
         ErrorCode.PAYLOAD_TOO_LARGE: _("What you sent is too large. Photos may be at most 10 MB each."),
         ErrorCode.RATE_LIMITED: _("Too many tries. Wait a minute and try again."),
+        ErrorCode.CONFLICT_RETRY: _("Someone else changed this at the same moment. Go back, reload the page and try again."),
         ErrorCode.NOT_FOUND: _("There is no such page."),
         ErrorCode.INTERNAL_ERROR: _("Something went wrong on our side. Please try again."),
     }

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from marketplace.accounts import services as accounts
 from marketplace.errors import AppError, ErrorCode
 
-SIGN_IN_KEYS = ("user_id", "signed_in_at")
+SIGN_IN_KEYS = ("user_id", "signed_in_at", "session_generation")
 KEPT_FORM = "kept_form"
 # A session cookie holds at most 4 KB; longer typed text is not kept rather than breaking the cookie.
 KEPT_FIELD_MAX_CHARS = 600
@@ -26,7 +26,11 @@ NOT_KEPT = ("csrf_token", "password")
 
 
 def signed_in_user():
-    """The active user of this browser's sign-in, if it has not run out; cached for the request."""
+    """The active user of this browser's sign-in, if it has not run out nor been ended (a logout
+    anywhere, a deactivation, a new password: accounts.end_page_sessions); cached for the request.
+
+    The account's row, read here anyway, carries the generation to compare, so the check costs
+    nothing more; requests that never load the page session (the API, /healthz) never make it."""
     if "page_user" in g:
         return g.page_user
     user = None
@@ -36,7 +40,7 @@ def signed_in_user():
             user = accounts.get_user(user_id)
         except AppError:
             user = None
-        if user is not None and not user.is_active:
+        if user is not None and not accounts.page_session_is_current(user, session.get("session_generation")):
             user = None
     g.page_user = user
     return user
@@ -49,13 +53,19 @@ def sign_in(user) -> None:
     session.permanent = True
     session["user_id"] = user.id
     session["signed_in_at"] = int(time.time())
+    session["session_generation"] = user.session_generation
     if kept:
         session[KEPT_FORM] = kept
     g.page_user = user
 
 
 def sign_out() -> None:
-    """End the sign-in; the CSRF token stays, so a form open in another tab can still be kept."""
+    """End the sign-in, here and in every other browser of the user (a saved copy of this cookie
+    stops working too); the CSRF token stays, so a form open in another tab can still be kept.
+    Only a sign-in that still holds ends the others: an old cookie cannot sign the user out."""
+    user = signed_in_user()
+    if user is not None:
+        accounts.end_page_sessions(user)
     for key in (*SIGN_IN_KEYS, KEPT_FORM):
         session.pop(key, None)
     g.page_user = None

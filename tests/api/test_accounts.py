@@ -74,6 +74,32 @@ def test_registration_rejects_a_phone_that_is_not_a_mainland_mobile_number(clien
     assert _user_count() == 0
 
 
+@pytest.mark.parametrize("password", ["12345678", "password", "aaaaaaaa", "PassWord", "  password  ", "qwertyuiop",
+                                      "ｐａｓｓｗｏｒｄ", "88888888", "woaini1314", "Z" * 20])
+def test_registration_refuses_a_common_password_and_creates_nothing(client, password):
+    response = _register(client, phone="13912345678", password=password)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "password_too_common"
+    assert "guessed" in response.json["error"]["message"]
+    assert "password" in response.json["error"]["details"]
+    assert _user_count() == 0
+
+
+@pytest.mark.parametrize("password", ["13912345678", "139 1234 5678", "139-1234-5678", "+86 139 1234 5678",
+                                      "008613912345678", "１３９１２３４５６７８"])
+def test_registration_refuses_the_phone_number_as_password_and_creates_nothing(client, password):
+    response = _register(client, phone="13912345678", password=password)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "password_is_phone"
+    assert "password" in response.json["error"]["details"]
+    assert _user_count() == 0
+
+
+def test_a_password_that_only_contains_a_common_one_is_accepted(client):
+    assert _register(client, phone="13912345678", password="password-of-wang-fang").status_code == 201
+    assert _register(client, phone="13912345679", password="13912345678").status_code == 201  # not its own number
+
+
 def test_registration_needs_a_phone_or_an_email(client):
     response = _register(client)
     assert response.status_code == 422

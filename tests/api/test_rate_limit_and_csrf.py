@@ -1,10 +1,14 @@
-"""Login is rate-limited; browser forms need their CSRF token; the session cookie is locked down."""
+"""Login and registration are rate-limited; browser forms need their CSRF token; the session cookie
+is locked down."""
 import re
 import time
 
 import pytest
 from limits import parse as parse_limit
+from sqlalchemy import func, select
 
+from marketplace.accounts.models import User
+from marketplace.extensions import db
 from tests.builders import PASSWORD
 
 
@@ -33,6 +37,7 @@ def signed_in(client, build):
     with client.session_transaction() as browser_session:
         browser_session["user_id"] = user.id
         browser_session["signed_in_at"] = int(time.time())
+        browser_session["session_generation"] = user.session_generation
     return user
 
 
@@ -70,6 +75,60 @@ def test_api_and_page_logins_draw_on_one_allowance(app, client):
     assert api.json["error"]["code"] == "rate_limited"
     page = client.post("/login", data={**wrong, "csrf_token": _csrf_token(client)}, headers={"Accept": "text/html"})
     assert page.status_code == 429 and page.mimetype == "text/html"
+
+
+REGISTRATION = {"phone": "13712345678", "display_name": "王芳", "password": "s3cret-pass"}
+BAD_REGISTRATION = {**REGISTRATION, "password": "short"}  # refused before any hash is made
+
+
+def _accounts() -> int:
+    return db.session.scalar(select(func.count()).select_from(User))
+
+
+@pytest.fixture
+def three_sign_ups_a_minute(app, monkeypatch):
+    monkeypatch.setitem(app.config, "REGISTER_RATE_LIMIT", "3 per minute")
+    return 3
+
+
+def test_api_registration_beyond_the_rate_limit_is_refused_and_creates_nothing(client, three_sign_ups_a_minute):
+    statuses = [client.post("/api/v1/auth/register", json=BAD_REGISTRATION).status_code for _ in range(3)]
+
+    response = client.post("/api/v1/auth/register", json=REGISTRATION)
+    assert statuses == [422, 422, 422]
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "rate_limited"
+    assert _accounts() == 0
+
+
+def test_api_and_page_sign_ups_draw_on_one_allowance(client, three_sign_ups_a_minute):
+    def page_sign_up(fields):
+        return client.post("/signup", data={**fields, "csrf_token": _csrf_token(client)})
+
+    statuses = [page_sign_up(BAD_REGISTRATION).status_code,
+                client.post("/api/v1/auth/register", json=BAD_REGISTRATION).status_code,
+                page_sign_up(BAD_REGISTRATION).status_code]
+    api = client.post("/api/v1/auth/register", json=REGISTRATION)
+    page = page_sign_up(REGISTRATION)
+
+    assert statuses == [422, 422, 422]
+    assert (api.status_code, api.json["error"]["code"]) == (429, "rate_limited")
+    assert page.status_code == 429
+    assert _accounts() == 0
+
+
+def test_sign_ups_do_not_draw_on_the_login_allowance(app, client, build, three_sign_ups_a_minute):
+    user = build.user()
+    for _ in range(3):
+        client.post("/api/v1/auth/register", json=BAD_REGISTRATION)
+
+    assert client.post("/api/v1/auth/register", json=BAD_REGISTRATION).status_code == 429
+    assert client.post("/api/v1/auth/login", json={"identifier": user.phone, "password": PASSWORD}).status_code == 200
+
+
+def test_by_default_an_address_registers_five_accounts_a_minute(client):
+    statuses = [client.post("/api/v1/auth/register", json=BAD_REGISTRATION).status_code for _ in range(6)]
+    assert statuses == [422] * 5 + [429]
 
 
 def test_login_form_without_csrf_token_is_refused(client, build):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
 from marketplace.extensions import db
-from marketplace.orders.models import Order
+from marketplace.orders.models import Checkout, Order
 from marketplace.payments.models import Refund, RefundLine
 
 SHIPMENT = {"carrier": "中通快递", "tracking_number": "ZT7730012345"}
@@ -232,6 +232,35 @@ def test_refunds_by_amount_then_by_lines_never_exceed_what_was_paid(client, buil
     assert refund_rows() == before
     walnut = refund(client, build, admin, sale.order.id, lines=[{"order_line_id": sale.line_of(sale.walnuts), "quantity": 1}])
     assert walnut.status_code == 201 and walnut.json["amount_fen"] == 800
+
+
+def test_a_line_is_refunded_using_only_the_ids_the_api_published(client, build, admin):
+    """A client that knows only what responses told it: the checkout it placed, the order as it
+    reads it back, and the ids of their lines (the same in both)."""
+    buyer, seller = build.user("buyer"), build.user("seller")
+    apples = build.product(seller, price_fen=1250, stock_units=20)
+    walnuts = build.product(seller, price_fen=800, stock_units=20)
+    placed = client.post("/api/v1/checkouts", headers={**auth(build, buyer), "Idempotency-Key": "line-ids-12"}, json={
+        "lines": [{"product_id": apples.id, "quantity": 2}, {"product_id": walnuts.id, "quantity": 3}],
+        "delivery": {"address": {"recipient": "张三", "phone": "13800138000", "county_adcode": apples.origin_county_adcode,
+                                 "detail": "人民路1号"}},
+        "payment_method": "card"})
+    assert placed.status_code == 201, placed.json
+    [placed_order] = placed.json["orders"]
+    build.pay(db.session.get(Checkout, placed.json["id"]))
+
+    order = client.get(f"/api/v1/orders/{placed_order['id']}", headers=auth(build, admin)).json
+    walnut_line = next(line for line in order["lines"] if line["product_id"] == walnuts.id)
+    assert sorted(line["id"] for line in order["lines"]) == sorted(line["id"] for line in placed_order["lines"])
+    assert walnut_line["id"] in {line["id"] for line in
+                                 client.get(f"/api/v1/checkouts/{placed.json['id']}", headers=auth(build, buyer))
+                                 .json["orders"][0]["lines"]}
+
+    response = refund(client, build, admin, order["id"], lines=[{"order_line_id": walnut_line["id"], "quantity": 2}])
+
+    assert response.status_code == 201, response.json
+    assert response.json["amount_fen"] == 2 * walnut_line["unit_price_fen"] == 1600
+    assert response.json["lines"] == [{"order_line_id": walnut_line["id"], "quantity": 2, "amount_fen": 1600}]
 
 
 def test_refund_by_lines_records_units_and_their_price(client, build, sale):

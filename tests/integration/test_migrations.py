@@ -302,3 +302,28 @@ def test_0014_creates_the_job_queue_and_takes_all_of_it_away_again(empty_databas
 
         upgrade()
         assert PROCRASTINATE_TABLES <= set(inspect(engine).get_table_names())
+
+
+def user_columns(engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("users")}
+
+
+def test_0015_gives_every_account_a_session_generation_and_takes_it_away_again(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0014")
+        add_user(engine, 1, "buyer")
+
+        upgrade(revision="0015")
+        assert run(engine, "SELECT id, session_generation FROM users") == [(1, 0)]
+        add_user(engine, 2, "seller")  # an insert that names no generation starts at 0
+        run(engine, "UPDATE users SET session_generation = session_generation + 1 WHERE id = 1")
+        assert run(engine, "SELECT id, session_generation FROM users ORDER BY id") == [(1, 1), (2, 0)]
+        with pytest.raises(IntegrityError):
+            run(engine, "UPDATE users SET session_generation = NULL")
+
+        downgrade(revision="0014")
+        assert "session_generation" not in user_columns(engine)
+        assert roles_of(engine) == [(1, "buyer"), (2, "seller")]
+
+        upgrade()
+        assert "session_generation" in user_columns(engine)

@@ -1,5 +1,5 @@
-"""Buyers sign up and log in on pages (phone and password, rate-limited like the API's login), and
-each role lands at its own home after logging in."""
+"""Buyers sign up and log in on pages (phone and password, rate-limited together with the API's
+registration), and each role lands at its own home after logging in."""
 import pytest
 from sqlalchemy import select
 
@@ -49,8 +49,19 @@ def test_bad_sign_up_input_is_refused_beside_its_field(browser, field, value):
     assert accounts_with(GOOD["phone"]) == []
 
 
-def test_sign_up_is_rate_limited_like_the_api_login(browser, app, monkeypatch):
-    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+@pytest.mark.parametrize("password, message", [("12345678", "这个密码太常见或太简单"), ("aaaaaaaa", "这个密码太常见或太简单"),
+                                               (GOOD["phone"], "不能用手机号作密码")])
+def test_a_weak_password_is_refused_in_chinese_beside_the_password_and_adds_no_account(browser, password, message):
+    response = sign_up(browser, password=password)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="password-error"' in page and message in page
+    assert accounts_with(GOOD["phone"]) == []
+
+
+def test_sign_up_is_rate_limited_with_the_api_registration(browser, app, monkeypatch):
+    monkeypatch.setitem(app.config, "REGISTER_RATE_LIMIT", "3 per minute")
     statuses = [sign_up(browser, password="short").status_code for _ in range(4)]
 
     assert statuses == [422, 422, 422, 429]
