@@ -1,7 +1,6 @@
 """Catalog endpoints: the public catalog, sellers' listings, photos and review."""
 from flask import Response, abort, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from werkzeug.wsgi import wrap_file
 
 from marketplace.accounts.auth import current_user, optional_user, requires
@@ -25,6 +24,7 @@ from marketplace.common import storage
 from marketplace.common.etags import expected_version, respond_with_etag
 from marketplace.common.schemas import PageArgs
 from marketplace.common.sql import read_replica
+from marketplace.extensions import Blueprint
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
 
