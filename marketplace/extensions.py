@@ -1,6 +1,8 @@
 """Unbound extensions, bound to an app in create_app."""
 from collections.abc import Callable
 
+import flask_smorest
+import marshmallow as ma
 from flask import Flask, current_app
 from flask.globals import request_ctx
 from flask_babel import Babel
@@ -12,6 +14,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from webargs.flaskparser import FlaskParser
+from webargs.multidictproxy import MultiDictProxy
 
 # Stable constraint names, so that Alembic revisions name what the models declare.
 NAMING_CONVENTION = {
@@ -33,6 +37,28 @@ class Api(SmorestApi):
     def _register_error_handlers(self):
         # marketplace.errors registers the one handler for every error.
         pass
+
+
+class _Arguments(MultiDictProxy):
+    """A query string, form or headers for webargs, an absent key answered at once: werkzeug's
+    MultiDict.get raises and catches a BadRequestKeyError for it, an exception built for each of a
+    schema's fields the request leaves out (the catalog's dozen filters, on every page)."""
+
+    def __getitem__(self, key: str):
+        if key not in self.data:
+            return ma.missing
+        return super().__getitem__(key)
+
+
+class ArgumentsParser(FlaskParser):
+    def _makeproxy(self, multidict, schema, *, cls=_Arguments):
+        return super()._makeproxy(multidict, schema, cls=cls)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, with the arguments parser above."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
 
 db = SQLAlchemy(model_class=Base)

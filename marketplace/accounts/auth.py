@@ -2,11 +2,11 @@
 from functools import wraps
 
 from flask import g, request
-from flask_smorest import Blueprint
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.errors import Forbidden, NotAuthenticated
+from marketplace.extensions import Blueprint
 
 
 def _bearer_caller() -> accounts.Caller:

@@ -1,11 +1,10 @@
 """Account endpoints: register, log in/out, me, and user administration."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts import services
 from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserListArgs, UserOut, UserPageOut, UserUpdateIn
-from marketplace.extensions import login_attempts, registrations
+from marketplace.extensions import Blueprint, login_attempts, registrations
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, roles and tokens")
 

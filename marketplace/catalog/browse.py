@@ -83,6 +83,8 @@ LEFT JOIN LATERAL (SELECT i.thumbnail_key, i.image_key FROM product_images i WHE
                    ORDER BY i.position LIMIT 1) AS cover ON true
 ORDER BY {outer_order}
 """
+# The shortest word the trigram index of titles can look up (pg_trgm's trigrams).
+TRIGRAM = 3
 # sort name -> (sort column, descending?)
 SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True),
                 "best_selling": ("units_sold", True)}
@@ -97,10 +99,21 @@ def _conditions(params: dict, q, category, county, province, poverty_only, demon
     if seller_user_id is not None:
         where.append("p.seller_user_id = :seller_user_id")
         params["seller_user_id"] = seller_user_id
-    if q:
-        # ILIKE is served by the trigram GIN index on PostgreSQL (3+ characters); shorter words
-        # are filtered along the sorted index scan until the page is full.
-        where.append("p.title ILIKE :q ESCAPE '\\'")
+    if q and len(q) < TRIGRAM:
+        # A word too short for the trigram index is looked for along the sorted index scan until
+        # the page is full, whatever the statement says; with strpos, whose selectivity PostgreSQL
+        # does not estimate from the word, it plans the statement once and keeps the plan (with
+        # LIKE it planned it afresh on every call, half of its cost: 0.84 -> 0.31 ms of CPU).
+        # strpos has no wildcards; a word with cased letters is compared in lower case, as ILIKE does.
+        cased = q.lower() != q.upper()
+        where.append("strpos(lower(p.title), lower(:q)) > 0" if cased else "strpos(p.title, :q) > 0")
+        params["q"] = q
+    elif q:
+        # ILIKE is served by the trigram GIN index on PostgreSQL. A word without cased letters
+        # (Chinese, digits) is matched with LIKE: the same rows, as lowercasing leaves its characters
+        # alone, without lowercasing every title it is held against.
+        operator = "ILIKE" if q.lower() != q.upper() else "LIKE"
+        where.append(f"p.title {operator} :q ESCAPE '\\'")
         params["q"] = contains_pattern(q)
     if category:
         where.append("p.category = :category")

@@ -1,7 +1,6 @@
 """Catalog endpoints: the public catalog, sellers' listings, photos and review."""
 from flask import Response, abort, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from werkzeug.wsgi import wrap_file
 
 from marketplace.accounts.auth import current_caller, current_user, optional_user, requires
@@ -26,7 +25,7 @@ from marketplace.common.etags import expected_version, respond_with_etag
 from marketplace.common.schemas import PageArgs
 from marketplace.common.sql import read_replica
 from marketplace.errors import ErrorOut
-from marketplace.extensions import image_upload_limit
+from marketplace.extensions import Blueprint, image_upload_limit
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products, photos and listing review")
 # One photo a request, counted with the listing forms' photos against IMAGE_UPLOAD_RATE_LIMIT.

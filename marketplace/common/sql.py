@@ -33,6 +33,7 @@ rows. That is the only case in which it touches a connection the session uses.
    replication lag, and reads nothing its own request wrote, enters the block; each caller
    says what lag it tolerates (README, "Deployment and scale").
 """
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -133,8 +134,22 @@ _COMPILED: dict[int, tuple[TextClause, str]] = {}
 def _driver_sql(statement: TextClause, connection: Connection) -> str:
     known = _COMPILED.get(id(statement))
     if known is None or known[0] is not statement:
-        known = _COMPILED[id(statement)] = (statement, statement.compile(dialect=connection.dialect).string)
+        compiled = compact_sql(statement.compile(dialect=connection.dialect).string)
+        known = _COMPILED[id(statement)] = (statement, compiled)
     return known[1]
+
+
+# A quoted literal or identifier (kept as written), or a run of white space and comments (one
+# space): what compact_sql reads a statement as.
+_SQL_TOKENS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|(?:\s|--[^\n]*|/\*.*?\*/)+""", re.S)
+
+
+def compact_sql(sql: str) -> str:
+    """The statement with its layout and comments taken out. psycopg parses a statement's
+    placeholders once and caches the result only for texts up to 4 KB
+    (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); the checkout's, indented for people to read,
+    is longer, and was parsed again on every call."""
+    return _SQL_TOKENS.sub(lambda match: match.group(1) or " ", sql).strip()
 
 
 def _fetch_on(connection: Connection, statement: TextClause, params: dict) -> list:

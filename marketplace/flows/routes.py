@@ -1,10 +1,10 @@
 """Endpoints of the cross-domain flows: cancelling an order (with its refund), cash at a station, and the
 public trace of a listing or a sold order line."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
 from marketplace.common.metrics import cash_collected
+from marketplace.extensions import Blueprint
 from marketplace.flows import cancellation, station_cash, trace
 from marketplace.flows.schemas import TraceOut
 from marketplace.orders.schemas import CheckoutOut, NoteIn, OrderOut

@@ -1,8 +1,8 @@
 """County registry endpoints: browse counties and provinces, import official lists, villages."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import requires
+from marketplace.extensions import Blueprint
 from marketplace.geo import county_import, services
 from marketplace.geo.schemas import (
     CountyImportFile,

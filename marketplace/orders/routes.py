@@ -1,9 +1,9 @@
 """Checkout and order endpoints."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_caller, current_user, requires
 from marketplace.common.metrics import Channel, checkout_placed, counting_checkout
+from marketplace.extensions import Blueprint
 from marketplace.orders import addresses, cart, services
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders.schemas import (

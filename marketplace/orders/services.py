@@ -14,6 +14,7 @@ from sqlalchemy import Select, select, text, update
 from marketplace.accounts.services import Role, User
 from marketplace.catalog import stock
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import write_in_session
 from marketplace.common.time import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.extensions import db
@@ -172,14 +173,14 @@ def amount_due_fen(checkout: Checkout) -> int:
 
 
 def lock_checkout(checkout_id: int) -> Checkout:
-    """The checkout, locked against the expiry job and other payments until the caller commits."""
+    """The checkout, locked against the expiry job and other payments until the caller commits,
+    with its orders (and their lines and events) read afresh by the same load: every path that
+    changes a checkout's orders locks the checkout first."""
     checkout = db.session.scalars(
         select(Checkout).where(Checkout.id == checkout_id).with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
     if checkout is None:
         raise CheckoutNotFound(checkout_id)
-    db.session.scalars(select(Order).where(Order.checkout_id == checkout_id)
-                       .execution_options(populate_existing=True)).all()
     return checkout
 
 
@@ -208,6 +209,45 @@ def lock_order(order_id: int) -> Order:
                               .execution_options(populate_existing=True)).one()
 
 
+# Money for a checkout whose orders all still await it: the common case of a payment, in two
+# statements of plain SQL (a Stripe event or a cash collection applies at the rate checkouts are
+# placed). Anything else (an order expired, cancelled or already paid) goes through
+# settle_checkout_payment on the mapped objects.
+_LOCK_IF_ALL_UNPAID = text(
+    "SELECT c.status = 'pending_payment' AND NOT EXISTS (SELECT FROM orders o WHERE o.checkout_id = c.id "
+    "AND o.status <> 'pending_payment') AS all_unpaid FROM checkouts c WHERE c.id = :checkout_id FOR UPDATE")
+_PAY_ALL = text("""
+WITH paid AS (
+    UPDATE orders SET status = 'paid', paid_at = :paid_at, updated_at = :paid_at
+    WHERE checkout_id = :checkout_id AND status = 'pending_payment'
+    RETURNING id, seller_user_id, buyer_user_id, station_id, total_fen
+), logged AS (
+    INSERT INTO order_events (order_id, action, from_status, to_status, actor_user_id, note, created_at)
+    SELECT id, 'pay', 'pending_payment', 'paid', NULL, :note, :paid_at FROM paid ORDER BY id
+), settled AS (
+    UPDATE checkouts SET status = 'paid', paid_at = :paid_at WHERE id = :checkout_id
+)
+SELECT paid.id AS order_id, paid.seller_user_id, paid.buyer_user_id, paid.station_id, paid.total_fen,
+       l.id AS line_id, l.product_id, l.category, l.origin_county_adcode, l.quantity, l.line_total_fen
+FROM paid JOIN order_lines l ON l.order_id = paid.id
+ORDER BY paid.id, l.id
+""")
+
+
+def pay_unpaid_checkout(checkout_id: int, *, paid_at: datetime, note: str) -> list | None:
+    """Lock the checkout; if it and all its orders await payment, make them paid (each order with
+    its event, as _apply's "pay" move) and return the lines paid for, one row each with its order's
+    seller, buyer, station and total (the caller commits). None, with the checkout locked and
+    nothing changed, when it is not that simple: then lock_checkout and settle_checkout_payment."""
+    params = {"checkout_id": checkout_id}
+    found = write_in_session(_LOCK_IF_ALL_UNPAID, params)
+    if not found:
+        raise CheckoutNotFound(checkout_id)
+    if not found[0].all_unpaid:
+        return None
+    return write_in_session(_PAY_ALL, {**params, "paid_at": paid_at, "note": note})
+
+
 def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime, note: str) -> Settlement:
     """Money for a locked checkout arrived; the caller records the payment and commits.
 
@@ -232,11 +272,12 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
             savepoint.commit()
             if _apply(order, "pay_late", None, note, at=settlement.paid_at):
                 settlement.paid.append(order)
-    cancelled_ids = [order.id for order in checkout.orders if order.paid_at is None and order not in settlement.paid]
+    cancelled_ids = [order.id for order in checkout.orders
+                     if order.status == OrderStatus.CANCELLED and order.paid_at is None]
     cancelled_after = set(db.session.scalars(
-        select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids or [-1]), OrderEvent.action == "cancel",
+        select(OrderEvent.order_id).where(OrderEvent.order_id.in_(cancelled_ids), OrderEvent.action == "cancel",
                                           OrderEvent.created_at >= covers_orders_since)
-    ))
+    )) if cancelled_ids else set()
     settlement.refund += [(order, "The order was cancelled before its payment arrived.")
                           for order in checkout.orders if order.id in cancelled_after]
     if settlement.paid:

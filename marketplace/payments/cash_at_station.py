@@ -39,7 +39,14 @@ def take_cash(checkout_id: int, amount_fen: int) -> Checkout:
 
 def settle_cash_payment(checkout: Checkout) -> None:
     """The cash taken pays the locked checkout's orders (the caller commits)."""
-    settlement.settle_checkout(checkout, covers_orders_since=utcnow(), note="cash collected at the station")
+    note = "cash collected at the station"
+    if settlement.settle_unpaid_checkout(checkout.id, paid_at=utcnow(), note=note) is None:
+        settlement.settle_checkout(checkout, covers_orders_since=utcnow(), note=note)
+        return
+    # Paid by plain SQL: what the session holds of the checkout is read again when next used.
+    for order in checkout.orders:
+        db.session.expire(order)
+    db.session.expire(checkout)
 
 
 def cash_refund(refund_id: int) -> Refund:

@@ -7,10 +7,10 @@ paid only from a verified event (or reconciliation's re-fetch of the intent, app
 """
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import write_in_session
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders import services as orders
@@ -75,12 +75,10 @@ def apply_stripe_event(event: dict, *, source: EventSource = EventSource.WEBHOOK
         intent_id = None
     # A second delivery of this event stops here, after waiting for the first to commit: the row
     # is already there, and the insert does nothing (no unique-violation error in either log).
-    record_id = db.session.execute(
-        insert(StripeEvent).values(stripe_event_id=event["id"], type=kind[:80], source=source,
-                                   outcome=EventOutcome.APPLIED, stripe_payment_intent_id=intent_id)
-        .on_conflict_do_nothing(index_elements=["stripe_event_id"]).returning(StripeEvent.id)
-    ).scalar_one_or_none()
-    if record_id is None:
+    recorded = write_in_session(_RECORD_EVENT, {"event_id": event["id"], "type": kind[:80], "source": str(source),
+                                                "outcome": str(EventOutcome.APPLIED), "intent_id": intent_id,
+                                                "at": utcnow()})
+    if not recorded:
         db.session.rollback()
         return EventResult(EventOutcome.DUPLICATE)
     if kind not in HANDLED_EVENTS:
@@ -104,10 +102,18 @@ def apply_stripe_event(event: dict, *, source: EventSource = EventSource.WEBHOOK
                                            note="The event's object is malformed."))
                 db.session.commit()
                 return EventResult(EventOutcome.FLAGGED, "The event's object is malformed.")
-    db.session.execute(update(StripeEvent).where(StripeEvent.id == record_id).values(
-        outcome=result.outcome, note=result.note[:300] if result.note else None))
+    write_in_session(_RECORD_OUTCOME, {"id": recorded[0].id, "outcome": str(result.outcome),
+                                       "note": result.note[:300] if result.note else None})
     db.session.commit()
     return result
+
+
+# An event's record, written first (a second delivery finds it and stops) and completed with its
+# outcome in the same transaction. Plain SQL: they run for every delivery.
+_RECORD_EVENT = text(
+    "INSERT INTO stripe_events (stripe_event_id, type, source, outcome, stripe_payment_intent_id, received_at) "
+    "VALUES (:event_id, :type, :source, :outcome, :intent_id, :at) ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id")
+_RECORD_OUTCOME = text("UPDATE stripe_events SET outcome = :outcome, note = :note WHERE id = :id RETURNING id")
 
 
 def _payment_succeeded(intent: PaymentIntent, obj: dict, event: dict, _refunds) -> EventResult:
@@ -120,9 +126,12 @@ def _payment_succeeded(intent: PaymentIntent, obj: dict, event: dict, _refunds) 
     intent.status = PaymentIntentStatus.SUCCEEDED
     intent.succeeded_at = utcnow()
     intent.last_error = None
+    note = f"paid through Stripe ({intent.stripe_id})"
+    paid = settlement.settle_unpaid_checkout(intent.checkout_id, paid_at=intent.succeeded_at, note=note)
+    if paid is not None:  # the common case: every order awaited this payment
+        return EventResult(EventOutcome.APPLIED, f"{len(paid)} order(s) paid")
     checkout = orders.lock_checkout(intent.checkout_id)
-    outcome = settlement.settle_checkout(checkout, covers_orders_since=intent.created_at,
-                                         note=f"paid through Stripe ({intent.stripe_id})")
+    outcome = settlement.settle_checkout(checkout, covers_orders_since=intent.created_at, note=note)
     made = [refunds.new_refund(order, order.total_fen, why, requested_by=None, intent=intent)
             for order, why in outcome.refund]
     if not outcome.paid and not made:

@@ -1,12 +1,12 @@
 """Payment endpoints: paying a checkout, the Stripe webhook, refunds, the sellers' settlement ledgers."""
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
 from marketplace.common.metrics import stripe_event_applied
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
 from marketplace.errors import ErrorOut
+from marketplace.extensions import Blueprint
 from marketplace.payments import events, intents, refunds, settlement
 from marketplace.payments.models import EventOutcome
 from marketplace.payments.schemas import (

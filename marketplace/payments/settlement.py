@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
+from marketplace.common.sql import write_in_session
 from marketplace.errors import Conflict, Forbidden
 from marketplace.extensions import db
 from marketplace.orders import services as orders
@@ -43,6 +44,33 @@ def settle_checkout(checkout: Checkout, *, covers_orders_since: datetime, note: 
         credit_sale(order)
         ledger.record_sale(order, outcome.paid_at)
     return outcome
+
+
+def settle_unpaid_checkout(checkout_id: int, *, paid_at: datetime, note: str) -> list[int] | None:
+    """settle_checkout's common case in plain SQL: the checkout and all its orders awaited the money,
+    so every order becomes paid, credits its seller and counts as a sale; returns the orders' ids
+    (the caller commits). None, with the checkout locked and nothing changed, when it is not that
+    simple: then settle_checkout (after orders.lock_checkout)."""
+    lines = orders.pay_unpaid_checkout(checkout_id, paid_at=paid_at, note=note)
+    if lines is None:
+        return None
+    paid = {line.order_id: line for line in lines}
+    entries = [(order.seller_user_id, kind, amount, order.order_id) for order in paid.values()
+               for kind, amount in ((SellerEntryKind.SALE, order.total_fen),
+                                    (SellerEntryKind.COMMISSION, -commission_fen(order.total_fen)))]
+    write_in_session(_CREDIT_SALES, {"sellers": [e[0] for e in entries], "kinds": [str(e[1]) for e in entries],
+                                     "amounts": [e[2] for e in entries], "orders": [e[3] for e in entries],
+                                     "at": paid_at})
+    ledger.record_sale_lines(lines, paid_at)
+    return list(paid)
+
+
+# credit_sale's entries for several orders at once (settle_unpaid_checkout).
+_CREDIT_SALES = text(
+    "INSERT INTO seller_ledger_entries (seller_user_id, kind, amount_fen, order_id, created_at) "
+    "SELECT seller, kind, amount, order_id, :at FROM unnest(CAST(:sellers AS integer[]), CAST(:kinds AS varchar[]), "
+    "CAST(:amounts AS integer[]), CAST(:orders AS integer[])) WITH ORDINALITY AS e(seller, kind, amount, order_id, n) "
+    "ORDER BY n RETURNING id")
 
 
 def credit_sale(order: Order) -> None:

@@ -2,9 +2,10 @@
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from marketplace.common.queue import defer
+from marketplace.common.sql import write_in_session
 from marketplace.common.time import business_day
 from marketplace.extensions import db
 from marketplace.reports.models import SaleExclusion, SalesLedgerEntry, SalesLedgerQueue
@@ -21,6 +22,10 @@ def _append(rows: list[SalesLedgerEntry]) -> None:
     db.session.add_all(rows)
     db.session.flush()
     db.session.add_all([SalesLedgerQueue(ledger_id=row.id) for row in rows])
+    _roll_up_soon()
+
+
+def _roll_up_soon() -> None:
     defer(ROLL_UP_TASK, queueing_lock=ROLL_UP_TASK,
           delay=timedelta(seconds=current_app.config["ROLLUP_DELAY_SECONDS"]))
 
@@ -36,6 +41,40 @@ def record_sale(order, paid_at: datetime) -> None:
                          units=line.quantity, amount_fen=line.line_total_fen)
         for line in order.lines
     ])
+
+
+# record_sale's rows for the lines of orders paid by plain SQL (record_sale_lines), queued for the
+# rollup in the same statement.
+_RECORD_SALE_LINES = text("""
+WITH added AS (
+    INSERT INTO sales_ledger (kind, business_day, occurred_at, order_id, order_line_id, product_id, category,
+                              origin_county_adcode, seller_user_id, buyer_user_id, station_id, units, amount_fen)
+    SELECT 'sale', :day, :at, order_id, line_id, product_id, category, county, seller, buyer, station, units, amount
+    FROM unnest(CAST(:orders AS integer[]), CAST(:lines AS integer[]), CAST(:products AS integer[]),
+                CAST(:categories AS varchar[]), CAST(:counties AS varchar[]), CAST(:sellers AS integer[]),
+                CAST(:buyers AS integer[]), CAST(:stations AS integer[]), CAST(:units AS integer[]),
+                CAST(:amounts AS integer[]))
+         WITH ORDINALITY AS l(order_id, line_id, product_id, category, county, seller, buyer, station, units, amount, n)
+    ORDER BY n
+    RETURNING id
+)
+INSERT INTO sales_ledger_queue (ledger_id) SELECT id FROM added RETURNING ledger_id
+""")
+
+
+def record_sale_lines(lines: list, paid_at: datetime) -> None:
+    """record_sale for lines given as rows (orders.pay_unpaid_checkout's: order_id, line_id,
+    product_id, category, origin_county_adcode, seller_user_id, buyer_user_id, station_id,
+    quantity, line_total_fen): the same rows, in one statement."""
+    write_in_session(_RECORD_SALE_LINES, {
+        "day": business_day(paid_at), "at": paid_at,
+        "orders": [line.order_id for line in lines], "lines": [line.line_id for line in lines],
+        "products": [line.product_id for line in lines], "categories": [line.category for line in lines],
+        "counties": [line.origin_county_adcode for line in lines],
+        "sellers": [line.seller_user_id for line in lines], "buyers": [line.buyer_user_id for line in lines],
+        "stations": [line.station_id for line in lines], "units": [line.quantity for line in lines],
+        "amounts": [line.line_total_fen for line in lines]})
+    _roll_up_soon()
 
 
 def record_refund(refund, order, confirmed_at: datetime) -> None:

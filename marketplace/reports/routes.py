@@ -10,11 +10,11 @@ scope taken away holds at once. The review endpoints stay on the primary: an adm
 acts on what they list and must see the exclusion just made.
 """
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, requires
 from marketplace.common.sql import read_replica
 from marketplace.errors import ErrorOut
+from marketplace.extensions import Blueprint
 from marketplace.reports import access, export, queries, review, snapshots
 from marketplace.reports.periods import resolve
 from marketplace.reports.schemas import (

@@ -1,9 +1,9 @@
 """Service station endpoints."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace.accounts.auth import current_user, optional_user, requires
 from marketplace.common.schemas import LedgerEntryIn, LedgerPageArgs
+from marketplace.extensions import Blueprint
 from marketplace.stations import cash, services
 from marketplace.stations.schemas import (
     CashEntryOut,

@@ -2,6 +2,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from marketplace.catalog.models import Product, ProductImage
 from marketplace.catalog.taxonomy import Category
@@ -257,6 +258,24 @@ def test_search_ignores_latin_case(client, build, seller_in):
 
     assert browsed_ids(client, q="honey") == [honey]
     assert browsed_ids(client, q="wild honey") == [honey]
+    # A word without cased letters is matched exactly (LIKE), in a title with cased letters too;
+    # a word too short for the trigram index (strpos) ignores case as well.
+    assert browsed_ids(client, q="野生蜂蜜") == [honey]
+    assert browsed_ids(client, q="honey 野生") == [honey]
+    assert browsed_ids(client, q="hO") == [honey]
+    assert browsed_ids(client, q="蜂蜜") == [honey]
+
+
+def test_a_word_too_short_for_the_trigram_index_is_searched_with_a_plan_postgresql_keeps(client, build, seller_in):
+    walnut = build.product(seller=seller_in("both"), title="乌什薄皮核桃").id
+    # psycopg prepares a statement on its 5th run; PostgreSQL plans the first 5 runs of a prepared
+    # statement for their values, then keeps a generic plan if it costs no more.
+    for _ in range(12):
+        assert browsed_ids(client, q="核桃") == [walnut]
+
+    plans = db.session.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                    "WHERE statement LIKE '%strpos(p.title%'")).all()
+    assert len(plans) == 1 and plans[0].generic_plans >= 1
 
 
 @pytest.mark.parametrize("query, expected", [
