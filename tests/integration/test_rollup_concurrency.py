@@ -107,19 +107,20 @@ def test_a_payment_committing_after_a_roll_up_took_later_rows_is_rolled_up_by_th
     slow, slow_event = shop.unpaid_checkout()
     fast, fast_event = shop.unpaid_checkout()
     slow_id, fast_id = slow.id, fast.id
+    slow_orders = {order.id for order in slow.orders}
     db.session.commit()
     written, release = threading.Event(), threading.Event()
-    record_sale = ledger.record_sale
+    record_sale_lines = ledger.record_sale_lines
 
-    def record_then_wait(order, paid_at):
-        """The slow payment has all its ledger rows (and their ids) but has not committed yet."""
-        record_sale(order, paid_at)
-        if order.checkout_id == slow_id and order.id == max(each.id for each in order.checkout.orders):
-            db.session.flush()
+    def record_then_wait(lines, paid_at):
+        """The slow payment has all its ledger rows (and their ids) but has not committed yet
+        (a checkout whose orders all await payment is settled in one go: settle_unpaid_checkout)."""
+        record_sale_lines(lines, paid_at)
+        if {line.order_id for line in lines} == slow_orders:
             written.set()
             assert release.wait(30)
 
-    monkeypatch.setattr(ledger, "record_sale", record_then_wait)
+    monkeypatch.setattr(ledger, "record_sale_lines", record_then_wait)
 
     def pay_slowly():
         return apply_stripe_event(slow_event).outcome
