@@ -9,7 +9,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from marketplace.common import storage
+from marketplace.common import json_provider, storage
 from marketplace.common.converters import IdConverter
 from marketplace.common.logs import configure_logging
 from marketplace.common.sql import REPLICA_BIND
@@ -71,10 +71,7 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     app = Marketplace(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     app.session_interface = SessionCookies()
     app.url_map.converters["id"] = IdConverter
-    # UTF-8 JSON: Chinese text is half the bytes of \uXXXX escapes on a farmer's slow connection;
-    # keys in the order the schemas declare them.
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    json_provider.init_app(app)  # UTF-8, keys in the schemas' order, written by orjson
     if isinstance(config, type):
         app.config.from_object(config)
     else:
