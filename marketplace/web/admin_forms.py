@@ -1,8 +1,8 @@
 """Forms of the administration pages: rejecting a listing, excluding and restoring a sale, recording
 a station's remittance, changing a user's roles; labels and messages in the reader's language."""
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms import BooleanField, HiddenField, SelectChoice, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.services import Role
@@ -16,9 +16,8 @@ ADCODE = Regexp(r"^[0-9]{6}$", message=_l("A 6-digit code, for example 652927.")
 
 def _reason(low: int, high: int) -> list:
     """A reason someone will read later: as long as the API's (RejectionIn, ExclusionIn, InclusionIn)."""
-    return [InputRequired(_l("Give a reason.")),
-            Length(low, high, _l("Between %(min)d and %(max)d characters.", min=low, max=high)),
-            _not_blank(_l("Give a reason."))]
+    return [InputRequired(_l("Give a reason.")), _not_blank(_l("Give a reason.")),
+            Length(low, high, _l("Between %(min)d and %(max)d characters.", min=low, max=high))]
 
 
 def _not_blank(message):
@@ -26,7 +25,7 @@ def _not_blank(message):
 
     def check(form, field):
         if field.data is not None and not field.data.strip():
-            raise ValidationError(message)
+            raise StopValidation(message)
 
     return check
 
@@ -50,23 +49,23 @@ class RestoreForm(PageForm):
     reason = TextAreaField(_l("Why it goes back into the official figures"), validators=_reason(2, 300))
 
 
+class AmountField(YuanField):
+    refusal = _l("Type the amount in yuan with at most two decimals, for example 12.5")
+
+
 class RemittanceForm(PageForm):
-    amount = YuanField(_l("Cash handed over (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
+    amount = AmountField(_l("Cash handed over (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
     reference = StringField(_l("Receipt or transfer reference"), validators=[
-        InputRequired(_l("Type the reference.")), Length(1, 100, _l("At most %(max)d characters.", max=100)),
-        _not_blank(_l("Type the reference."))])
+        InputRequired(_l("Type the reference.")), _not_blank(_l("Type the reference.")),
+        Length(1, 100, _l("At most %(max)d characters.", max=100))])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=300, message=_l("At most %(max)d characters.",
                                                                                        max=300))])
-
-    def validate_amount(self, field):
-        if field.data is not None and field.data <= 0:
-            raise ValidationError(_l("Type an amount above zero."))
 
 
 class RolesForm(PageForm):
     """What the API's PATCH /users/<id> changes: roles, county, an official's report scope, active."""
 
-    roles = SelectMultipleField(_l("Roles"), choices=[(role.value, label) for role, label in ROLE_LABELS.items()],
+    roles = SelectMultipleField(_l("Roles"), choices=[SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()],
                                 widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
                                 validate_choice=False, validators=[InputRequired(_l("Tick at least one role."))])
     county_adcode = StringField(_l("County code (sellers and partners)"), validators=[Optional(), ADCODE])
