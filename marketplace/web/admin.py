@@ -215,6 +215,13 @@ def _export_links() -> dict[str, str]:
             for report, label in EXPORTS.items()}
 
 
+def _chart_words() -> charts.ChartWords:
+    """The charts' words in the reader's language."""
+    return charts.ChartWords(daily_title=_("Net sales each day (yuan)"), province_title=_("Net sales by province (yuan)"),
+                             poverty_series=_("National poverty counties"), other_series=_("Other counties"),
+                             no_data=_("No data yet"), short_day=_("{month}/{day}"))
+
+
 def _scope_label(user) -> str | None:
     """What an official's dashboard covers, in words (None for administrators, who choose)."""
     if user.has_role("admin"):
@@ -240,7 +247,7 @@ def reports(user):
     try:
         period, scope, _unused = _report_request(user, PeriodArgs)
         with read_replica():  # as the reports' API (reports/routes.py): the scope is decided on the primary
-            board = charts.dashboard(period, scope, style_nonce=nonce)
+            board = charts.dashboard(period, scope, style_nonce=nonce, words=_chart_words())
     except (AppError, ReportRefused) as error:  # the report checks the counties asked for itself
         refused = error if isinstance(error, ReportRefused) else _report_refusal(error)
         return render_template("pages/admin/reports.html", **page, error=refused.message,

@@ -145,6 +145,15 @@ def test_the_administration_speaks_english_after_the_switch(admin_browser):
     assert ">Users and roles</a>" in page and "待审核" not in page
 
 
+def test_the_dashboard_in_english_labels_its_figures_and_charts_in_english(admin_browser):
+    admin_browser.get("/language/en")
+    page = text_of(admin_browser.get("/admin/reports?preset=today"))
+
+    assert "Net online retail sales" in page and "Share of national poverty counties" in page
+    assert "Net sales each day (yuan)" in page and "Net sales by province (yuan)" in page and "No data yet" in page
+    assert not re.search(r"[\u4e00-\u9fff]", re.sub(r'<nav class="lang".*?</nav>', "", page, flags=re.DOTALL))
+
+
 # ---------------------------------------------------------------- listings waiting for review
 
 
