@@ -38,6 +38,7 @@ from marketplace.web.admin_forms import (
     RestoreForm,
     RolesForm,
 )
+from marketplace.web.services import claim_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, local_path, people_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -448,21 +449,31 @@ def station(user, station_id):
 @bp.post("/stations/<id:station_id>/remittances")
 @admin_page
 def remit(user, station_id):
+    """Record cash a station handed over, once however often the form is sent (a double tap, a
+    resend after a slow answer): money must not be counted twice."""
     form = RemittanceForm()
+    station_page = url_for(".station", station_id=station_id)
     try:
-        if form.validate():
-            try:
-                cash.record_remittance(station_id, user, amount_fen=form.amount.data,
-                                       reference=form.reference.data, note=(form.note.data or "").strip() or None)
-            except AppError as error:
-                if error.code != StationErrorCode.REMITTANCE_EXCEEDS_BALANCE:
-                    raise
-                form.amount.errors = [_("That is more than the station owes (¥%(yuan)s).",
-                                        yuan=charts.yuan(error.details["balance_fen"]))]
-                return _station_page(user, station_id, form, error.status)
-            flash(_("Remittance of ¥%(yuan)s recorded.", yuan=charts.yuan(form.amount.data)), "notice")
-            return redirect(url_for(".station", station_id=station_id))
-        return _station_page(user, station_id, form, 422)
+        if not form.validate():
+            return _station_page(user, station_id, form, 422)
+        token = form.form_token.data
+        claimed, earlier = claim_form_token(token, user.id)
+        if not claimed:
+            flash(_("This form was already sent; it was acted on once."), "notice")
+            return redirect(earlier or station_page)
+        try:
+            cash.record_remittance(station_id, user, amount_fen=form.amount.data,
+                                   reference=form.reference.data, note=(form.note.data or "").strip() or None)
+        except Exception as error:
+            release_form_token(token)
+            if not isinstance(error, AppError) or error.code != StationErrorCode.REMITTANCE_EXCEEDS_BALANCE:
+                raise
+            form.amount.errors = [_("That is more than the station owes (¥%(yuan)s).",
+                                    yuan=charts.yuan(error.details["balance_fen"]))]
+            return _station_page(user, station_id, form, error.status)
+        record_form_result(token, station_page)
+        flash(_("Remittance of ¥%(yuan)s recorded.", yuan=charts.yuan(form.amount.data)), "notice")
+        return redirect(station_page)
     except AppError as error:
         return _refused(error)
 

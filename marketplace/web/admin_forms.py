@@ -7,7 +7,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.services import Role
 from marketplace.common.schemas import ID_MAX
-from marketplace.web.forms import PageForm, WholeNumberField, YuanField
+from marketplace.web.forms import OneTimeTokenField, PageForm, WholeNumberField, YuanField
 
 ROLE_LABELS = {Role.BUYER: _l("Buyer"), Role.SELLER: _l("Seller"), Role.PARTNER: _l("Station partner"),
                Role.ADMIN: _l("Administrator"), Role.OFFICIAL: _l("Commerce bureau official")}
@@ -54,6 +54,7 @@ class AmountField(YuanField):
 
 
 class RemittanceForm(PageForm):
+    form_token = OneTimeTokenField()  # a second send of the same form records nothing more
     amount = AmountField(_l("Cash handed over (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
     reference = StringField(_l("Receipt or transfer reference"), validators=[
         InputRequired(_l("Type the reference.")), _not_blank(_l("Type the reference.")),

@@ -362,6 +362,20 @@ def test_a_remittance_with_bad_input_comes_back_beside_the_field(admin_browser, 
     assert cash.balance_fen(station_owing.id) == owed
 
 
+def test_a_remittance_sent_twice_is_recorded_once(admin_browser, station_owing):
+    owed = cash.balance_fen(station_owing.id)
+    path = f"/admin/stations/{station_owing.id}"
+    form = {**admin_browser.hidden_fields(path), "amount": "5", "reference": "RC-2026-002"}
+
+    first = admin_browser.client.post(f"{path}/remittances", data=form)
+    second = admin_browser.client.post(f"{path}/remittances", data=form)
+
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Location"] == path
+    assert cash.balance_fen(station_owing.id) == owed - 500
+    assert "此表单已提交过，只办理了一次。" in text_of(admin_browser.get(path))
+
+
 def test_an_unknown_station_is_a_404_page(admin_browser):
     assert admin_browser.get("/admin/stations/999999").status_code == 404
 
@@ -396,6 +410,19 @@ def test_users_are_listed_by_role_and_an_official_is_granted_a_scope(admin_brows
     session.expire_all()
     changed = accounts.get_user(clerk.id)
     assert set(changed.roles) == {"buyer", "official"} and accounts.report_scope_of(changed).county_adcode == WUSHI
+
+
+def test_the_list_of_one_role_pages_keeping_the_role(admin_browser, build, session):
+    for number in range(21):
+        build.user("seller", display_name=f"卖家{number:02d}")
+    session.commit()
+
+    first = text_of(admin_browser.get("/admin/users?role=seller"))
+    next_page = html.unescape(re.search(r'<a class="button secondary" rel="next" href="([^"]+)"', first).group(1))
+    second = text_of(admin_browser.get(next_page))
+
+    assert next_page == "/admin/users?page=2&role=seller"
+    assert re.findall(r">卖家(\d\d)</a>", second) == ["20"]
 
 
 @pytest.mark.parametrize(("typed", "field", "status", "message"), [
