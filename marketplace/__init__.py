@@ -215,6 +215,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression, security_headers
+    from marketplace.web.admin import bp as admin_bp
     from marketplace.web.cart import bp as cart_bp
     from marketplace.web.checkout import bp as buy_bp
     from marketplace.web.my_orders import bp as my_orders_bp
@@ -232,6 +233,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web_bp)
     app.register_blueprint(sell_bp)
     app.register_blueprint(station_bp)
+    app.register_blueprint(admin_bp)
     for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
         app.register_blueprint(blueprint)
     app.after_request(compression.gzip_pages)

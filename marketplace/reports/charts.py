@@ -26,10 +26,24 @@ STYLE = Style(
 )
 COMMON = {
     "style": STYLE, "js": [], "disable_xml_declaration": True, "legend_at_bottom": True,
-    "legend_at_bottom_columns": 2, "no_data_text": "暂无数据",
+    "legend_at_bottom_columns": 2,
     "margin": 8, "margin_right": 24, "spacing": 8, "width": 400, "truncate_label": -1, "truncate_legend": -1,
 }
-POVERTY_SERIES, OTHER_SERIES = "国家级贫困县", "其他县"
+
+
+@dataclass(frozen=True)
+class ChartWords:
+    """The words drawn in the charts, in the reader's language (Chinese unless a page says otherwise)."""
+
+    daily_title: str = "每日净销售额（元）"
+    province_title: str = "各省净销售额（元）"
+    poverty_series: str = "国家级贫困县"
+    other_series: str = "其他县"
+    no_data: str = "暂无数据"
+    short_day: str = "{month}月{day}日"  # a day of a period of two months at most
+
+
+CHINESE = ChartWords()
 PROVINCE_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
 
 
@@ -103,26 +117,26 @@ def _with_style_nonce(root, nonce: str):
     return root
 
 
-def _day_label(day: date, days: int) -> str:
-    return f"{day.month}月{day.day}日" if days <= 62 else f"{day:%Y-%m-%d}"
+def _day_label(day: date, days: int, words: ChartWords) -> str:
+    return words.short_day.format(month=day.month, day=day.day) if days <= 62 else f"{day:%Y-%m-%d}"
 
 
-def daily_chart(series: list[dict], style_nonce: str | None = None) -> str:
+def daily_chart(series: list[dict], style_nonce: str | None = None, words: ChartWords = CHINESE) -> str:
     """Net sales day by day, stacked: the national poverty counties' part and the other counties'."""
     days = len(series)
     chart = pygal.StackedBar(
-        **COMMON, height=280, title="每日净销售额（元）", value_formatter=yuan,
+        **COMMON, height=280, title=words.daily_title, no_data_text=words.no_data, value_formatter=yuan,
         x_labels_major_count=min(days, 5), show_minor_x_labels=days <= 7,
     )
-    chart.x_labels = [_day_label(row["day"], days) for row in series]
+    chart.x_labels = [_day_label(row["day"], days, words) for row in series]
     if any(row["net_fen"] or row["poverty_net_fen"] for row in series):
         chart.y_labels = _axis_labels(series)  # pygal reads labels given as dicts only for a chart with data
-        chart.add(POVERTY_SERIES, [row["poverty_net_fen"] for row in series])
-        chart.add(OTHER_SERIES, [row["net_fen"] - row["poverty_net_fen"] for row in series])
+        chart.add(words.poverty_series, [row["poverty_net_fen"] for row in series])
+        chart.add(words.other_series, [row["net_fen"] - row["poverty_net_fen"] for row in series])
     return _svg(chart, style_nonce)
 
 
-def province_chart(provinces: list[dict], style_nonce: str | None = None) -> str:
+def province_chart(provinces: list[dict], style_nonce: str | None = None, words: ChartWords = CHINESE) -> str:
     """Provinces by net sales (a breakdown without a map), largest on top, split as the daily chart is."""
     rows = list(reversed(provinces))  # pygal draws the first label at the bottom
     names = [province_short_name(row["province"]) for row in rows]
@@ -130,12 +144,12 @@ def province_chart(provinces: list[dict], style_nonce: str | None = None) -> str
     label_room = max(map(len, names), default=0) * STYLE.label_font_size // 2
     chart = pygal.HorizontalStackedBar(
         **COMMON | {"margin_left": COMMON["margin"] + label_room}, height=100 + 32 * max(len(rows), 1),
-        title="各省净销售额（元）", value_formatter=yuan)
+        title=words.province_title, no_data_text=words.no_data, value_formatter=yuan)
     chart.x_labels = names
     if rows:
         chart.y_labels = _axis_labels(rows)
-        chart.add(POVERTY_SERIES, [row["poverty_net_fen"] for row in rows])
-        chart.add(OTHER_SERIES, [row["net_fen"] - row["poverty_net_fen"] for row in rows])
+        chart.add(words.poverty_series, [row["poverty_net_fen"] for row in rows])
+        chart.add(words.other_series, [row["net_fen"] - row["poverty_net_fen"] for row in rows])
     return _svg(chart, style_nonce)
 
 
@@ -150,16 +164,16 @@ class Dashboard:
 
 
 def dashboard(period: Period, scope: queries.Scope, *, top_counties: int = 20,
-              style_nonce: str | None = None) -> Dashboard:
+              style_nonce: str | None = None, words: ChartWords = CHINESE) -> Dashboard:
     """Everything the administrators' dashboard shows for a period: the summary figures, the top
     counties, the provinces and categories, and the two charts (their style elements carrying
-    ``style_nonce``, the page's Content-Security-Policy nonce)."""
+    ``style_nonce``, the page's Content-Security-Policy nonce; their text in ``words``)."""
     provinces = queries.province_ranking(period, scope)
     return Dashboard(
         summary=queries.summary(period, scope),
         counties=queries.county_ranking(period, scope, limit=top_counties),
         provinces=provinces,
         categories=queries.by_category(period, scope),
-        daily_chart_svg=daily_chart(queries.daily_series(period, scope), style_nonce),
-        province_chart_svg=province_chart(provinces, style_nonce),
+        daily_chart_svg=daily_chart(queries.daily_series(period, scope), style_nonce, words),
+        province_chart_svg=province_chart(provinces, style_nonce, words),
     )

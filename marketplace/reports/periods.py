@@ -1,4 +1,5 @@
 """Report periods: presets and explicit ranges of Asia/Shanghai calendar days."""
+import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -42,8 +43,24 @@ def current_day() -> date:
     return business_day(utcnow())
 
 
+class PeriodProblem(enum.StrEnum):
+    """What is wrong with a period asked for (``details["problem"]`` of invalid_period), so that
+    pages can say it in their reader's language."""
+
+    PRESET_AND_RANGE = "preset_and_range"
+    YEAR_WITHOUT_DOUBLE11 = "year_without_double11"
+    HALF_RANGE = "half_range"
+    REVERSED_RANGE = "reversed_range"
+    TOO_LONG = "too_long"
+    UNKNOWN_PRESET = "unknown_preset"
+
+
 class InvalidPeriod(InvalidInput):
     code = ReportErrorCode.INVALID_PERIOD
+
+    def __init__(self, message: str, problem: PeriodProblem, details: dict | None = None):
+        super().__init__(message, details={"problem": problem, **(details or {})})
+        self.problem = problem
 
 
 def resolve(*, preset: str | None = None, first: date | None = None, last: date | None = None,
@@ -53,16 +70,17 @@ def resolve(*, preset: str | None = None, first: date | None = None, last: date 
     ``double11`` is 1 to 11 November of ``year`` (by default the latest Double 11 that has begun)."""
     today = today or current_day()
     if preset and (first or last):
-        raise InvalidPeriod("Give either a preset or from/to, not both.")
+        raise InvalidPeriod("Give either a preset or from/to, not both.", PeriodProblem.PRESET_AND_RANGE)
     if year is not None and preset != "double11":
-        raise InvalidPeriod("year goes with preset=double11 only.")
+        raise InvalidPeriod("year goes with preset=double11 only.", PeriodProblem.YEAR_WITHOUT_DOUBLE11)
     if preset is None and (first or last):
         if not (first and last):
-            raise InvalidPeriod("Give both from and to (inclusive days).")
+            raise InvalidPeriod("Give both from and to (inclusive days).", PeriodProblem.HALF_RANGE)
         if first > last:
-            raise InvalidPeriod(f"from ({first}) is after to ({last}).", details={"from": str(first), "to": str(last)})
+            raise InvalidPeriod(f"from ({first}) is after to ({last}).", PeriodProblem.REVERSED_RANGE,
+                                details={"from": str(first), "to": str(last)})
         if last >= _years_after(first, MAX_YEARS):
-            raise InvalidPeriod("A report covers at most five years.",
+            raise InvalidPeriod("A report covers at most five years.", PeriodProblem.TOO_LONG,
                                 details={"max_years": MAX_YEARS, "latest_to": str(_years_after(first, MAX_YEARS) - timedelta(days=1))})
         return Period(first, last)
     preset = preset or "last_30_days"
@@ -79,4 +97,4 @@ def resolve(*, preset: str | None = None, first: date | None = None, last: date 
     if preset == "double11":
         year = year or (today.year if today >= date(today.year, 11, 1) else today.year - 1)
         return Period(date(year, 11, 1), date(year, 11, 11), preset)
-    raise InvalidPeriod(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
+    raise InvalidPeriod(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.", PeriodProblem.UNKNOWN_PRESET)

@@ -57,6 +57,8 @@ class YuanField(StringField):
     """A price typed in yuan; ``data`` is integer fen (None when empty or not a price), and the
     page shows back exactly what was typed."""
 
+    refusal = _l("Type the price in yuan with at most two decimals, for example 12.5")
+
     def process_formdata(self, valuelist):
         self.raw_data = valuelist
         typed = valuelist[0] if valuelist else ""
@@ -65,7 +67,7 @@ class YuanField(StringField):
             try:
                 self.data = yuan_to_fen(typed)
             except ValueError:
-                raise ValueError(_l("Type the price in yuan with at most two decimals, for example 12.5")) from None
+                raise ValueError(self.refusal) from None
             if self.data > PRICE_FEN_MAX:
                 raise ValueError(_l("At most %(yuan)s yuan.", yuan=f"{PRICE_FEN_MAX // 100:,}"))
 

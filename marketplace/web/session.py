@@ -120,11 +120,11 @@ def error_page(status: int, message: str, code: enum.StrEnum | None = None):
     return render_template("pages/error.html", status=status, message=message, code=code), status
 
 
-def people_page(*roles: str):
+def people_page(*roles: str, refusal=None):
     """A page for signed-in people with one of ``roles``; the view gets the user first.
 
     Not signed in (or the sign-in ran out): sent to log in and brought back, a sent form's text
-    kept. Signed in without the role: a 403 page."""
+    kept. Signed in without the role: a 403 page (``refusal`` says why, if given)."""
 
     def decorator(view):
         @wraps(view)
@@ -139,7 +139,7 @@ def people_page(*roles: str):
                     return redirect(login_url(form_page))
                 return redirect(login_url(here()))
             if roles and not user.has_role(*roles):
-                return error_page(403, _("This page is not for your account."), ErrorCode.FORBIDDEN)
+                return error_page(403, str(refusal or _("This page is not for your account.")), ErrorCode.FORBIDDEN)
             return view(user, *args, **kwargs)
 
         return wrapper
@@ -149,7 +149,7 @@ def people_page(*roles: str):
 
 # Each role's home, first match wins: staff to their reports, sellers and partners to their
 # desks; buyers (and anyone else) to the storefront.
-ROLE_HOMES = (("admin", "web.admin_reports"), ("official", "web.admin_reports"), ("seller", "sell.products"),
+ROLE_HOMES = (("admin", "admin.reports"), ("official", "admin.reports"), ("seller", "sell.products"),
               ("partner", "station.desk"))
 
 

@@ -166,29 +166,45 @@ def test_an_empty_period_shows_dashes_and_empty_charts(admin_browser):
     assert len(inline_svgs(page)) == 2
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ({"from": "2026-03-10", "to": "2026-03-01"}, "is after"),
-    ({"preset": "month", "from": "2026-03-01", "to": "2026-03-10"}, "either a preset or from/to"),
-    ({"from": "2026-03-01"}, "both from and to"),
-    ({"from": "0001-01-01", "to": "0001-01-02"}, "from:"),
-    ({"from": "not-a-day", "to": "2026-03-01"}, "Not a valid date"),
-    ({"preset": "christmas"}, "preset:"),
-    ({"province": "Xinjiang"}, "6-digit"),
+@pytest.mark.parametrize(("query", "field", "message"), [
+    ({"from": "2026-03-10", "to": "2026-03-01"}, "to", "起始日晚于截止日"),
+    ({"preset": "month", "from": "2026-03-01", "to": "2026-03-10"}, "preset", "不能同时选"),
+    ({"from": "2026-03-01"}, "to", "请同时填写起始日和截止日"),
+    ({"to": "2026-03-01"}, "from", "请同时填写起始日和截止日"),
+    ({"from": "2020-01-01", "to": "2026-03-01"}, "to", "最多覆盖五年"),
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from", "2000-01-01 至 2100-12-31"),
+    ({"from": "not-a-day", "to": "2026-03-01"}, "from", "请选择"),
+    ({"preset": "christmas"}, "preset", "请从列出的时间段中选择"),
+    ({"province": "Xinjiang"}, "province", "6 位代码"),
 ])
-def test_bad_period_is_explained_on_the_page(admin_browser, query, message):
+def test_bad_period_is_explained_beside_its_field_in_chinese(admin_browser, query, field, message):
     response = admin_browser.get(DASHBOARD, query_string=query)
     page = response.get_data(as_text=True)
 
     assert response.status_code == 422
-    assert 'class="error" role="alert"' in page and message in page
+    assert 'class="error" role="alert"' in page
+    beside = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', page)
+    assert beside and message in beside.group(1)
+    assert not re.search(r"\b(is after|either a preset|both from and to|Not a valid|preset:|6-digit)\b", page)
     assert '<form method="get"' in page  # to correct it
     assert "<svg" not in page
+
+
+def test_bad_period_is_explained_in_english_on_the_english_page(admin_browser):
+    admin_browser.get("/language/en")
+    response = admin_browser.get(DASHBOARD, query_string={"from": "2026-03-10", "to": "2026-03-01"})
+    page = response.get_data(as_text=True)
+
+    assert response.status_code == 422
+    assert '<p class="field-error" id="to-error">The first day is after the last day.</p>' in page
+    assert "起始日晚于截止日" not in page
 
 
 def test_unknown_province_is_a_404_on_the_page(admin_browser):
     response = admin_browser.get(DASHBOARD, query_string={"province": "990000"})
     assert response.status_code == 404
     assert 'role="alert"' in response.get_data(as_text=True)
+    assert "行政区划登记中没有这个省" in response.get_data(as_text=True)
 
 
 def test_the_charts_style_elements_apply_by_the_pages_nonce_and_nothing_else_is_inline(admin_browser, sales):
@@ -224,7 +240,7 @@ def test_csv_download_opens_in_excel(admin_browser, sales):
 def test_csv_download_with_a_bad_period_is_a_4xx_page(admin_browser):
     response = admin_browser.get(f"{DASHBOARD}/daily.csv", query_string={"from": "2026-03-10", "to": "2026-03-01"})
     assert response.status_code == 422
-    assert "is after" in response.get_data(as_text=True)
+    assert "起始日晚于截止日" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("name", "short"), [("新疆维吾尔自治区", "新疆"), ("内蒙古自治区", "内蒙古"), ("黑龙江省", "黑龙江"),

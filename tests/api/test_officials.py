@@ -323,7 +323,7 @@ def test_an_officials_dashboard_refuses_another_province_and_exports_only_the_sc
     csv_outside = official_browser.get("/admin/reports/counties.csv", query_string={"county": WUSHI, **NOVEMBER})
     exported = read_csv(official_browser.get("/admin/reports/counties.csv", query_string=NOVEMBER))
 
-    assert outside.status_code == 403 and "is outside this account" in outside.get_data(as_text=True)
+    assert outside.status_code == 403 and "这不在您账号的统计范围之内" in outside.get_data(as_text=True)
     assert csv_outside.status_code == 403
     assert {row[1] for row in exported[1:]} == {LEISHAN, NANMING}
 
@@ -334,5 +334,5 @@ def test_an_official_without_a_scope_gets_a_403_dashboard(client, build):
     response = client.get("/admin/reports")
 
     assert response.status_code == 403
-    assert "No report scope" in response.get_data(as_text=True)
+    assert "您的账号还没有统计范围" in response.get_data(as_text=True)
     assert "<svg" not in response.get_data(as_text=True)

@@ -583,7 +583,7 @@ def test_every_csv_export_sends_text_cells_a_spreadsheet_would_run_as_formulas_q
         browser_session["session_generation"] = admin.session_generation
     exports = [(rule.endpoint, report) for rule in app.url_map.iter_rules() if rule.rule.endswith(".csv")
                for report in sorted(rule._converters["report"].items)]
-    assert {endpoint for endpoint, _ in exports} == {"reports.Export", "web.admin_report_csv"}, (
+    assert {endpoint for endpoint, _ in exports} == {"reports.Export", "admin.report_csv"}, (
         "a new CSV export: write it with common.spreadsheets.csv_document and check it here")
 
     seen = set()
