@@ -1,5 +1,6 @@
 """Schema building blocks shared by every package."""
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC
 
 import marshmallow as ma
@@ -30,14 +31,24 @@ def unstorable_text(value) -> bool:
     return False
 
 
+# Set while a schema loads its input: the outermost load has checked the whole of it, so the
+# schemas nested in it (a checkout's lines, its address...) do not walk their part again.
+_TEXT_CHECKED: ContextVar[bool] = ContextVar("input_text_checked", default=False)
+
+
 class Schema(ma.Schema):
     """Base for every input and output schema: rejects text that no database can store."""
 
-    @ma.pre_load(pass_collection=True)
-    def _rejectunstorable_text(self, data, **kwargs):
-        if unstorable_text(data):
-            raise ma.ValidationError("Text must not contain NUL characters or unpaired surrogates.", "_schema")
-        return data
+    def load(self, data, **kwargs):
+        if _TEXT_CHECKED.get():
+            return super().load(data, **kwargs)
+        if unstorable_text(data):  # the shape a pre_load hook's error had: {"_schema": [message]}
+            raise ma.ValidationError({"_schema": ["Text must not contain NUL characters or unpaired surrogates."]})
+        token = _TEXT_CHECKED.set(True)
+        try:
+            return super().load(data, **kwargs)
+        finally:
+            _TEXT_CHECKED.reset(token)
 
 
 def id_field(**kwargs) -> ma.fields.Integer:
