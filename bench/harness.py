@@ -41,7 +41,7 @@ SERVER = "postgres@127.0.0.1:5432"
 ADMIN_URL = f"postgresql://{SERVER}/postgres"
 HOST = "127.0.0.1"
 BASELINE = "/healthz"  # the bare app's one JSON view (and the app's own /healthz, a scenario)
-HEALTHZ_TARGET = 0.80  # the app's /healthz: at least this share of the bare app's requests/s (issue 17)
+HEALTHZ_TARGET = 0.80  # the app's /healthz: at least this share of the bare app's requests/s
 RSS_TARGET_MIB = 150  # peak RSS of each of the app's gunicorn workers, in every benchmark
 # As the Procfile runs the web process: two sync workers per core, so that while one waits on
 # PostgreSQL (a round trip, a commit, a row lock in a flash sale) another has the core.

@@ -523,7 +523,7 @@ def check_http(server: Server, pool: Deliveries, secret: str) -> dict:
 
 
 APPLIED_NOTE = ("events applied: every answer is 200 applied (or the run fails), so req/s is events applied/s;\n"
-                "its target stands in for issue 17's (>= the steady checkouts' rate in the same sitting: see\n"
+                "its target stands in for the real one (>= the steady checkouts' rate in the same sitting: see\n"
                 "bench/checkout.py)")
 
 
