@@ -26,13 +26,18 @@ from sqlalchemy import text
 
 from marketplace.common.sql import read_alone, write_in_session
 
-_WAITING = text("SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :queueing_lock AND status = 'todo' LIMIT 1")
-_INSERT = ("INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, scheduled_at) "
-           "VALUES (:queue, :task_name, :lock, :queueing_lock, CAST(:args AS jsonb), "
-           "CASE WHEN CAST(:delay_seconds AS float8) IS NULL THEN NULL "
-           "ELSE clock_timestamp() + make_interval(secs => CAST(:delay_seconds AS float8)) END) ")
-_DEFER = text(_INSERT + "RETURNING id")
-_DEFER_UNLESS_WAITING = text(_INSERT + "ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING RETURNING id")
+_COLUMNS = "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, scheduled_at) "
+_VALUES = ("CAST(:queue AS varchar), CAST(:task_name AS varchar), CAST(:lock AS text), CAST(:queueing_lock AS text), "
+           "CAST(:args AS jsonb), CASE WHEN CAST(:delay_seconds AS float8) IS NULL THEN NULL "
+           "ELSE clock_timestamp() + make_interval(secs => CAST(:delay_seconds AS float8)) END")
+_DEFER = text(_COLUMNS + "VALUES (" + _VALUES + ") RETURNING id")
+# One statement: a job already waiting is seen first and nothing is written (no sequence value,
+# no speculative insertion); otherwise the insert, with the partial unique index's conflict
+# handling for a job another transaction is committing at that moment.
+_DEFER_UNLESS_WAITING = text(
+    _COLUMNS + "SELECT " + _VALUES + " WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs "
+    "WHERE queueing_lock = CAST(:queueing_lock AS text) AND status = 'todo') "
+    "ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING RETURNING id")
 
 
 def defer(task_name: str, *, queue: str = "default", args: dict | None = None,
@@ -44,8 +49,6 @@ def defer(task_name: str, *, queue: str = "default", args: dict | None = None,
               "args": json.dumps(args or {}), "delay_seconds": delay.total_seconds() if delay is not None else None}
     if queueing_lock is None:
         write_in_session(_DEFER, params)
-        return
-    if write_in_session(_WAITING, params):
         return
     write_in_session(_DEFER_UNLESS_WAITING, params)
 
