@@ -467,6 +467,30 @@ def test_payment_for_an_expired_checkout_pays_it_late_when_the_stock_is_still_th
     assert db.session.scalar(select(func.count()).select_from(Refund)) == 0
 
 
+@pytest.mark.parametrize("expired", [False, True], ids=["all-orders-unpaid", "expired-orders"])
+def test_a_succeeded_event_records_the_intent_as_succeeded_when_its_orders_were_paid(client, build, expired):
+    checkout, _ = card_checkout(build, sellers=2)
+    intent = build.intent(checkout)
+    intent.last_error = "card declined"
+    db.session.commit()
+    before = intent.updated_at
+    if expired:
+        expire_everything_due()
+
+    assert deliver(client, build.stripe_event(intent, SUCCEEDED)).json == {"outcome": "applied"}
+
+    db.session.expire_all()
+    paid_at = {order.paid_at for order in checkout.orders}
+    assert order_statuses(checkout.id) == ["paid", "paid"]
+    assert (intent.status, intent.last_error) == ("succeeded", None)
+    assert intent.succeeded_at is not None
+    if not expired:  # paid at the moment the payment succeeded (a late payment: when the stock was taken again)
+        assert paid_at == {intent.succeeded_at}
+    assert intent.updated_at > before
+    note = db.session.scalar(select(StripeEvent.note).where(StripeEvent.stripe_payment_intent_id == intent.stripe_id))
+    assert note == "2 order(s) paid"
+
+
 def test_payment_for_an_expired_checkout_whose_stock_was_sold_meanwhile_is_refunded(client, build):
     checkout, products = card_checkout(build, sellers=2, quantity=2, stock_units=2)
     intent = build.intent(checkout)
