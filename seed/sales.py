@@ -8,6 +8,7 @@ Station business and the exclusion go through the same services as the station d
 review pages, so the station cash ledger and the review's audit log have their entries.
 """
 import random
+from calendar import monthrange
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,10 +53,8 @@ def history_start(today: date) -> date:
     the history reaches back to 1 November of the year before last: the latest Double 11 (last
     year's, which the ``double11`` preset shows) then has its year-earlier figures too."""
     months = today.year * 12 + today.month - 1 - HISTORY_MONTHS
-    try:
-        thirteen_months = today.replace(year=months // 12, month=months % 12 + 1)
-    except ValueError:  # the 29th to 31st of a shorter month
-        thirteen_months = date(months // 12, months % 12 + 1, 28)
+    year, month = months // 12, months % 12 + 1
+    thirteen_months = date(year, month, min(today.day, monthrange(year, month)[1]))  # 31 March -> 28 February
     latest_double11 = today.year if today >= date(today.year, 11, 1) else today.year - 1
     return min(thirteen_months, date(latest_double11 - 1, 11, 1))
 
@@ -82,29 +81,29 @@ def _station_business(seed: int, say: Callable[[str], None]) -> tuple[int, int]:
     all but the last paid in cash at the station. A station that has villagers is left as it is."""
     orders = collections = 0
     stations = db.session.scalars(select(ServiceStation).where(ServiceStation.is_active).order_by(ServiceStation.id))
-    for station in list(stations):
+    for number, station in enumerate(list(stations)):
         if villager_ids(station.id):
             continue
-        rng = random.Random(seed * 7919 + station.id)
+        rng = random.Random(seed * 7919 + number)
         county = station.village.county_adcode
         offers = _offers(station.partner_user_id)
         local = [offer for offer in offers if offer.origin_county_adcode == county]
         partner = db.session.get(User, station.partner_user_id)
         villagers = rng.sample(VILLAGERS, 2)
-        for number in range(ASSISTED_ORDERS_PER_STATION):
+        for turn in range(ASSISTED_ORDERS_PER_STATION):
             # The first order of each station is of its own county's produce when it has some.
-            pool = local if number == 0 and local else offers
+            pool = local if turn == 0 and local else offers
             goods = rng.sample(pool, min(len(pool), rng.randint(1, 2)))
             lines = [{"product_id": product.id, "quantity": rng.randint(1, min(3, product.stock_units))}
                      for product in goods]
             # The second order is again for the first villager, as a partner picks a registered one.
             registered = villager_ids(station.id)
-            choice = (VillagerChoice(villager_id=registered[0]) if number == 1 and registered
-                      else VillagerChoice(name=villagers[number % 2]))
+            choice = (VillagerChoice(villager_id=registered[0]) if turn == 1 and registered
+                      else VillagerChoice(name=villagers[turn % 2]))
             checkout = station_desk.place_assisted_order(station.id, partner, choice, lines=lines, consent=True,
-                                                         idempotency_key=f"demo-station-{station.id}-{number}")
+                                                         idempotency_key=f"demo-station-{station.id}-{turn}")
             orders += 1
-            if number < ASSISTED_ORDERS_PER_STATION - 1:
+            if turn < ASSISTED_ORDERS_PER_STATION - 1:
                 station_desk.collect_cash(station.id, partner, checkout.id, amount_fen=checkout.grand_total_fen)
                 collections += 1
     say(f"stations: {orders} assisted orders, {collections} paid in cash")
