@@ -16,6 +16,9 @@ Daily volume follows the week (weekends sell more), grows about 60 % a year, dip
 Festival and peaks on 618 (18 June) and Double 11 (a ramp from 1 November to about nine normal
 days' worth on the 11th). Ids continue after the largest id of each table, so history can be
 added to a database that already has data (with the application stopped).
+
+The demo's sales (``seed.sales``) use the same generator over a shorter window that ends now, in
+the counties already registered.
 """
 import contextvars
 import random
