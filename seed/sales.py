@@ -80,6 +80,9 @@ def _station_business(seed: int, say: Callable[[str], None]) -> tuple[int, int]:
     """Villagers at every station, with assisted orders of produce (the station's county's first),
     all but the last paid in cash at the station. A station that has villagers is left as it is."""
     orders = collections = 0
+    if not _offers(partner_user_id=0):
+        say("stations: no listings in stock to order, no assisted orders")
+        return orders, collections
     stations = db.session.scalars(select(ServiceStation).where(ServiceStation.is_active).order_by(ServiceStation.id))
     for number, station in enumerate(list(stations)):
         if villager_ids(station.id):

@@ -4,7 +4,7 @@ scoped view, station cash), a second run adds nothing, and no seeded Chinese add
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select, text
@@ -13,10 +13,12 @@ from marketplace.accounts.models import User
 from marketplace.common.time import business_day, utcnow
 from marketplace.extensions import db
 from marketplace.geo.models import County
-from marketplace.orders.models import Checkout
+from marketplace.orders.models import Checkout, Order
+from marketplace.payments.models import Refund
 from marketplace.reports.models import SaleExclusion, SalesLedgerEntry
 from marketplace.stations.models import StationCashEntry
 from seed import demo
+from seed.history import seed_history
 from seed.sales import history_start
 
 END = date(2026, 12, 5)  # a December day: this year's Double 11 is over
@@ -199,3 +201,20 @@ def test_the_same_seed_gives_the_same_sales(app):
     assert len(first) > 6000
     assert second == first
     assert other_seed != first
+
+
+def test_a_history_that_ends_now_sells_nothing_after_now_and_keeps_to_the_registered_counties(app):
+    demo.seed_demo(seed=7, say=lambda message: None)
+    until = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)  # noon in Shanghai
+
+    seed_history(1500, start=date(2026, 11, 1), end=END, until=until, whole_registry=False, seed=7,
+                 say=lambda message: None)
+
+    L = SalesLedgerEntry
+    assert db.session.scalar(select(func.max(L.occurred_at))) <= until
+    assert db.session.scalar(select(func.count()).where(L.business_day == END)) > 0  # the morning sold
+    latest = [db.session.scalar(select(func.max(column))) for column in (
+        Order.paid_at, Order.shipped_at, Order.delivered_at, Order.completed_at, Refund.confirmed_at)]
+    assert all(moment <= until for moment in latest if moment is not None)
+    assert db.session.scalar(select(func.count()).select_from(County)) == 10
+    assert set(db.session.scalars(select(L.origin_county_adcode).distinct())) <= set(demo.REFERENCE_ADCODES)
