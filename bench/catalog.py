@@ -10,7 +10,7 @@ What it does, in order:
 1. makes sure PostgreSQL answers on 127.0.0.1:5432 (scripts/ensure-postgres) and that wrk is
    installed (``apt-get install -y wrk`` when it is missing and we are root);
 2. drops and creates the database ``marketplace_bench_catalog``, runs ``flask db upgrade`` and
-   ``flask seed demo --products N`` against it;
+   ``flask seed demo --products N --history 0`` (no sales) against it;
 3. starts two gunicorns on free ports of 127.0.0.1 (harness.start_servers) and waits for their
    /readyz: the app exactly as the Procfile runs it (``-c gunicorn.conf.py``,
    MARKETPLACE_ENV=production, a SECRET_KEY made for this run, ``--no-control-socket``, two sync

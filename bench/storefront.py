@@ -9,7 +9,7 @@ What it does, in order:
 
 1. makes sure PostgreSQL answers on 127.0.0.1:5432 and that wrk is installed (harness.preflight);
 2. drops and creates the database ``marketplace_bench_storefront``, runs ``flask db upgrade`` and
-   ``flask seed demo --products N`` against it, and gives every listing a photo row (the keys
+   ``flask seed demo --products N --history 0`` (no sales) against it, and gives every listing a photo row (the keys
    are not served: only the pages' HTML is measured, as a browser's first request for them);
 3. starts two gunicorns (harness.start_servers): the app as the Procfile runs it (``-c
    gunicorn.conf.py``, MARKETPLACE_ENV=production, ``--no-control-socket``, two sync workers per

@@ -10,7 +10,7 @@ What it does, in order:
 
 1. makes sure PostgreSQL answers on 127.0.0.1:5432 and that wrk is installed (harness.preflight);
 2. drops and creates the database ``marketplace_bench_webhook``, runs ``flask db upgrade`` and
-   ``flask seed demo --products N``, then, in a child process with the app's production config
+   ``flask seed demo --products N --history 0`` (no sales), then, in a child process with the app's production config
    and an app context: sets every listing's stock to 1,000,000 (one UPDATE, as bench/checkout.py),
    places ``--checkouts`` checkouts through ``orders.checkout.place_checkout`` (a random demo
    buyer, two random active listings of one seller, 1 unit each (their minimum order), card, an

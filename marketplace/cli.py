@@ -108,24 +108,30 @@ def import_counties(file: Path, poverty_list: bool, demonstration_list: bool, sk
 @click.option("--stations", "stations_count", default=5, show_default=True, type=click.IntRange(0, 10_000))
 @click.option("--products", default=200, show_default=True, type=click.IntRange(0, 10_000_000),
               help="Top the catalog up to this many listings (bulk insert).")
-@click.option("--history", "history_rows", default=0, show_default=True, type=click.IntRange(0, 100_000_000),
-              help="Top the sales ledger up to this many rows of two years' sales and refunds in every county "
-                   "(written with COPY), then rebuild the rollups.")
+@click.option("--history", "history_rows", default=None, type=click.IntRange(0, 100_000_000),
+              help="Instead of the demo's sales (thirteen months up to now in the registered counties, station "
+                   "business, an excluded sale), top the sales ledger up to this many rows of two years' sales "
+                   "and refunds in every county (written with COPY), then rebuild the rollups; 0: no sales.")
 @click.option("--history-end", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Last Asia/Shanghai day of the history (default: yesterday).")
+              help="Last Asia/Shanghai day of the history, taken whole (default: now for the demo's sales, "
+                   "yesterday for --history).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
 def seed_demo(seed, sellers, buyers, stations_count, products, history_rows, history_end, if_empty):
-    """Load the reference counties, demo accounts, villages, stations and listings (deterministic per --seed)."""
-    from seed import catalog, demo, history
+    """Load the reference counties, demo accounts, villages, stations, listings and sales (deterministic per --seed)."""
+    from seed import catalog, demo, history, sales
 
     if if_empty and not demo.is_empty():
         click.echo("The database already has data; not seeding.")
         return
     summary = demo.seed_demo(seed=seed, sellers=sellers, buyers=buyers, stations_count=stations_count, say=click.echo)
     summary.created["products"] = catalog.seed_products(products, seed=seed, say=click.echo)
-    if history_rows:
-        summary.created["ledger rows"] = history.seed_history(
-            history_rows, end=history_end.date() if history_end else None, seed=seed, say=click.echo).rows
+    end = history_end.date() if history_end else None
+    if history_rows is None:
+        made = sales.seed_sales(seed=seed, end=end, say=click.echo)
+        summary.created.update({"ledger rows": made.ledger_rows, "assisted orders": made.assisted_orders,
+                                "cash collections": made.cash_collections, "exclusions": made.exclusions})
+    elif history_rows:
+        summary.created["ledger rows"] = history.seed_history(history_rows, end=end, seed=seed, say=click.echo).rows
     created = ", ".join(f"{kind} {count}" for kind, count in summary.created.items())
     click.echo(f"Created: {created}.")
     logins = ", ".join(f"{role} {phone}" for role, phone in demo.sample_logins().items())

@@ -19,11 +19,16 @@ SEED_DIR = Path(__file__).resolve().parent
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_ADMIN_PHONE = "13800000000"
 REFERENCE_ADCODES = ["652901", "652927", "610582", "410122", "610629", "371721", "451228", "520625", "331123", "610830"]
+# Sellers go round the reference counties starting with Wushi, a national poverty county, so the
+# first seller (the one the README and the closing message show) sells poverty-alleviation produce.
+SELLER_ADCODES = REFERENCE_ADCODES[1:] + REFERENCE_ADCODES[:1]
+OFFICIAL_SCOPE = "650000"  # the demo official reads Xinjiang's reports: Aksu city and Wushi, a poverty county
 
 
 @dataclass
 class DemoSummary:
-    created: dict[str, int] = field(default_factory=lambda: {"admins": 0, "sellers": 0, "buyers": 0, "partners": 0, "villages": 0, "stations": 0})
+    created: dict[str, int] = field(default_factory=lambda: {"admins": 0, "sellers": 0, "buyers": 0, "partners": 0,
+                                                             "officials": 0, "villages": 0, "stations": 0})
 
 
 def load_reference_counties(say: Callable[[str], None]) -> None:
@@ -35,7 +40,7 @@ def load_reference_counties(say: Callable[[str], None]) -> None:
 def sample_logins() -> dict[str, str]:
     """One demo phone number per role, for the README and the seed's closing message."""
     logins = {}
-    for role in ("admin", "seller", "buyer", "partner"):
+    for role in ("admin", "seller", "buyer", "partner", "official"):
         phone = db.session.scalar(
             select(User.phone).join(User.role_rows).where(UserRole.role == role, User.phone.is_not(None)).order_by(User.id)
         )
@@ -80,7 +85,7 @@ def seed_demo(*, seed: int = 2026, sellers: int = 12, buyers: int = 30, stations
         accounts.create_account(display_name="演示管理员", password=DEMO_PASSWORD, roles=["admin"], phone=DEMO_ADMIN_PHONE)
         summary.created["admins"] += 1
     for number in range(sellers):
-        _account(fake, summary, "sellers", ["seller"], REFERENCE_ADCODES[number % len(REFERENCE_ADCODES)])
+        _account(fake, summary, "sellers", ["seller"], SELLER_ADCODES[number % len(SELLER_ADCODES)])
     say(f"sellers: {sellers}")
     for _ in range(buyers):
         _account(fake, summary, "buyers", ["buyer"], None)
@@ -89,11 +94,21 @@ def seed_demo(*, seed: int = 2026, sellers: int = 12, buyers: int = 30, stations
         county = REFERENCE_ADCODES[number % len(REFERENCE_ADCODES)]
         partner = _account(fake, summary, "partners", ["partner", "buyer"], county)
         village = _village(fake, summary, county)
-        building_number = fake.building_number()
+        # Not Faker's building_number: zh_CN gives some with Latin letters ("S座").
+        building_number = fake.random_int(1, 299)
         if db.session.scalar(select(ServiceStation.id).where(ServiceStation.partner_user_id == partner.id)) is None:
             stations.open_station(name=f"{village.name}村级服务站", village_id=village.id, partner_user_id=partner.id,
                                   address=f"{village.county.name}{village.name}{building_number}号",
                                   phone=partner.phone)
             summary.created["stations"] += 1
     say(f"stations: {stations_count}")
+    _official(fake, summary)
     return summary
+
+
+def _official(fake: Faker, summary: DemoSummary) -> None:
+    """A commerce bureau official who reads the reports of one province (their report scope)."""
+    official = _account(fake, summary, "officials", ["official"], None)
+    if official.report_scope is None:
+        admin = db.session.scalar(select(User).where(User.phone == DEMO_ADMIN_PHONE))
+        accounts.update_user(official.id, report_scope=OFFICIAL_SCOPE, acting_user_id=admin.id)

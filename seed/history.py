@@ -16,6 +16,9 @@ Daily volume follows the week (weekends sell more), grows about 60 % a year, dip
 Festival and peaks on 618 (18 June) and Double 11 (a ramp from 1 November to about nine normal
 days' worth on the 11th). Ids continue after the largest id of each table, so history can be
 added to a database that already has data (with the application stopped).
+
+The demo's sales (``seed.sales``) use the same generator over a shorter window that ends now, in
+the counties already registered.
 """
 import contextvars
 import random
@@ -176,12 +179,13 @@ class HistorySummary:
 # ---------------------------------------------------------------- the shape of two years
 
 
-def history_days(end: date) -> list[date]:
-    """The Asia/Shanghai days of the two years that end on ``end``."""
-    try:
-        start = end.replace(year=end.year - 2) + timedelta(days=1)
-    except ValueError:  # 29 February
-        start = end.replace(year=end.year - 2, day=28) + timedelta(days=1)
+def history_days(end: date, start: date | None = None) -> list[date]:
+    """The Asia/Shanghai days from ``start`` to ``end``; by default the two years that end on ``end``."""
+    if start is None:
+        try:
+            start = end.replace(year=end.year - 2) + timedelta(days=1)
+        except ValueError:  # 29 February
+            start = end.replace(year=end.year - 2, day=28) + timedelta(days=1)
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
@@ -201,10 +205,21 @@ def festival_factor(day: date) -> float:
     return 1.0
 
 
-def day_weights(days: list[date], rng: random.Random) -> list[float]:
+def day_weights(days: list[date], rng: random.Random, last_day_share: float = 1.0) -> list[float]:
+    """Each day's share of the sales; the last day sells ``last_day_share`` of a whole day (a history
+    that ends now has sold only the hours of today gone by)."""
     first = days[0]
-    return [WEEKDAY_FACTORS[day.weekday()] * YEARLY_GROWTH ** ((day - first).days / 365) * festival_factor(day)
-            * rng.lognormvariate(0, 0.06) for day in days]
+    weights = [WEEKDAY_FACTORS[day.weekday()] * YEARLY_GROWTH ** ((day - first).days / 365) * festival_factor(day)
+               * rng.lognormvariate(0, 0.06) for day in days]
+    weights[-1] *= last_day_share
+    return weights
+
+
+def share_of_day_gone(moment: datetime) -> float:
+    """How much of its Shanghai day's sales lie before ``moment``, by the hours people pay in."""
+    local = moment.astimezone(BUSINESS_TZ)
+    hour, fraction = local.hour, (local.minute * 60 + local.second) / 3600
+    return (sum(HOUR_WEIGHTS[:hour]) + HOUR_WEIGHTS[hour] * fraction) / sum(HOUR_WEIGHTS)
 
 
 def split_exactly(total: int, weights: list[float]) -> list[int]:
@@ -427,7 +442,7 @@ class OrderHistory:
     CHUNK_ROWS ledger rows; a worker thread generates the next chunk while this one is written."""
 
     def __init__(self, writer: BulkWriter, rng: random.Random, population: Population, days: list[date],
-                 say: Callable[[str], None]):
+                 say: Callable[[str], None], until: datetime | None = None):
         self.writer, self.rng, self.say = writer, rng, say
         self.sellers = population.sellers
         self.seller_weights = list(accumulate(seller.weight for seller in self.sellers))
@@ -435,6 +450,9 @@ class OrderHistory:
         self.days = days
         self.last_refundable = days[-1] - timedelta(days=REFUND_DELAY_DAYS[1])
         self.horizon = _day_start_seconds(days[-1] + timedelta(days=1))  # orders move no further than history
+        if until is not None:  # a history that ends now: nothing of the last day happens after it
+            self.horizon = min(self.horizon, int(until.timestamp()))
+        self.last_day_seconds = self.horizon - _day_start_seconds(days[-1])
         self.ids = {model: writer.next_id(model) for model, _ in ORDER_TABLES}
         self.refunds_due: dict[date, list[tuple]] = defaultdict(list)
         self.units_sold: dict[int, int] = defaultdict(int)
@@ -484,7 +502,14 @@ class OrderHistory:
             weights = [weight * boost for weight, boost in zip(HOUR_WEIGHTS, [12, 4] + [1] * 22, strict=True)]
         cumulative = list(accumulate(weights))
         random, total = self.rng.random, cumulative[-1]
-        return sorted(bisect(cumulative, random() * total) * 3600 + int(random() * 3600) for _ in range(count))
+        return self._before_horizon(day, sorted(bisect(cumulative, random() * total) * 3600 + int(random() * 3600)
+                                                for _ in range(count)))
+
+    def _before_horizon(self, day: date, seconds: list[int]) -> list[int]:
+        """Seconds of the day, squeezed into the part of the last day that lies before the horizon."""
+        if day != self.days[-1] or self.last_day_seconds >= 86_400:
+            return seconds
+        return [second * self.last_day_seconds // 86_400 for second in seconds]
 
     # -- the rows of a day (moments are Unix seconds until they are written)
 
@@ -564,7 +589,7 @@ class OrderHistory:
     def _emit_refunds(self, day: date, start: int, rows: dict) -> None:
         due = self.refunds_due.pop(day, [])
         random, ids, at = self.rng.random, self.ids, self.writer.moment
-        seconds = sorted(8 * 3600 + int(random() * 16 * 3600) for _ in due)
+        seconds = self._before_horizon(day, sorted(8 * 3600 + int(random() * 16 * 3600) for _ in due))
         for (order_id, checkout_id, intent_id, line_id, listing, seller_id, buyer_id, station, units, amount), second \
                 in zip(due, seconds, strict=True):
             confirmed = start + second
@@ -631,12 +656,17 @@ def _one_ahead(items: Iterator) -> Iterator:
 # ---------------------------------------------------------------- the use case
 
 
-def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
-                 say: Callable[[str], None] = print, check_foreign_keys: bool = False) -> HistorySummary:
-    """Top the sales ledger up to ``rows`` rows of two years' sales and refunds ending on ``end``
-    (default: yesterday in Asia/Shanghai), then rebuild the rollups. The same seed on the same
-    database gives the same rows. ``check_foreign_keys`` keeps every row's foreign-key checks on,
-    even for a superuser (slower; the tests load that way)."""
+def seed_history(rows: int, *, end: date | None = None, start: date | None = None, until: datetime | None = None,
+                 whole_registry: bool = True, seed: int = 2026, say: Callable[[str], None] = print,
+                 check_foreign_keys: bool = False) -> HistorySummary:
+    """Top the sales ledger up to ``rows`` rows of sales and refunds from ``start`` (default: two
+    years before ``end``) to ``end`` (default: yesterday in Asia/Shanghai), then rebuild the rollups.
+    ``until`` ends the history at a moment of its last day (a history that ends now); without it
+    the last day is whole. ``whole_registry`` imports the official county lists first, so every
+    county sells; without it, the counties already registered do. The same seed on the same
+    database gives the same rows (with ``until``, the same rows up to that moment).
+    ``check_foreign_keys`` keeps every row's foreign-key checks on, even for a superuser (slower;
+    the tests load that way)."""
     summary = HistorySummary()
     began = time.monotonic()
     existing = db.session.scalar(select(func.count()).select_from(SalesLedgerEntry))
@@ -644,12 +674,12 @@ def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
     if wanted <= 0:
         say(f"history: the ledger already has {existing:,} rows, none added")
         return summary
-    if ensure_full_registry(say):
+    if whole_registry and ensure_full_registry(say):
         summary.seconds["counties"] = time.monotonic() - began
         say(f"history: counties imported in {summary.seconds['counties']:.1f} s")
 
     phase = time.monotonic()
-    days = history_days(end or business_day(utcnow()) - timedelta(days=1))
+    days = history_days(end or business_day(utcnow()) - timedelta(days=1), start)
     writer = BulkWriter(check_foreign_keys=check_foreign_keys)
     population = Population(writer, random.Random(seed), days[0])
     stations = list(db.session.scalars(select(ServiceStation.id).where(ServiceStation.is_active)
@@ -664,9 +694,10 @@ def seed_history(rows: int, *, end: date | None = None, seed: int = 2026,
     phase = time.monotonic()
     rng = random.Random(seed * 1_000_003 + existing)
     say(f"history: {wanted:,} ledger rows from {days[0]} to {days[-1]} (Asia/Shanghai)")
-    history = OrderHistory(writer, rng, population, days, say)
+    history = OrderHistory(writer, rng, population, days, say, until)
+    last_day_share = share_of_day_gone(until) if until is not None and business_day(until) == days[-1] else 1.0
     with writer.foreign_keys_trusted(say):
-        history.run(split_exactly(wanted, day_weights(days, rng)))
+        history.run(split_exactly(wanted, day_weights(days, rng, last_day_share)))
     writer.move_sequences()
     db.session.commit()
     summary.rows, summary.orders, summary.refunds = history.written, history.orders, history.refunds
