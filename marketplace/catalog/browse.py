@@ -7,6 +7,7 @@ index in sort order first and only then joins the seller, county, province, vill
 photo of those rows. The dicts built here have exactly the shape of
 ``schemas.ProductSummaryOut`` (a test holds them equal).
 """
+import functools
 from datetime import date, datetime
 
 from flask import current_app
@@ -55,13 +56,17 @@ CURSOR_SALT = "catalog-cursor"
 def _cursor_signer() -> URLSafeSerializer:
     # Signed: the filters a cursor carries were checked by the schema when they were first given,
     # and a client cannot slip others in by editing the cursor.
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=CURSOR_SALT)
+    return _signer_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _signer_for(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=CURSOR_SALT)
 
 
 def _encode_cursor(listing: dict, key, product_id: int) -> str:
-    value = key.isoformat() if isinstance(key, datetime) else key
-    kept = {name: value for name, value in listing.items() if value != LISTING_DEFAULTS[name]}
-    return _cursor_signer().dumps([kept, value, product_id])
+    kept = {name: setting for name, setting in listing.items() if setting != LISTING_DEFAULTS[name]}
+    return _cursor_signer().dumps([kept, key.isoformat() if isinstance(key, datetime) else key, product_id])
 
 
 def _continue_listing(cursor: str, given: dict) -> tuple[dict, tuple]:
@@ -77,7 +82,7 @@ def _continue_listing(cursor: str, given: dict) -> tuple[dict, tuple]:
         key = datetime.fromisoformat(value) if listing["sort"] == "newest" else int(value)
     except (BadData, ValueError, TypeError):
         raise InvalidCursor() from None
-    differing = sorted(name for name, value in given.items() if value != listing[name])
+    differing = sorted(name for name, setting in given.items() if setting != listing[name])
     if differing:
         raise InvalidCursor(
             f"The cursor was made for another listing: {', '.join(differing)} differ from the cursor's. "
