@@ -1,11 +1,17 @@
 # The two commands of the README, and a few shortcuts around them.
-.PHONY: run test lint install bench-catalog bench-checkout bench-webhook bench-reports bench-storefront
+.PHONY: run test screenshots tour lint install bench-catalog bench-checkout bench-webhook bench-reports bench-storefront
 
 run:            ## set up and run the service with demo data on http://127.0.0.1:8000
 	scripts/run-dev
 
 test:           ## the linters, then the whole suite on the local PostgreSQL server
 	scripts/test
+
+screenshots:    ## the browser tests, refreshing the README's screenshots in docs/screenshots (make test never writes there)
+	REFRESH_README_SCREENSHOTS=1 scripts/test tests/browser
+
+tour:           ## the README's API tour, step by step, against the server of `make run` (scripts/tour)
+	scripts/tour
 
 lint:           ## ruff and the import-linter contracts (.importlinter) only
 	scripts/bootstrap requirements-dev.txt

@@ -7,11 +7,11 @@ index in sort order first and only then joins the seller, county, province, vill
 photo of those rows. The dicts built here have exactly the shape of
 ``schemas.ProductSummaryOut`` (a test holds them equal).
 """
-import base64
-import binascii
-import json
+import functools
 from datetime import date, datetime
 
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import TextClause, text
 
 from marketplace.accounts.services import Role, User
@@ -37,27 +37,58 @@ def reads_may_lag(reader: User | None) -> bool:
 
 
 class InvalidCursor(InvalidInput):
+    status = 400
     code = CatalogErrorCode.INVALID_CURSOR
 
-    def __init__(self):
-        super().__init__("The cursor is not one this listing handed out; start again without it.")
+    def __init__(self, message: str = "The cursor is not one this listing handed out; start again without it.",
+                 details: dict | None = None):
+        super().__init__(message, details=details)
 
 
-def _encode_cursor(sort: str, key, product_id: int) -> str:
-    value = key.isoformat() if isinstance(key, datetime) else key
-    raw = json.dumps([sort, value, product_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# What makes a listing, besides its page size, and each one's value when not given. A cursor
+# carries the listing it was made for, so the cursor alone asks for the next page of it.
+LISTING_DEFAULTS = {"sort": "newest", "q": None, "category": None, "county": None, "province": None,
+                    "poverty_only": False, "demonstration_only": False, "min_price_fen": None,
+                    "max_price_fen": None, "in_stock": False, "seller_user_id": None}
+CURSOR_SALT = "catalog-cursor"
 
 
-def _decode_cursor(cursor: str, sort: str):
+def _cursor_signer() -> URLSafeSerializer:
+    # Signed: the filters a cursor carries were checked by the schema when they were first given,
+    # and a client cannot slip others in by editing the cursor.
+    return _signer_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _signer_for(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=CURSOR_SALT)
+
+
+def _encode_cursor(listing: dict, key, product_id: int) -> str:
+    kept = {name: setting for name, setting in listing.items() if setting != LISTING_DEFAULTS[name]}
+    return _cursor_signer().dumps([kept, key.isoformat() if isinstance(key, datetime) else key, product_id])
+
+
+def _continue_listing(cursor: str, given: dict) -> tuple[dict, tuple]:
+    """The listing a cursor was made for and the (sort key, id) its next page starts after.
+
+    Filters given with the cursor must be the cursor's own: a cursor of one listing used on another
+    would skip or repeat listings without saying so."""
     try:
-        name, value, product_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if name != sort or not isinstance(product_id, int):
+        kept, value, product_id = _cursor_signer().loads(cursor)
+        if not isinstance(kept, dict) or set(kept) - set(LISTING_DEFAULTS) or not isinstance(product_id, int):
             raise ValueError
-        key = datetime.fromisoformat(value) if sort == "newest" else int(value)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        listing = {**LISTING_DEFAULTS, **kept}
+        key = datetime.fromisoformat(value) if listing["sort"] == "newest" else int(value)
+    except (BadData, ValueError, TypeError):
         raise InvalidCursor() from None
-    return key, product_id
+    differing = sorted(name for name, setting in given.items() if setting != listing[name])
+    if differing:
+        raise InvalidCursor(
+            f"The cursor was made for another listing: {', '.join(differing)} differ from the cursor's. "
+            "Pass the cursor alone (it keeps its filters and sort), or start again without it.",
+            details={"differing": {name: {"given": given[name], "cursor": listing[name]} for name in differing}})
+    return listing, (key, product_id)
 
 
 # The page is picked first, by index in sort order, and only its rows are joined.
@@ -93,7 +124,7 @@ SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False
 _PAGE_STATEMENTS: dict[str, TextClause] = {}
 
 
-def _conditions(params: dict, q, category, county, province, poverty_only, demonstration_only,
+def _conditions(params: dict, *, q, category, county, province, poverty_only, demonstration_only,
                 min_price_fen, max_price_fen, in_stock, seller_user_id=None) -> list[str]:
     where = ["p.status = 'active'"]
     if seller_user_id is not None:
@@ -143,18 +174,26 @@ def _conditions(params: dict, q, category, county, province, poverty_only, demon
     return where
 
 
-def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = None, q: str | None = None,
-                category=None, county=None, province=None, poverty_only=False, demonstration_only=False,
-                min_price_fen=None, max_price_fen=None, in_stock=False, seller_user_id: int | None = None) -> dict:
+def browse_page(*, limit: int = 20, cursor: str | None = None, **given) -> dict:
     """One page of active listings in a stable order, and the cursor of the next page (or None).
-    ``seller_user_id`` (not offered by the API) keeps one seller's listings: the product page's
-    "more from this seller"."""
-    column, descending = SORT_COLUMNS[sort]
-    params: dict = {}
-    where = _conditions(params, q.strip() if q else None, category, county, province, poverty_only,
-                        demonstration_only, min_price_fen, max_price_fen, in_stock, seller_user_id)
+
+    ``given`` names filters and the sort (LISTING_DEFAULTS); with a cursor, the listing is the
+    cursor's and what is given must match it. ``seller_user_id`` (not offered by the API) keeps one
+    seller's listings: the product page's "more from this seller"."""
+    unknown = set(given) - set(LISTING_DEFAULTS)
+    if unknown:
+        raise TypeError(f"browse_page() got unknown filters {sorted(unknown)}")
+    if "q" in given:
+        given["q"] = given["q"].strip() or None if given["q"] else None
     if cursor:
-        params["after_key"], params["after_id"] = _decode_cursor(cursor, sort)
+        listing, after = _continue_listing(cursor, given)
+    else:
+        listing, after = {**LISTING_DEFAULTS, **given}, None
+    column, descending = SORT_COLUMNS[listing["sort"]]
+    params: dict = {}
+    where = _conditions(params, **{name: value for name, value in listing.items() if name != "sort"})
+    if after:
+        params["after_key"], params["after_id"] = after
         where.append(f"(p.{column}, p.id) {'<' if descending else '>'} (:after_key, :after_id)")
     rows = _page_rows(where, params, column, "DESC" if descending else "ASC", limit)
     more = len(rows) > limit
@@ -162,7 +201,7 @@ def browse_page(*, sort: str = "newest", limit: int = 20, cursor: str | None = N
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = _encode_cursor(sort, getattr(last, column), last.id)
+        next_cursor = _encode_cursor(listing, getattr(last, column), last.id)
     return {"items": [_summary(row, row.cover_key, row.cover_display_key) for row in rows], "limit": limit, "next_cursor": next_cursor}
 
 

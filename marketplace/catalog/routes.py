@@ -48,6 +48,8 @@ class Categories(MethodView):
 class Products(MethodView):
     @bp.arguments(BrowseArgs(), location="query")
     @bp.response(200, ProductCursorPageOut)
+    @bp.alt_response(400, schema=ErrorOut, description="invalid_cursor: a cursor this listing did not hand out, "
+                     "or filters or a sort other than the cursor's")
     def get(self, args):
         """Browse active listings: search, filter by origin and price, sort; pages by cursor"""
         # Anonymous (no token is read): the replica, for everyone. A seller's own listings, in

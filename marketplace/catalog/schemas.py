@@ -151,19 +151,23 @@ SORTS = ("newest", "price_asc", "price_desc", "best_selling")
 
 
 class BrowseArgs(Schema):
+    """The listing's filters and sort have no load default: with a cursor, only those given are
+    checked against the cursor's own (catalog.browse.LISTING_DEFAULTS fills the rest)."""
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=200),
-                              metadata={"description": "next_cursor of the previous page (same filters and sort)"})
-    q = ma.fields.String(load_default=None, validate=[validate.Length(min=1, max=50), NOT_BLANK], metadata={"description": "Part of the title (works for Chinese)"})
-    category = ma.fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
-    county = adcode_field(load_default=None)
-    province = adcode_field(load_default=None, metadata={"description": "Province code, e.g. 650000"})
-    poverty_only = ma.fields.Boolean(load_default=False)
-    demonstration_only = ma.fields.Boolean(load_default=False)
-    min_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
-    max_price_fen = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=PRICE_FEN_MAX))
-    in_stock = ma.fields.Boolean(load_default=False)
-    sort = ma.fields.String(load_default="newest", validate=validate.OneOf(SORTS), metadata={
+    cursor = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=1000), metadata={
+        "description": "next_cursor of the previous page. It carries the filters and sort of its listing: "
+                       "pass it alone, or with the same filters and sort (any other is 400 invalid_cursor); "
+                       "limit may change"})
+    q = ma.fields.String(validate=[validate.Length(min=1, max=50), NOT_BLANK], metadata={"description": "Part of the title (works for Chinese)"})
+    category = ma.fields.String(validate=validate.OneOf(CATEGORIES))
+    county = adcode_field()
+    province = adcode_field(metadata={"description": "Province code, e.g. 650000"})
+    poverty_only = ma.fields.Boolean(metadata={"default": False})
+    demonstration_only = ma.fields.Boolean(metadata={"default": False})
+    min_price_fen = ma.fields.Integer(validate=validate.Range(min=0, max=PRICE_FEN_MAX))
+    max_price_fen = ma.fields.Integer(validate=validate.Range(min=0, max=PRICE_FEN_MAX))
+    in_stock = ma.fields.Boolean(metadata={"default": False})
+    sort = ma.fields.String(validate=validate.OneOf(SORTS), metadata={"default": "newest",
         "description": "newest, price_asc, price_desc, or best_selling (units in orders not cancelled or expired)"})
 
     @ma.validates_schema

@@ -22,7 +22,9 @@ from marketplace.web.session import error_page, people_page, signed_in_user, tak
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 
 FINISHABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
-PRODUCTS_PER_PAGE = 30
+# A card is about 150 px high on a phone: 20 make a page of about 3,000 px, not 4,500.
+PRODUCTS_PER_PAGE = 20
+MAX_PAGE = 10_000
 # Where a service's refusal is shown: beside the field it is about, else above the form.
 ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAGE_TOO_LARGE: "photos",
                 CatalogErrorCode.NOT_AN_IMAGE: "photos", CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE: "photos",
@@ -99,9 +101,15 @@ def _villages(user):
 @bp.get("/")
 @people_page("seller")
 def products(user):
-    number = min(max(request.args.get("page", 1, type=int), 1), 10_000)  # any number shows a page
+    """My products, newest first, PRODUCTS_PER_PAGE a page. Any page number shows a page: one that
+    is not a number, or below 1, the first; one past the last, the last."""
+    number = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     page = catalog.list_seller_products(user, status=None, page=number, per_page=PRODUCTS_PER_PAGE)
-    return render_template("pages/sell/products.html", page=page, highlight=request.args.get("new", type=int))
+    last = max(1, -(-page.total // PRODUCTS_PER_PAGE))
+    if number > last:
+        page = catalog.list_seller_products(user, status=None, page=last, per_page=PRODUCTS_PER_PAGE)
+    return render_template("pages/sell/products.html", page=page, pages=last,
+                           highlight=request.args.get("new", type=int))
 
 
 def _listing_page(form, product=None, status=200):

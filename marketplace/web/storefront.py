@@ -57,7 +57,7 @@ class ProductFilters(PageForm):
     max_price = YuanField(_l("Highest price (yuan)"))
     sort = SelectField(_l("Sort by"), validate_choice=False, validators=[_one_of_the_choices],
                        choices=[SelectChoice(code, label) for code, label in SORT_LABELS.items()])
-    cursor = HiddenField(validators=[Optional(), Length(max=200)])
+    cursor = HiddenField(validators=[Optional(), Length(max=1000)])
 
     def __init__(self, formdata):
         super().__init__(formdata=formdata)

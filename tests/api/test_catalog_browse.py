@@ -431,13 +431,40 @@ def test_pages_stay_disjoint_when_listings_are_added_while_paging(client, build,
     assert second["next_cursor"] is None
 
 
-def test_a_cursor_from_another_sort_or_made_up_is_refused(client, build, seller_in):
+def test_a_cursor_alone_continues_its_listing_with_its_filters_and_sort(client, build, seller_in):
+    seller = seller_in("both")
+    cheap = [build.product(seller=seller, category=Category.FRUIT, price_fen=100 + n).id for n in range(5)]
+    build.product(seller=seller, category=Category.GRAINS_RICE, price_fen=50)  # cheapest, but another category
+    query = {"category": "fruit", "sort": "price_asc", "limit": 2}
+    first = browse(client, **query)
+
+    rest = all_pages(client, cursor=first["next_cursor"], limit=2)
+
+    assert [i["id"] for page in [first, *rest] for i in page["items"]] == cheap
+    assert rest[0] == browse(client, **query, cursor=first["next_cursor"])  # the same filters, given again
+
+
+def test_a_cursor_with_other_filters_or_sort_is_refused_and_says_which(client, build, seller_in):
+    for n in range(3):
+        build.product(seller=seller_in("both"), price_fen=100 + n)
+    cursor = browse(client, limit=1, poverty_only="true")["next_cursor"]
+
+    for other in ({"sort": "price_asc"}, {"poverty_only": "false"}, {"category": "fruit"}, {"q": "苹果"}):
+        body = assert_error(client.get(PRODUCTS, query_string={"cursor": cursor, **other}), 400, "invalid_cursor")
+        assert body["message"].startswith("The cursor was made for another listing")
+        assert set(body["details"]["differing"]) == set(other)
+    browse(client, cursor=cursor, poverty_only="true", sort="newest", limit=5)  # the cursor's own: fine
+
+
+def test_a_made_up_or_edited_cursor_is_refused(client, build, seller_in):
     for _ in range(3):
         build.product(seller=seller_in("both"))
-    cursor = client.get(PRODUCTS, query_string={"limit": 1}).json["next_cursor"]
+    cursor = browse(client, limit=1)["next_cursor"]
+    edited = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
 
-    assert_error(client.get(PRODUCTS, query_string={"cursor": cursor, "sort": "price_asc"}), 422, "invalid_cursor")
-    assert_error(client.get(PRODUCTS, query_string={"cursor": "bm90LWEtY3Vyc29y"}), 422, "invalid_cursor")
+    for bad in ("bm90LWEtY3Vyc29y", edited):
+        body = assert_error(client.get(PRODUCTS, query_string={"cursor": bad}), 400, "invalid_cursor")
+        assert "not one this listing handed out" in body["message"]
 
 
 def test_default_page_size_is_20(client, build, seller_in):

@@ -5,6 +5,7 @@ The server's requests run in their own sessions, which the per-test rolled-back 
 not reach: every test here is ``real_commits`` (builders' data is committed by the test, and all
 tables are emptied afterwards). A missing chromium fails the run; it is never skipped.
 """
+import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -15,7 +16,15 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, COUNTED_TYPES, README_SCREENSHOTS, SCREENSHOTS, VIEWPORT
+from tests.browser.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    COUNTED_TYPES,
+    README_SCREENSHOTS,
+    REFRESH_README_SCREENSHOTS,
+    SCREENSHOTS,
+    VIEWPORT,
+)
 from tests.builders import PASSWORD
 
 HERE = Path(__file__).resolve().parent
@@ -79,16 +88,23 @@ def log_in():
     return sign_in
 
 
+def refreshing_readme_screenshots() -> bool:
+    """Whether this run refreshes the README's screenshots: only `make screenshots` asks for it, so
+    `make test` leaves the working tree as it found it (its screenshots go to artifacts/ only)."""
+    return os.environ.get(REFRESH_README_SCREENSHOTS) == "1"
+
+
 @pytest.fixture
 def screenshot():
-    """screenshot(page, name, readme=False): the whole page as artifacts/screenshots/<name>.png;
-    readme=True also refreshes docs/screenshots/<name>.png."""
+    """screenshot(page, name, readme=False): the whole page as artifacts/screenshots/<name>.png
+    (git-ignored); readme=True also refreshes docs/screenshots/<name>.png, but only when
+    REFRESH_README_SCREENSHOTS=1 (`make screenshots`)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(page: Page, name: str, readme: bool = False) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
-        if readme:
+        if readme and refreshing_readme_screenshots():
             README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, README_SCREENSHOTS / path.name)
         return path

@@ -6,7 +6,8 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by scripts/ensure-ch
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 360, "height": 740}  # a cheap phone
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"  # git-ignored; what a CI run keeps as its artifact
-README_SCREENSHOTS = ROOT / "docs" / "screenshots"
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"  # tracked: written only when the variable below is 1
+REFRESH_README_SCREENSHOTS = "REFRESH_README_SCREENSHOTS"  # set to 1 by `make screenshots`
 # Each page, before product photos: HTML + CSS + any script, as transferred (compressed, with headers).
 BUDGET_BYTES = 60 * 1024
 COUNTED_TYPES = {"document", "stylesheet", "script", "font", "xhr", "fetch", "other"}

@@ -189,6 +189,23 @@ def test_station_pages_fit_360_px_with_text_twice_as_large(page, desk, busy_desk
         assert overflows_with_double_text(page) <= 0, path
 
 
+def test_the_logout_sits_on_the_header_line_at_360_px_in_both_languages(page, desk, log_in):
+    """The menu's five links fill their line at 360 px; the logout is up in the header bar, beside
+    the brand, not alone on a line of its own."""
+    log_in(page, desk.partner)
+    for language, logout in (("中文", "退出登录"), ("English", "Log out")):
+        if language == "English":
+            activate(page.get_by_role("link", name="English"))
+        page.goto(desk.path())
+        brand = page.locator("header .brand").bounding_box()
+        button = page.get_by_role("button", name=logout, exact=True).bounding_box()
+        header = page.locator("header").bounding_box()
+
+        assert abs((button["y"] + button["height"] / 2) - (brand["y"] + brand["height"] / 2)) < 4, (language, button, brand)
+        assert button["x"] + button["width"] <= header["x"] + header["width"] <= 360, (language, button, header)
+        assert header["height"] < 2 * brand["height"], f"the header wraps in {language}: {header}"
+
+
 def test_the_desk_speaks_english_after_the_switch(page, desk, log_in):
     log_in(page, desk.partner)
     activate(page.get_by_role("link", name="English"))

@@ -441,19 +441,19 @@ def test_a_ship_form_sent_after_the_sign_in_ran_out_returns_to_the_orders_page(s
     assert response.headers["Location"] == "/login?next=/sell/orders"
 
 
-@pytest.mark.parametrize("number", ["0", "-3", "x", "99999999"])
-def test_any_page_number_of_my_products_shows_a_page(seller_browser, number):
-    assert seller_browser.get(f"/sell/?page={number}").status_code == 200
-
-
-def test_my_products_page_through_newer_and_older(seller_browser, seller, build, session):
-    for number in range(31):
-        build.product(seller, title=f"红枣{number:02d}")
+@pytest.mark.parametrize(("number", "shown"), [("0", 1), ("-3", 1), ("x", 1), ("1.5", 1), ("", 1), ("2", 2),
+                                               ("3", 2), ("99999999", 2)])
+def test_any_page_number_of_my_products_shows_a_page(seller_browser, seller, build, session, number, shown):
+    """Not a number or below 1: the first page; past the last: the last."""
+    ids = sorted((build.product(seller).id for _ in range(21)), reverse=True)
     session.commit()
-    first = seller_browser.get("/sell/").get_data(as_text=True)
-    assert "红枣30" in first and "红枣00" not in first and 'href="/sell/?page=2"' in first
-    second = seller_browser.get("/sell/?page=2").get_data(as_text=True)
-    assert "红枣00" in second and "红枣30" not in second and 'href="/sell/?page=1"' in second
+
+    response = seller_browser.get("/sell/", query_string={"page": number})
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert shown_products(page) == (ids[:20] if shown == 1 else ids[20:])
+    assert f"第 {shown} 页，共 2 页" in page
 
 
 @pytest.mark.parametrize("path", ["/sell/products/99999999999/price", "/sell/products/99999999999/edit",
@@ -468,3 +468,33 @@ def test_a_form_token_the_site_did_not_draw_makes_that_send_act_alone(seller_bro
         response = seller_browser.send(NEW, {**APPLES, "form_token": token})
         assert response.status_code == 302
     assert len(products_of(session, seller)) == 2
+
+
+def shown_products(page: str) -> list[int]:
+    return [int(ident) for ident in re.findall(r'<li class="card" id="product-(\d+)"', page)]
+
+
+def test_my_products_page_by_20_newest_first_with_older_and_newer_links(seller_browser, seller, build, session):
+    ids = [build.product(seller).id for _ in range(45)]
+    session.commit()
+    newest_first = sorted(ids, reverse=True)
+
+    first = seller_browser.get("/sell/").get_data(as_text=True)
+    middle = seller_browser.get("/sell/?page=2").get_data(as_text=True)
+    last = seller_browser.get("/sell/?page=3").get_data(as_text=True)
+
+    assert [shown_products(first), shown_products(middle), shown_products(last)] == [
+        newest_first[:20], newest_first[20:40], newest_first[40:]]
+    assert "第 1 页，共 3 页" in first and 'rel="next" href="/sell/?page=2"' in first and 'rel="prev"' not in first
+    assert 'rel="prev" href="/sell/?page=1"' in middle and 'rel="next" href="/sell/?page=3"' in middle
+    assert "第 3 页，共 3 页" in last and 'rel="prev" href="/sell/?page=2"' in last and 'rel="next"' not in last
+
+
+def test_one_page_of_products_has_no_page_links(seller_browser, seller, build, session):
+    ids = [build.product(seller).id for _ in range(20)]
+    session.commit()
+
+    alone = seller_browser.get("/sell/").get_data(as_text=True)
+
+    assert shown_products(alone) == sorted(ids, reverse=True)
+    assert "共 1 页" not in alone and 'rel="next"' not in alone and 'rel="prev"' not in alone
