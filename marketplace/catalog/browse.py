@@ -37,7 +37,6 @@ def reads_may_lag(reader: User | None) -> bool:
 
 
 class InvalidCursor(InvalidInput):
-    status = 400
     code = CatalogErrorCode.INVALID_CURSOR
 
     def __init__(self, message: str = "The cursor is not one this listing handed out; start again without it.",

@@ -48,7 +48,7 @@ class Categories(MethodView):
 class Products(MethodView):
     @bp.arguments(BrowseArgs(), location="query")
     @bp.response(200, ProductCursorPageOut)
-    @bp.alt_response(400, schema=ErrorOut, description="invalid_cursor: a cursor this listing did not hand out, "
+    @bp.alt_response(422, schema=ErrorOut, description="invalid_cursor: a cursor this listing did not hand out, "
                      "or filters or a sort other than the cursor's")
     def get(self, args):
         """Browse active listings: search, filter by origin and price, sort; pages by cursor"""

@@ -156,7 +156,7 @@ class BrowseArgs(Schema):
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = ma.fields.String(load_default=None, validate=validate.Length(min=1, max=1000), metadata={
         "description": "next_cursor of the previous page. It carries the filters and sort of its listing: "
-                       "pass it alone, or with the same filters and sort (any other is 400 invalid_cursor); "
+                       "pass it alone, or with the same filters and sort (any other is 422 invalid_cursor); "
                        "limit may change"})
     q = ma.fields.String(validate=[validate.Length(min=1, max=50), NOT_BLANK], metadata={"description": "Part of the title (works for Chinese)"})
     category = ma.fields.String(validate=validate.OneOf(CATEGORIES))

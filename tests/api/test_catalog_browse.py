@@ -450,7 +450,7 @@ def test_a_cursor_with_other_filters_or_sort_is_refused_and_says_which(client, b
     cursor = browse(client, limit=1, poverty_only="true")["next_cursor"]
 
     for other in ({"sort": "price_asc"}, {"poverty_only": "false"}, {"category": "fruit"}, {"q": "苹果"}):
-        body = assert_error(client.get(PRODUCTS, query_string={"cursor": cursor, **other}), 400, "invalid_cursor")
+        body = assert_error(client.get(PRODUCTS, query_string={"cursor": cursor, **other}), 422, "invalid_cursor")
         assert body["message"].startswith("The cursor was made for another listing")
         assert set(body["details"]["differing"]) == set(other)
     browse(client, cursor=cursor, poverty_only="true", sort="newest", limit=5)  # the cursor's own: fine
@@ -463,7 +463,7 @@ def test_a_made_up_or_edited_cursor_is_refused(client, build, seller_in):
     edited = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
 
     for bad in ("bm90LWEtY3Vyc29y", edited):
-        body = assert_error(client.get(PRODUCTS, query_string={"cursor": bad}), 400, "invalid_cursor")
+        body = assert_error(client.get(PRODUCTS, query_string={"cursor": bad}), 422, "invalid_cursor")
         assert "not one this listing handed out" in body["message"]
 
 
