@@ -128,6 +128,25 @@ class Config:
     JOBS_KEEP_FINISHED_HOURS = _env_int("JOBS_KEEP_FINISHED_HOURS", 72)
     ROLLUP_DELAY_SECONDS = _env_int("ROLLUP_DELAY_SECONDS", 2)
 
+    # Claims on delivered order lines (marketplace/claims): how long after delivery (or the hand-over
+    # at the station) a claim may be opened; how many days after shipping "not received" may be
+    # claimed; how long the seller has to answer, and the buyer to answer an offer, before the job
+    # accepts it (the amount asked, or the offer); how often that job runs.
+    CLAIM_WINDOW_HOURS = _env_int("CLAIM_WINDOW_HOURS", 48)
+    NOT_RECEIVED_AFTER_DAYS = _env_int("NOT_RECEIVED_AFTER_DAYS", 7)
+    SELLER_RESPONSE_HOURS = _env_int("SELLER_RESPONSE_HOURS", 48)
+    BUYER_RESPONSE_HOURS = _env_int("BUYER_RESPONSE_HOURS", 48)
+    CLAIM_DEADLINES_SECONDS = _env_int("CLAIM_DEADLINES_SECONDS", 300)
+    # Review of claims over the last CLAIM_REVIEW_DAYS: a seller is flagged when claims accepted /
+    # lines delivered exceeds CLAIM_RATE_FLAG percent (with at least CLAIM_RATE_MIN_LINES lines
+    # delivered, so one claim on one line is no pattern); a buyer when they opened at least
+    # CLAIM_BUYER_FLAG_CLAIMS claims against at least CLAIM_BUYER_FLAG_SELLERS different sellers.
+    CLAIM_REVIEW_DAYS = _env_int("CLAIM_REVIEW_DAYS", 90)
+    CLAIM_RATE_FLAG = _env_int("CLAIM_RATE_FLAG", 10)
+    CLAIM_RATE_MIN_LINES = _env_int("CLAIM_RATE_MIN_LINES", 10)
+    CLAIM_BUYER_FLAG_CLAIMS = _env_int("CLAIM_BUYER_FLAG_CLAIMS", 5)
+    CLAIM_BUYER_FLAG_SELLERS = _env_int("CLAIM_BUYER_FLAG_SELLERS", 3)
+
     # Reports: how often the jobs worker recomputes the stored whole-country reports (when they changed)
     REPORT_SNAPSHOT_SECONDS = _env_int("REPORT_SNAPSHOT_SECONDS", 60)
 

@@ -1,10 +1,11 @@
 """A settable clock for the moments money moves and reports read "today"."""
 from datetime import UTC, datetime
 
+from marketplace.claims import services as claims
 from marketplace.common.time import utcnow
 from marketplace.orders import services as orders
 from marketplace.payments import cash_at_station, events, intents, refunds
-from marketplace.reports import periods
+from marketplace.reports import periods, review
 
 
 class Clock:
@@ -14,7 +15,7 @@ class Clock:
 
     def __init__(self, monkeypatch):
         self.now: datetime | None = None
-        for module in (orders, cash_at_station, events, intents, refunds, periods):
+        for module in (orders, cash_at_station, events, intents, refunds, periods, claims, review):
             monkeypatch.setattr(module, "utcnow", self.read)
 
     def at(self, moment: str) -> datetime:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from flask import current_app
-from sqlalchemy import select, union
+from sqlalchemy import column, select, table, union
 
 from marketplace.catalog.models import ProductImage
 from marketplace.common import storage
@@ -22,6 +22,8 @@ from marketplace.extensions import db
 
 # Keys asked about at once: one store listing page, one query over the rows naming them.
 BATCH = 1000
+# Claims' photos are stored here too; claims sits above catalog, so its table is named, not imported.
+CLAIM_PHOTOS = table("claim_photos", column("image_key"), column("thumbnail_key"))
 
 
 def sweep_unreferenced_files(now: datetime | None = None) -> int:
@@ -50,6 +52,8 @@ def _referenced(keys: list[str]) -> set[str]:
     named = set(db.session.scalars(union(
         select(ProductImage.image_key).where(ProductImage.image_key.in_(keys)),
         select(ProductImage.thumbnail_key).where(ProductImage.thumbnail_key.in_(keys)),
+        select(CLAIM_PHOTOS.c.image_key).where(CLAIM_PHOTOS.c.image_key.in_(keys)),
+        select(CLAIM_PHOTOS.c.thumbnail_key).where(CLAIM_PHOTOS.c.thumbnail_key.in_(keys)),
     )))
     # Nothing was written: this only ends the read's transaction rather than hold it open while
     # the store lists and deletes (a long sweep of a big bucket must not hold back vacuum).

@@ -34,6 +34,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from marketplace.catalog import media
+from marketplace.claims import services as claims
 from marketplace.extensions import db
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
@@ -89,6 +90,8 @@ class Task:
 TASKS = (
     Task("expire_unpaid_orders", lambda: orders.expire_due_checkouts(), "JOBS_INTERVAL_SECONDS"),
     Task("advance_settled_orders", lambda: orders.advance_settled_orders(), "JOBS_INTERVAL_SECONDS"),
+    # Claims left unanswered past their deadline are accepted (the seller's silence, or the buyer's on an offer).
+    Task("accept_overdue_claims", lambda: claims.accept_overdue_claims(), "CLAIM_DEADLINES_SECONDS"),
     Task("forget_idempotency_keys", _forget_idempotency_keys, "JOBS_INTERVAL_SECONDS"),
     Task("forget_form_tokens", lambda: pages.forget_form_tokens(), "JOBS_INTERVAL_SECONDS"),
     Task("reconcile_stripe_payments", _reconcile_open_payments, "RECONCILE_INTERVAL_SECONDS", retried=True,

@@ -28,7 +28,7 @@ from marketplace.orders.lifecycle import (
     Actor,
     OrderStatus,
 )
-from marketplace.orders.models import DELIVERED_SQL, SHIPPED_TO_ADDRESS_SQL, Checkout, Order, OrderEvent
+from marketplace.orders.models import DELIVERED_SQL, SHIPPED_TO_ADDRESS_SQL, Checkout, Order, OrderEvent, OrderLine
 from marketplace.stations import services as stations
 from marketplace.stations.errors import StationErrorCode
 
@@ -398,3 +398,9 @@ def station_of_order(order_id: int) -> int | None:
 
 def station_of_checkout(checkout_id: int) -> int | None:
     return db.session.scalar(select(Checkout.station_id).where(Checkout.id == checkout_id))
+
+
+def order_of_line(order_line_id: int) -> Order | None:
+    """The order an order line belongs to (None for an unknown line); read, not locked."""
+    return db.session.scalar(select(Order).join(OrderLine, OrderLine.order_id == Order.id)
+                             .where(OrderLine.id == order_line_id))

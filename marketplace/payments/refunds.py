@@ -8,6 +8,7 @@ called only outside transactions that hold locks.
 import logging
 from datetime import timedelta
 
+from blinker import Namespace
 from sqlalchemy import func, select, update
 
 from marketplace.accounts.services import Role, User
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 REFUND_CLAIM_TIMEOUT = timedelta(minutes=2)
 # Refunds that count against what an order may still give back.
 OUTSTANDING = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+# Sent with the refund (sender) inside the transaction that confirms it, whichever way it was
+# confirmed (Stripe's answer or webhook, reconciliation, the partner paying cash back), so that a
+# domain above payments (claims) can follow its own records in the same transaction without
+# payments knowing it.
+refund_confirmed = Namespace().signal("refund-confirmed")
 
 
 class RefundNotFound(NotFound):
@@ -66,15 +73,28 @@ def _refunded_by_line(order_id: int) -> dict[int, tuple[int, int]]:
     return {line_id: (int(units), int(money)) for line_id, units, money in rows}
 
 
+def refundable_on_line(order: Order, line_id: int) -> int:
+    """What one line of an order can still give back, in fen: its paid amount less what was
+    refunded or is being refunded from it, never more than the whole order has left."""
+    line = next((line for line in order.lines if line.id == line_id), None)
+    if line is None or order.paid_at is None:
+        return 0
+    on_line = line.line_total_fen - _refunded_by_line(order.id).get(line_id, (0, 0))[1]
+    return max(0, min(on_line, order.total_fen - refunded_fen(order.id)))
+
+
 def _succeeded_intent(checkout_id: int) -> PaymentIntent | None:
     return db.session.scalar(select(PaymentIntent).where(PaymentIntent.checkout_id == checkout_id,
                                                          PaymentIntent.status == PaymentIntentStatus.SUCCEEDED))
 
 
 def new_refund(order: Order, amount_fen: int, reason: str, *, requested_by: int | None,
-               intent: PaymentIntent | None = None, lines: dict[int, int] | None = None) -> Refund:
+               intent: PaymentIntent | None = None, lines: dict[int, int] | None = None,
+               on_line: int | None = None) -> Refund:
     """A pending refund of one order (the caller commits). Stripe refunds go back through the
-    PaymentIntent that took the money; cash ones are paid back at the station."""
+    PaymentIntent that took the money; cash ones are paid back at the station. ``on_line`` puts the
+    whole amount on that one order line (no units): a claim's refund; the caller has checked it
+    with refundable_on_line under the order's lock."""
     by_cash = order.checkout.payment_method == "cash_at_station"
     intent = None if by_cash else (intent or _succeeded_intent(order.checkout_id))
     if not by_cash and intent is None:
@@ -84,7 +104,10 @@ def new_refund(order: Order, amount_fen: int, reason: str, *, requested_by: int 
                     method=RefundMethod.CASH if by_cash else RefundMethod.STRIPE,
                     amount_fen=amount_fen, status=RefundStatus.PENDING, reason=reason[:300],
                     requested_by_user_id=requested_by, payment_intent_id=intent.id if intent else None)
-    refund.lines = _refund_lines(order, amount_fen, lines)
+    if on_line is not None:
+        refund.lines = [RefundLine(order_line_id=on_line, quantity=0, amount_fen=amount_fen)]
+    else:
+        refund.lines = _refund_lines(order, amount_fen, lines)
     db.session.add(refund)
     return refund
 
@@ -281,6 +304,7 @@ def confirm_refund(refund: Refund) -> bool:
     order = orders.lock_order(refund.order_id)
     if settlement.debit_refund(refund, order, refunded_fen(order.id, (RefundStatus.SUCCEEDED,), exclude=refund.id)):
         ledger.record_refund(refund, order, now)
+    refund_confirmed.send(refund, confirmed_at=now)
     return True
 
 

@@ -11,21 +11,34 @@ Anomaly flags on sales of national poverty counties in a period (computed when a
   month was closed);
 - ``spike``: a county's day at least REVIEW_SPIKE_FACTOR times its average day of the 28 before
   (and at least REVIEW_MIN_FEN).
+
+Flags on after-sales claims, over the CLAIM_REVIEW_DAYS (90) ending with the period (or now),
+placed in the county the seller or buyer is registered in (none for a buyer without one, shown
+only when the scope is the whole country):
+- ``claim_rate``: a seller's claims accepted / lines delivered is above CLAIM_RATE_FLAG percent
+  (with at least CLAIM_RATE_MIN_LINES lines delivered). A claim counts as accepted when it was
+  settled with money (accepted by the seller or automatically, an offer accepted, or an
+  administrator's decision above 0), when it was settled;
+- ``many_claims``: a buyer opened at least CLAIM_BUYER_FLAG_CLAIMS claims against at least
+  CLAIM_BUYER_FLAG_SELLERS different sellers.
+The claims tables are read here as plain SQL (reports sits below claims: it reads their rows,
+never their code), so the figure has one home; claims.services.seller_claim_rate hands it out.
 """
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, column, exists, func, select, table
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.services import Role, User
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.time import utcnow
+from marketplace.common.time import BUSINESS_TZ, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo.models import County, Village
-from marketplace.orders.models import Checkout, Order
+from marketplace.orders.models import Checkout, Order, OrderLine
 from marketplace.reports import ledger
 from marketplace.reports.errors import ReportErrorCode
 from marketplace.reports.models import (
@@ -41,7 +54,10 @@ from marketplace.stations.models import ServiceStation
 
 L = SalesLedgerEntry
 C = County
-FLAG_KINDS = ("self_dealing", "dominant_buyer", "late_refund", "spike")
+FLAG_KINDS = ("self_dealing", "dominant_buyer", "late_refund", "spike", "claim_rate", "many_claims")
+# The claims table, as much of it as the review reads.
+CLAIMS = table("claims", column("id"), column("seller_user_id"), column("buyer_user_id"), column("granted_fen"),
+               column("resolved_at"), column("created_at"))
 
 
 def _audit(actor: User, action: str, subject_type: str, subject_id: int, note: str) -> None:
@@ -240,8 +256,110 @@ def anomaly_flags(period: Period, scope: Scope) -> list[dict]:
     flags = (_self_dealing(period, scope)
              + _dominant_buyers(period, scope, config["REVIEW_BUYER_SHARE_PERCENT"], config["REVIEW_MIN_FEN"])
              + _late_refunds(period, scope)
-             + _spikes(period, scope, config["REVIEW_SPIKE_FACTOR"], config["REVIEW_MIN_FEN"]))
+             + _spikes(period, scope, config["REVIEW_SPIKE_FACTOR"], config["REVIEW_MIN_FEN"])
+             + _claim_flags(period, scope))
     excluded = _excluded_orders({flag["order_id"] for flag in flags if flag.get("order_id")})
     for flag in flags:
         flag["excluded"] = flag.get("order_id") in excluded
+    return flags
+
+
+# ---------------------------------------------------------------- claims
+
+
+@dataclass
+class ClaimRate:
+    """A seller's claims accepted against their lines delivered, over ``days`` up to ``until``."""
+
+    seller_user_id: int
+    claims_accepted: int
+    lines_delivered: int
+    granted_fen: int
+    days: int
+    until: datetime
+    flag_percent: int
+    flagged: bool
+
+    @property
+    def rate_percent(self) -> float | None:
+        return round(self.claims_accepted * 100 / self.lines_delivered, 1) if self.lines_delivered else None
+
+
+def _claim_rates(seller_ids: list[int] | None, since: datetime, until: datetime) -> dict[int, tuple[int, int, int]]:
+    """seller id -> (claims accepted, lines delivered, fen granted) in [since, until)."""
+    delivered = (select(Order.seller_user_id.label("seller"), func.count(OrderLine.id).label("lines"))
+                 .join(OrderLine, OrderLine.order_id == Order.id)
+                 .where(Order.delivered_at >= since, Order.delivered_at < until))
+    accepted = (select(CLAIMS.c.seller_user_id.label("seller"), func.count().label("claims"),
+                       func.sum(CLAIMS.c.granted_fen).label("fen"))
+                .where(CLAIMS.c.granted_fen > 0, CLAIMS.c.resolved_at >= since, CLAIMS.c.resolved_at < until))
+    if seller_ids is not None:
+        delivered = delivered.where(Order.seller_user_id.in_(seller_ids))
+        accepted = accepted.where(CLAIMS.c.seller_user_id.in_(seller_ids))
+    delivered = delivered.group_by(Order.seller_user_id).subquery()
+    accepted = accepted.group_by(CLAIMS.c.seller_user_id).subquery()
+    rows = db.session.execute(
+        select(func.coalesce(delivered.c.seller, accepted.c.seller), func.coalesce(accepted.c.claims, 0),
+               func.coalesce(delivered.c.lines, 0), func.coalesce(accepted.c.fen, 0))
+        .select_from(delivered.join(accepted, accepted.c.seller == delivered.c.seller, full=True))).all()
+    return {seller: (int(claims), int(lines), int(fen)) for seller, claims, lines, fen in rows}
+
+
+def seller_claim_rate(seller_user_id: int, now: datetime | None = None) -> ClaimRate:
+    """One seller's claim rate over the last CLAIM_REVIEW_DAYS."""
+    seller = accounts.get_user(seller_user_id)
+    config = current_app.config
+    until = now or utcnow()
+    days = config["CLAIM_REVIEW_DAYS"]
+    claims, lines, fen = _claim_rates([seller.id], until - timedelta(days=days), until).get(seller.id, (0, 0, 0))
+    return ClaimRate(seller.id, claims, lines, fen, days, until, config["CLAIM_RATE_FLAG"],
+                     _rate_flagged(claims, lines))
+
+
+def _rate_flagged(claims: int, lines: int) -> bool:
+    config = current_app.config
+    return lines >= config["CLAIM_RATE_MIN_LINES"] and claims * 100 > config["CLAIM_RATE_FLAG"] * lines
+
+
+def _review_until(period: Period) -> datetime:
+    end_of_period = datetime.combine(period.last + timedelta(days=1), time(), tzinfo=BUSINESS_TZ)
+    return min(utcnow(), end_of_period)
+
+
+def _registered_county(user_ids: set[int], scope: Scope) -> dict[int, tuple[str | None, str | None]]:
+    """user id -> (county code, county name) of the users registered in the scope (any user,
+    with or without a county, when the scope is the whole country)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(User.id, C.adcode, C.name).outerjoin(C, C.adcode == User.county_adcode)
+        .where(User.id.in_(user_ids), *scope.where(C.adcode))).all()
+    return {user_id: (adcode, name) for user_id, adcode, name in rows}
+
+
+def _claim_flags(period: Period, scope: Scope) -> list[dict]:
+    config = current_app.config
+    until = _review_until(period)
+    since = until - timedelta(days=config["CLAIM_REVIEW_DAYS"])
+    sellers = {seller: figures for seller, figures in _claim_rates(None, since, until).items()
+               if _rate_flagged(figures[0], figures[1])}
+    buyers = db.session.execute(
+        select(CLAIMS.c.buyer_user_id, func.count(), func.count(CLAIMS.c.seller_user_id.distinct()),
+               func.coalesce(func.sum(CLAIMS.c.granted_fen), 0))
+        .where(CLAIMS.c.created_at >= since, CLAIMS.c.created_at < until)
+        .group_by(CLAIMS.c.buyer_user_id)
+        .having(func.count() >= config["CLAIM_BUYER_FLAG_CLAIMS"],
+                func.count(CLAIMS.c.seller_user_id.distinct()) >= config["CLAIM_BUYER_FLAG_SELLERS"])
+        .order_by(CLAIMS.c.buyer_user_id)).all()
+    places = _registered_county(set(sellers) | {row[0] for row in buyers}, scope)
+    flags = [{"kind": "claim_rate", "county_adcode": places[seller][0], "county": places[seller][1],
+              "seller_user_id": seller, "amount_fen": fen,
+              "detail": f"{claims} claims accepted on {lines} lines delivered ({claims * 100 // lines} %) "
+                        f"in the {config['CLAIM_REVIEW_DAYS']} days to {until:%Y-%m-%d}."}
+             for seller, (claims, lines, fen) in sorted(sellers.items()) if seller in places]
+    flags += [{"kind": "many_claims", "county_adcode": places[buyer][0], "county": places[buyer][1],
+               "buyer_user_id": buyer, "amount_fen": int(fen),
+               "detail": f"{count} claims against {seller_count} sellers in the {config['CLAIM_REVIEW_DAYS']} days "
+                         f"to {until:%Y-%m-%d}."}
+              for buyer, count, seller_count, fen in buyers if buyer in places]
     return flags

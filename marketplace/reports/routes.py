@@ -20,6 +20,7 @@ from marketplace.reports.periods import resolve
 from marketplace.reports.schemas import (
     AuditPageOut,
     CategoryReportOut,
+    ClaimRateOut,
     CountyRankingOut,
     DailySeriesOut,
     ExclusionIn,
@@ -245,3 +246,12 @@ class AuditLog(MethodView):
     def get(self, args):
         """Every review action, newest first"""
         return review.audit_log(**args)
+
+
+@review_bp.route("/sellers/<id:seller_user_id>/claim-rate")
+class SellerClaimRate(MethodView):
+    @requires("admin")
+    @review_bp.response(200, ClaimRateOut)
+    def get(self, seller_user_id):
+        """A seller's claims accepted / lines delivered over the last CLAIM_REVIEW_DAYS (flagged above CLAIM_RATE_FLAG %)"""
+        return review.seller_claim_rate(seller_user_id)

@@ -214,8 +214,10 @@ class ExclusionListArgs(PageArgs):
 
 class FlagOut(Schema):
     kind = ma.fields.String(required=True, validate=validate.OneOf(FLAG_KINDS))
-    county_adcode = ma.fields.String(required=True)
-    county = ma.fields.String(required=True)
+    county_adcode = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Where the sale's produce comes from; for claim flags, the county the seller or buyer is "
+                       "registered in (null for a buyer without one)"})
+    county = ma.fields.String(required=True, allow_none=True)
     order_id = ma.fields.Integer(allow_none=True)
     day = ma.fields.Date(allow_none=True)
     buyer_user_id = ma.fields.Integer(allow_none=True)
@@ -223,6 +225,19 @@ class FlagOut(Schema):
     amount_fen = ma.fields.Integer(required=True)
     detail = ma.fields.String(required=True)
     excluded = ma.fields.Boolean(required=True, metadata={"description": "The order is already out of the official figures"})
+
+
+class ClaimRateOut(Schema):
+    seller_user_id = ma.fields.Integer(required=True)
+    claims_accepted = ma.fields.Integer(required=True, metadata={"description": "Claims settled with money in the window"})
+    lines_delivered = ma.fields.Integer(required=True)
+    granted_fen = ma.fields.Integer(required=True, metadata={"description": "What those claims granted, in fen"})
+    rate_percent = ma.fields.Float(allow_none=True, metadata={"description": "null when no line was delivered"})
+    days = ma.fields.Integer(required=True)
+    until = UtcDateTime(required=True)
+    flag_percent = ma.fields.Integer(required=True, metadata={"description": "CLAIM_RATE_FLAG"})
+    flagged = ma.fields.Boolean(required=True, metadata={
+        "description": "Above flag_percent with at least CLAIM_RATE_MIN_LINES lines delivered"})
 
 
 class AuditEntryOut(Schema):
