@@ -4,6 +4,8 @@ from faker import Faker
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
+from marketplace.claims import services as claims
+from marketplace.claims.models import Claim
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.flows import station_cash
@@ -11,7 +13,7 @@ from marketplace.geo.models import County, Province, Village
 from marketplace.geo.provinces import PROVINCE_NAMES, province_adcode_of
 from marketplace.orders import checkout as checkout_service
 from marketplace.orders import services as orders
-from marketplace.orders.models import Checkout
+from marketplace.orders.models import Checkout, Order
 from marketplace.payments import events
 from marketplace.payments.models import PaymentIntent
 from marketplace.stations.models import ServiceStation
@@ -104,7 +106,7 @@ class Builders:
 
     def checkout(self, buyer: User | None = None, products: list[Product] | None = None, *, station=None,
                  status: str = "pending_payment", quantity: int = 1, quantities: list[int] | None = None,
-                 payment_method: str = "card"):
+                 payment_method: str = "card", placed_by: User | None = None):
         """A checkout placed through the service (to a station if given, else an address), its
         orders then put in ``status``. ``quantities`` gives each product its own quantity."""
         buyer = buyer or self.user("buyer")
@@ -119,7 +121,8 @@ class Builders:
         checkout, _ = checkout_service.place_checkout(
             buyer.id, lines=[{"product_id": p.id, "quantity": q} for p, q in zip(products, quantities, strict=True)],
             delivery=delivery,
-            payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}")
+            payment_method=payment_method, idempotency_key=f"builder-{self.fake.uuid4()}",
+            placed_by_user_id=placed_by.id if placed_by is not None else None)
         checkout = db.session.get(Checkout, checkout.id)  # placed checkouts come back detached
         if status != "pending_payment":
             paid_at = utcnow() if status in PAID_STATES else None
@@ -163,3 +166,29 @@ class Builders:
         db.session.expire_all()
         return checkout
 
+    def delivered_order(self, buyer: User | None = None, products: list[Product] | None = None, *,
+                        station: ServiceStation | None = None, payment_method: str = "card",
+                        placed_by: User | None = None, delivered_at=None, quantity: int = 1) -> Order:
+        """A paid order (paid as production does: a Stripe event, or the partner's cash) then marked
+        shipped and delivered ``delivered_at`` (now by default); its first order if several."""
+        checkout = self.checkout(buyer, products, station=station, payment_method=payment_method,
+                                 placed_by=placed_by, quantity=quantity)
+        if payment_method == "cash_at_station":
+            self.collect_cash(checkout)
+        else:
+            self.pay(checkout)
+        order = db.session.get(Order, checkout.orders[0].id)
+        delivered_at = delivered_at or utcnow()
+        order.status, order.shipped_at, order.delivered_at = "delivered", delivered_at, delivered_at
+        db.session.commit()
+        return order
+
+    def claim(self, order: Order | None = None, *, line_index: int = 0, reason: str = "damaged",
+              amount_fen: int | None = None, opened_by: User | None = None, **fields) -> Claim:
+        """A claim opened through the service on a delivered line (a new delivered order by default),
+        for the whole line unless ``amount_fen`` says less."""
+        order = order or self.delivered_order()
+        line = order.lines[line_index]
+        opener = opened_by or db.session.get(User, order.buyer_user_id)
+        return claims.open_claim(line.id, opener, reason=reason, description=fields.pop("description", "三个苹果烂了"),
+                                 amount_fen=amount_fen or line.line_total_fen, **fields)

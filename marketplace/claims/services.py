@@ -109,7 +109,10 @@ def _is_claimant(order: Order, user: User) -> bool:
 
 
 def _can_see(claim: Claim, order: Order, user: User) -> bool:
-    return user.has_role(Role.ADMIN) or claim.seller_user_id == user.id or _is_claimant(order, user)
+    """Its claimant, its seller, the partner of the station it was delivered to (who pays cash
+    refunds back), administrators."""
+    return (user.has_role(Role.ADMIN) or claim.seller_user_id == user.id or _is_claimant(order, user)
+            or (order.station_id is not None and stations.partner_of(order.station_id) == user.id))
 
 
 def _order(claim: Claim) -> Order:
@@ -117,7 +120,8 @@ def _order(claim: Claim) -> Order:
 
 
 def get_claim(claim_id: int, viewer: User) -> Claim:
-    """A claim as its buyer (or the buyer's partner), its seller or an administrator sees it."""
+    """A claim as its buyer (or the buyer's partner), its seller, its station's partner or an
+    administrator sees it."""
     claim = db.session.get(Claim, claim_id)
     if claim is None or not _can_see(claim, _order(claim), viewer):
         raise ClaimNotFound(claim_id)
@@ -144,7 +148,7 @@ def _locked(claim: Claim) -> Claim:
     """The claim read again under its order's lock (the lock every refund of the order takes
     first), then its own row's; every move of a claim takes them in this order."""
     orders.lock_order(claim.order_id)
-    return db.session.scalars(select(Claim).where(Claim.id == claim.id).with_for_update()
+    return db.session.scalars(select(Claim).where(Claim.id == claim.id).with_for_update(of=Claim)
                               .execution_options(populate_existing=True)).one()
 
 
