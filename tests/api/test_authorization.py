@@ -7,12 +7,15 @@ spec documents fails ``test_documented_roles_match_the_table``.
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
 from marketplace.catalog.models import ProductImage
+from marketplace.claims.models import Claim
+from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.orders.models import DeliveryAddress
 from marketplace.payments import settlement
@@ -56,6 +59,7 @@ class Endpoint:
     payment_started: bool = True  # {checkout_id} already has a PaymentIntent
     needs_stripe: bool = False  # the call reaches Stripe (a localstripe server)
     sale_excluded: bool = False  # {order_id}'s sale is excluded from the official figures
+    claim_status: str | None = None  # {claim_id}: a claim on {order_id}'s line (then delivered) in this state
     # What a signed-in caller with no part in the records gets (an official here): for records
     # only their parties may see, 404, so that a stranger does not learn they exist.
     stranger_status: int | None = None
@@ -168,6 +172,27 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/review/sellers/{seller_user_id}/household", ADMIN,
              lambda w: {"json": {"status": "verified", "evidence_note": "建档立卡户 6529270001"}}),
     Endpoint("GET", "/api/v1/review/audit-log", ADMIN),
+    Endpoint("GET", "/api/v1/review/sellers/{seller_user_id}/claim-rate", ADMIN),
+    Endpoint("POST", "/api/v1/claims", BUYER_OR_PARTNER,
+             lambda w: {"json": {"order_line_id": w.order.lines[0].id, "reason": "damaged", "description": "压坏了",
+                                 "amount_fen": 100}}, order_status="delivered"),
+    Endpoint("GET", "/api/v1/claims", BUYER_OR_PARTNER),
+    Endpoint("GET", "/api/v1/claims/escalated", ADMIN),
+    Endpoint("GET", "/api/v1/claims/{claim_id}", SIGNED_IN, claim_status="open", stranger_status=404),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/photos", ("buyer", "partner", "seller"),
+             lambda w: {"data": {"file": (io.BytesIO(PHOTO), "apple.png")}, "content_type": "multipart/form-data"},
+             claim_status="open"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/accept", SELLER, claim_status="open"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/offer", SELLER, lambda w: {"json": {"amount_fen": 50}},
+             claim_status="open"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/contest", SELLER, lambda w: {"json": {"note": "发货时完好"}},
+             claim_status="open"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/accept-offer", BUYER_OR_PARTNER, claim_status="offered"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/escalate", BUYER_OR_PARTNER, lambda w: {"json": {}},
+             claim_status="offered"),
+    Endpoint("POST", "/api/v1/claims/{claim_id}/decision", ADMIN,
+             lambda w: {"json": {"amount_fen": 0, "reason": "证据不足"}}, claim_status="escalated"),
+    Endpoint("GET", "/api/v1/seller/claims", SELLER),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -201,6 +226,9 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
     checkout = build.checkout(buyer, [for_sale], station=station if endpoint.delivery == "station" else None,
                               status=endpoint.order_status, payment_method=endpoint.payment_method)
     order = checkout.orders[0]
+    if endpoint.claim_status is not None or order.status == "delivered":
+        order.status = "delivered"
+        order.shipped_at = order.delivered_at = utcnow()
     intent = None
     if endpoint.payment_method != "cash_at_station" and endpoint.payment_started:
         intent = build.intent(checkout, amount_fen=checkout.grand_total_fen,
@@ -216,6 +244,13 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
                         method="cash" if endpoint.payment_method == "cash_at_station" else "stripe",
                         payment_intent_id=intent.id if intent else None)
         db.session.add(refund)
+    claim = None
+    if endpoint.claim_status is not None:
+        claim = Claim(order_id=order.id, order_line_id=order.lines[0].id, buyer_user_id=buyer.id,
+                      seller_user_id=owner.id, opened_by_user_id=buyer.id, reason="damaged", description="压坏了",
+                      amount_asked_fen=100, offered_fen=50 if endpoint.claim_status == "offered" else None,
+                      status=endpoint.claim_status, respond_by=utcnow() + timedelta(hours=48))
+        db.session.add(claim)
     db.session.add(StationCashEntry(station_id=station.id, kind="collection", amount_fen=10_000,
                                     recorded_by_user_id=partner.id))
     address = DeliveryAddress(user_id=buyer.id, recipient_name="张三", recipient_phone="13800138000",
@@ -224,7 +259,8 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
     db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
                            target_user=build.user("buyer"), product=product, image=image, for_sale=for_sale,
-                           checkout=checkout, order=order, seller=owner, refund=refund, address=address)
+                           checkout=checkout, order=order, seller=owner, refund=refund, address=address,
+                           claim=claim)
 
 
 @pytest.fixture
@@ -270,7 +306,8 @@ def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endp
                                 product_id=world.product.id, image_id=world.image.id,
                                 checkout_id=world.checkout.id, order_id=world.order.id, seller_user_id=world.seller.id,
                                 refund_id=world.refund.id if world.refund else 0, report="counties",
-                                address_id=world.address.id, token=world.product.trace_token)
+                                address_id=world.address.id, token=world.product.trace_token,
+                                claim_id=world.claim.id if world.claim else 0)
     call = endpoint.request(world)
     headers.update(call.pop("headers", {}))
 
