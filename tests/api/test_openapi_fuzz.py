@@ -69,9 +69,11 @@ def claims_party_headers(build):
     return build.headers("buyer", "seller")
 
 
-@schema.include(path_regex="^/api/v1/(claims|seller/claims)").parametrize()
+@schema.include(path_regex="^/api/v1/claims", method="POST").parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_claim_party_calls_conform_to_the_spec(case, claims_party_headers):
-    """The claims' endpoints as a buyer and seller calls them (past the role checks that stop
-    anonymous and admin callers, into their input schemas and services)."""
+    """The claims' changes as a buyer and seller makes them (past the role checks that stop
+    anonymous and admin callers, into their input schemas and services). Their lists' query
+    strings are left to the calls above: a number mutated into text reads as the same number
+    in a query string, which the negative checks would take for a violation accepted."""
     case.call_and_validate(headers=claims_party_headers, checks=CHECKS)
