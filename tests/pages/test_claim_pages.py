@@ -226,7 +226,7 @@ def test_an_answer_after_the_claim_is_settled_changes_nothing(buyer_browser, sel
 
     response = seller_of.client.post(f"/sell/claims/{claim.id}/offer", data={**stale, "amount": "1"})
 
-    assert response.status_code == 409 and "moved on" in text_of(response)
+    assert response.status_code == 409 and "售后状态已经变化" in text_of(response)
     assert rows() == before and the_claim().offered_fen is None
 
 
