@@ -12,7 +12,7 @@ from marketplace.claims.models import Claim
 from marketplace.extensions import db
 from marketplace.payments import events
 from marketplace.payments.models import PaymentIntent, Refund
-from tests.browser.helpers import VIEWPORT
+from tests.browser.helpers import BUDGET_BYTES, VIEWPORT, low_contrast_text, small_targets
 
 
 def jpeg() -> bytes:
@@ -45,8 +45,14 @@ def delivered(build, session):
     return {"buyer": buyer, "seller": seller, "order": order, "line": order.lines[0]}
 
 
+def readable_and_tappable(page: Page) -> None:
+    assert low_contrast_text(page) == [], page.url
+    assert small_targets(page) == [], page.url
+    assert sideways_overflow(page) <= 0, page.url
+
+
 def test_the_buyer_claims_with_a_photo_on_a_phone_and_the_seller_accepts(page, chromium, live_server, log_in,
-                                                                           screenshot, delivered):
+                                                                           screenshot, page_weight, delivered):
     order, line = delivered["order"], delivered["line"]
     log_in(page, delivered["buyer"])
     page.goto(f"/orders/{order.id}")
@@ -55,7 +61,7 @@ def test_the_buyer_claims_with_a_photo_on_a_phone_and_the_seller_accepts(page, c
     page.fill("#description", "十个苹果里有三个烂了")
     page.fill("#amount", "7.5")
     page.set_input_files("#photos", files=[{"name": "apples.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
-    assert sideways_overflow(page) <= 0
+    readable_and_tappable(page)
     screenshot(page, "claim-open-phone")
     page.click("#send-claim")
     page.wait_for_load_state()
@@ -63,7 +69,7 @@ def test_the_buyer_claims_with_a_photo_on_a_phone_and_the_seller_accepts(page, c
     expect(page.locator("#claim-status")).to_have_attribute("data-status", "open")
     expect(page.locator("#claim-photos img")).to_have_count(1)
     expect(page.locator("#amount-asked")).to_contain_text("¥7.50")
-    assert sideways_overflow(page) <= 0
+    readable_and_tappable(page)
     screenshot(page, "claim-opened-phone")
     claim_path = page.url.removeprefix(live_server.url)
 
@@ -76,7 +82,7 @@ def test_the_buyer_claims_with_a_photo_on_a_phone_and_the_seller_accepts(page, c
         seller_page.locator("#claims-to-answer a.button").first.click()
         seller_page.wait_for_load_state()
         expect(seller_page.locator("#claim-photos img")).to_have_count(1)
-        assert sideways_overflow(seller_page) <= 0
+        readable_and_tappable(seller_page)
         screenshot(seller_page, "claim-seller-answer-phone")
         seller_page.click("#accept-claim")
         seller_page.wait_for_load_state()
@@ -97,3 +103,4 @@ def test_the_buyer_claims_with_a_photo_on_a_phone_and_the_seller_accepts(page, c
     assert [kind for kind in page.locator("#claim-timeline li").evaluate_all("items => items.map(i => i.dataset.kind)")] \
         == ["opened", "accepted", "refunded"]
     screenshot(page, "claim-refunded-phone")
+    assert page_weight(page, claim_path) <= BUDGET_BYTES
