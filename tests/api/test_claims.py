@@ -10,9 +10,11 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
+from marketplace.catalog.media import sweep_unreferenced_files
 from marketplace.claims import services as claims
 from marketplace.claims.models import Claim, ClaimEvent, ClaimPhoto
 from marketplace.common import storage
+from marketplace.common.time import utcnow
 from marketplace.extensions import db
 from marketplace.jobs import tasks
 from marketplace.orders.models import Order
@@ -173,6 +175,16 @@ def test_buyer_opens_a_claim_with_photos_through_the_service(build, order, buyer
                               photos=[png(), png(800, 600)])
 
     assert [(photo.side, photo.width) for photo in claim.photos] == [("buyer", 64), ("buyer", 800)]
+
+
+def test_the_media_sweep_keeps_the_photos_of_claims(build, order, buyer):
+    claim = claims.open_claim(order.lines[0].id, buyer, reason="rotten", description="烂了", amount_fen=500,
+                              photos=[png(97, 61)])
+    keys = [claim.photos[0].image_key, claim.photos[0].thumbnail_key]
+
+    sweep_unreferenced_files(now=utcnow() + timedelta(hours=25))
+
+    assert all(storage.exists(key) for key in keys)
 
 
 # ---------------------------------------------------------------- silence: the deadlines job
@@ -572,3 +584,65 @@ def test_only_the_claimant_answers_an_offer(client, build, order, seller):
     assert escalating_stranger.status_code == 404
     assert claim_rows() == rows
     assert db.session.get(Claim, claim.id).status == "offered"
+
+
+# ---------------------------------------------------------------- review: claim rates and flags
+
+
+def _seller_with_claims(build, *, lines: int, accepted: int, rejected: int = 0) -> User:
+    """A seller with ``lines`` delivered lines (one order each), ``accepted`` claims on them accepted
+    and ``rejected`` decided at nothing."""
+    seller = build.user("seller")
+    product = build.product(seller, price_fen=1000)
+    orders = [build.delivered_order(products=[product]) for _ in range(lines)]
+    admin = build.user("admin")
+    for order in orders[:accepted]:
+        claims.accept_claim(build.claim(order, amount_fen=300).id, seller)
+    for order in orders[accepted:accepted + rejected]:
+        claim = claims.contest_claim(build.claim(order, amount_fen=300).id, seller, note="不同意")
+        claims.decide_claim(claim.id, admin, amount_fen=0, reason="证据不足")
+    return seller
+
+
+def test_a_sellers_claim_rate_counts_claims_settled_with_money_per_line_delivered(client, build):
+    admin = build.headers("admin")
+    above = _seller_with_claims(build, lines=10, accepted=2, rejected=1)
+    at_the_limit = _seller_with_claims(build, lines=10, accepted=1)
+
+    rate = client.get(f"/api/v1/review/sellers/{above.id}/claim-rate", headers=admin).json
+    limit = client.get(f"/api/v1/review/sellers/{at_the_limit.id}/claim-rate", headers=admin).json
+    flags = client.get("/api/v1/review/flags", headers=admin).json["items"]
+
+    assert {key: rate[key] for key in ("claims_accepted", "lines_delivered", "granted_fen", "rate_percent",
+                                       "flag_percent", "flagged", "days")} == {
+        "claims_accepted": 2, "lines_delivered": 10, "granted_fen": 600, "rate_percent": 20.0, "flag_percent": 10,
+        "flagged": True, "days": 90}
+    assert (limit["rate_percent"], limit["flagged"]) == (10.0, False)
+    assert [(f["seller_user_id"], f["amount_fen"]) for f in flags if f["kind"] == "claim_rate"] == [(above.id, 600)]
+    assert claims.seller_claim_rate(above.id).claims_accepted == 2
+
+
+def test_few_lines_are_no_pattern_and_raise_no_claim_rate_flag(client, build):
+    seller = _seller_with_claims(build, lines=3, accepted=3)
+
+    rate = client.get(f"/api/v1/review/sellers/{seller.id}/claim-rate", headers=build.headers("admin")).json
+    flags = client.get("/api/v1/review/flags", headers=build.headers("admin")).json["items"]
+
+    assert (rate["rate_percent"], rate["flagged"]) == (100.0, False)
+    assert [f for f in flags if f["kind"] == "claim_rate"] == []
+
+
+def test_a_buyer_claiming_against_many_sellers_is_flagged(client, build):
+    buyer = build.user("buyer", county="652927")
+    sellers = [build.user("seller") for _ in range(3)]
+    for index in range(5):
+        build.claim(build.delivered_order(buyer, [build.product(sellers[index % 3])]), amount_fen=100)
+    occasional = build.user("buyer")
+    for seller in sellers[:2]:
+        build.claim(build.delivered_order(occasional, [build.product(seller)]), amount_fen=100)
+
+    flags = client.get("/api/v1/review/flags", headers=build.headers("admin")).json["items"]
+
+    many = [f for f in flags if f["kind"] == "many_claims"]
+    assert [(f["buyer_user_id"], f["county_adcode"]) for f in many] == [(buyer.id, "652927")]
+    assert "5 claims against 3 sellers" in many[0]["detail"]

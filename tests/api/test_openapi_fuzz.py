@@ -62,3 +62,16 @@ def buyer_headers(build):
 def test_buyer_calls_conform_to_the_spec(case, buyer_headers):
     """The buyer's own endpoints (cart, addresses), which anonymous and admin callers only reach as 401/403."""
     case.call_and_validate(headers=buyer_headers, checks=CHECKS)
+
+
+@pytest.fixture
+def claims_party_headers(build):
+    return build.headers("buyer", "seller")
+
+
+@schema.include(path_regex="^/api/v1/(claims|seller/claims)").parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_claim_party_calls_conform_to_the_spec(case, claims_party_headers):
+    """The claims' endpoints as a buyer and seller calls them (past the role checks that stop
+    anonymous and admin callers, into their input schemas and services)."""
+    case.call_and_validate(headers=claims_party_headers, checks=CHECKS)

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.real_commits  # the test's own app commits to the worke
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = 2
-PERIODIC_TASKS = ("expire_unpaid_orders", "advance_settled_orders", "forget_idempotency_keys", "forget_form_tokens",
+PERIODIC_TASKS = ("expire_unpaid_orders", "advance_settled_orders", "accept_overdue_claims",
+                  "forget_idempotency_keys", "forget_form_tokens",
                   "reconcile_stripe_payments", "roll_up_sales", "refresh_report_snapshots", "sweep_media")
 MAX_RETRIES, BACKOFF = 2, 2  # a failing job runs 3 times: at once, 2 s later, then 4 s later
 
@@ -67,6 +68,7 @@ def workers(workers_database, tmp_path_factory):
     port where nothing listens (so reconciliation fails whenever there is a payment to check)."""
     env = {"JOBS_INTERVAL_SECONDS": str(PERIOD), "RECONCILE_INTERVAL_SECONDS": str(PERIOD),
            "REPORT_SNAPSHOT_SECONDS": str(PERIOD), "MEDIA_SWEEP_SECONDS": str(PERIOD),
+           "CLAIM_DEADLINES_SECONDS": str(PERIOD),
            "JOBS_MAX_RETRIES": str(MAX_RETRIES),
            "JOBS_RETRY_BACKOFF_SECONDS": str(BACKOFF), "JOBS_CONCURRENCY": "2",
            "STRIPE_SECRET_KEY": "sk_test_jobs", "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",

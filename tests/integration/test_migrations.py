@@ -327,3 +327,26 @@ def test_0015_gives_every_account_a_session_generation_and_takes_it_away_again(e
 
         upgrade()
         assert "session_generation" in user_columns(engine)
+
+
+def claim_tables(engine) -> set[str]:
+    return {name for name in inspect(engine).get_table_names() if name.startswith("claim")}
+
+
+def test_0016_adds_the_claims_tables_with_one_pending_claim_per_line_and_takes_them_away_again(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0015")
+        add_user(engine, 1, "buyer")
+
+        upgrade(revision="0016")
+        assert claim_tables(engine) == {"claims", "claim_photos", "claim_events"}
+        pending = run(engine, "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_claims_one_pending_per_line'")
+        assert len(pending) == 1
+        assert "UNIQUE" in pending[0][0] and "'open'" in pending[0][0] and "'escalated'" in pending[0][0]
+
+        downgrade(revision="0015")
+        assert claim_tables(engine) == set()
+        assert roles_of(engine) == [(1, "buyer")]
+
+        upgrade()
+        assert claim_tables(engine) == {"claims", "claim_photos", "claim_events"}

@@ -14,7 +14,8 @@ from marketplace.jobs import tasks
 from marketplace.orders import services as orders
 from marketplace.orders.models import Checkout, IdempotencyKey, Order, OrderEvent
 
-JOB_NAMES = ("expire_unpaid_orders", "advance_settled_orders", "forget_idempotency_keys", "forget_form_tokens",
+JOB_NAMES = ("expire_unpaid_orders", "advance_settled_orders", "accept_overdue_claims",
+             "forget_idempotency_keys", "forget_form_tokens",
              "reconcile_stripe_payments", "roll_up_sales", "refresh_report_snapshots", "sweep_media")
 
 
@@ -160,7 +161,8 @@ def test_jobs_once_runs_every_job_and_prints_what_each_changed(build, jobs_once)
 
     assert result.exit_code == 0, result.output
     assert _output_counts(result.output) == {
-        "expire_unpaid_orders": "1", "advance_settled_orders": "0", "forget_idempotency_keys": "0",
+        "expire_unpaid_orders": "1", "advance_settled_orders": "0", "accept_overdue_claims": "0",
+        "forget_idempotency_keys": "0",
         "forget_form_tokens": "0", "reconcile_stripe_payments": "0", "roll_up_sales": "0", "refresh_report_snapshots": "36",
         "sweep_media": "0"}
     assert checkout_status_of(checkout.id) == "expired"
@@ -281,7 +283,7 @@ def test_the_worker_schedules_each_periodic_task_from_its_setting(app, monkeypat
     crons = {name: periodic.cron for (name, _), periodic in worker.periodic_registry.periodic_tasks.items()}
     every_30_s = "* * * * * */30"
     assert crons == {"expire_unpaid_orders": every_30_s, "advance_settled_orders": every_30_s,
-                     "forget_idempotency_keys": every_30_s, "forget_form_tokens": every_30_s,
+                     "accept_overdue_claims": "*/5 * * * *", "forget_idempotency_keys": every_30_s, "forget_form_tokens": every_30_s,
                      "roll_up_sales": every_30_s, "reconcile_stripe_payments": "*/10 * * * *",
                      "refresh_report_snapshots": "*/1 * * * *", "sweep_media": "0 */1 * * *",
                      "remove_old_jobs": "17 * * * *", "retry_stalled_jobs": "* * * * *"}
