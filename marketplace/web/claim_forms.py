@@ -19,6 +19,12 @@ REASON_LABELS = {claims.ClaimReason.DAMAGED: _l("Damaged"), claims.ClaimReason.R
                  claims.ClaimReason.SHORT_WEIGHT: _l("Short weight"),
                  claims.ClaimReason.WRONG_ITEM: _l("Not what I ordered"),
                  claims.ClaimReason.NOT_RECEIVED: _l("Never arrived")}
+STATUS_LABELS = {claims.ClaimStatus.OPEN: _l("Waiting for the seller's answer"),
+                 claims.ClaimStatus.OFFERED: _l("The seller offers less"),
+                 claims.ClaimStatus.ESCALATED: _l("With the platform's staff"),
+                 claims.ClaimStatus.ACCEPTED: _l("Accepted: money on its way back"),
+                 claims.ClaimStatus.REFUNDED: _l("Refunded"),
+                 claims.ClaimStatus.CLOSED: _l("Closed without refund")}
 ZERO_YUAN = re.compile(r"¥?\s*0+(\.0{0,2})?\s*元?")
 
 

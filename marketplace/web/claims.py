@@ -26,6 +26,7 @@ from marketplace.stations.errors import StationErrorCode
 from marketplace.web import services as pages
 from marketplace.web.claim_forms import (
     REASON_LABELS,
+    STATUS_LABELS,
     ClaimButtonForm,
     ContestForm,
     DecisionForm,
@@ -34,7 +35,7 @@ from marketplace.web.claim_forms import (
     OpenClaimForm,
 )
 from marketplace.web.sell import photo_uploads
-from marketplace.web.session import error_page, people_page
+from marketplace.web.session import error_page, people_page, take_kept_form
 
 bp = Blueprint("claim_pages", __name__)
 
@@ -51,15 +52,6 @@ PHOTO_CODES = (CatalogErrorCode.NOT_AN_IMAGE, CatalogErrorCode.IMAGE_REJECTED, C
                ClaimErrorCode.TOO_MANY_CLAIM_PHOTOS, ErrorCode.STORAGE_UNAVAILABLE)
 AMOUNT_CODES = (ClaimErrorCode.CLAIM_EXCEEDS_REFUNDABLE, ClaimErrorCode.OFFER_NOT_SMALLER,
                 ClaimErrorCode.DECISION_EXCEEDS_MAXIMUM)
-
-
-def status_words() -> dict[str, str]:
-    return {claims.ClaimStatus.OPEN: _("Waiting for the seller's answer"),
-            claims.ClaimStatus.OFFERED: _("The seller offers less"),
-            claims.ClaimStatus.ESCALATED: _("With the platform's staff"),
-            claims.ClaimStatus.ACCEPTED: _("Accepted: money on its way back"),
-            claims.ClaimStatus.REFUNDED: _("Refunded"),
-            claims.ClaimStatus.CLOSED: _("Closed without refund")}
 
 
 def _event_words() -> dict[str, str]:
@@ -227,7 +219,10 @@ def _open_page(user, order, line, form, where: dict, status: int = 200):
 
 
 def _open(user, order, line, where: dict, claim_url: Callable[[int], str]):
-    form = OpenClaimForm()
+    kept = take_kept_form() if request.method == "GET" else None
+    if kept:
+        flash(_("Here is what you typed before logging in. Choose the photos again, then send."), "notice")
+    form = OpenClaimForm(formdata=kept) if kept else OpenClaimForm()
     if not form.validate_on_submit():
         return _open_page(user, order, line, form, where, 422 if form.is_submitted() else 200)
     try:
@@ -299,6 +294,14 @@ def _refund_of(claim, user):
     return next((refund for refund in refunds_of(claim.order_id, user) if refund.id == claim.refund_id), None)
 
 
+def _pay_back_cash(claim_id: int, partner):
+    """The partner paid the claim's cash refund back (flows.station_cash: the station's ledger)."""
+    claim = claims.get_claim(claim_id, partner)
+    if claim.refund_id is None:
+        raise claims.IllegalClaimMove(claim, "paid back in cash")
+    return record_cash_refund(claim.refund_id, partner)
+
+
 ACTIONS = {
     "accept": Action(ClaimButtonForm, lambda claim_id, user, form: claims.accept_claim(claim_id, user),
                      lambda claim: _("Accepted: ¥%(yuan)s goes back to the buyer.", yuan=_yuan(claim.granted_fen))),
@@ -314,8 +317,7 @@ ACTIONS = {
     "escalate": Action(EscalateForm, lambda claim_id, user, form: claims.escalate_claim(
         claim_id, user, note=(form.note.data or "").strip() or None),
         lambda claim: _("Sent to the platform's staff, who will decide.")),
-    "cash-paid": Action(ClaimButtonForm, lambda claim_id, user, form: record_cash_refund(
-        claims.get_claim(claim_id, user).refund_id, user),
+    "cash-paid": Action(ClaimButtonForm, lambda claim_id, user, form: _pay_back_cash(claim_id, user),
         lambda refund: _("Recorded: ¥%(yuan)s paid back in cash.", yuan=_yuan(refund.amount_fen))),
     "decide": Action(DecisionForm, lambda claim_id, user, form: claims.decide_claim(
         claim_id, user, amount_fen=form.amount.data, reason=form.reason.data.strip()),
@@ -349,7 +351,7 @@ def claim_page(user, claim, side: str, where: dict, failed: tuple[str, object] |
     elif failed is not None:  # the claim moved on: the form is gone, its refusal is shown above
         problems = [*failed[1].form_errors, *(error for field in failed[1] for error in field.errors)]
     return render_template("pages/claims/claim.html", claim=claim, side=side, refund=refund, forms=forms,
-                           timeline=timeline(claim), status_words=status_words(), reasons=REASON_LABELS,
+                           timeline=timeline(claim), status_words=STATUS_LABELS, reasons=REASON_LABELS,
                            problems=problems, **where, **extra), status
 
 
@@ -381,7 +383,7 @@ def _buyer_where() -> dict:
 @people_page("buyer")
 def my_claims(user):
     found = claims.my_claims(user, page=page_number(), per_page=CLAIMS_PER_PAGE)
-    return render_template("pages/claims/list.html", found=found, status_words=status_words(), reasons=REASON_LABELS,
+    return render_template("pages/claims/list.html", found=found, status_words=STATUS_LABELS, reasons=REASON_LABELS,
                            side="buyer", list_endpoint="claim_pages.list", **_buyer_where())
 
 
@@ -450,7 +452,7 @@ def station_claims(user, station_id):
     found = claims.my_claims(user, page=page_number(), per_page=CLAIMS_PER_PAGE)
     cash_due = {claim.id for claim in found.items
                 if "cash-paid" in available_actions(claim, "station", _refund_of(claim, user))}
-    return render_template("pages/claims/list.html", found=found, status_words=status_words(), reasons=REASON_LABELS,
+    return render_template("pages/claims/list.html", found=found, status_words=STATUS_LABELS, reasons=REASON_LABELS,
                            side="station", cash_due=cash_due, list_endpoint="claim_pages.station_claims",
                            list_args={"station_id": station_id}, **where)
 

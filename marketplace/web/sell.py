@@ -17,6 +17,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.errors import OrderErrorCode
 from marketplace.stations import services as stations
 from marketplace.web import services as pages
+from marketplace.web.claim_forms import STATUS_LABELS as CLAIM_STATUS_LABELS
 from marketplace.web.forms import UNIT_LABELS, ListingForm, PriceForm, ShipForm
 from marketplace.web.session import error_page, people_page, signed_in_user, take_kept_form
 
@@ -30,6 +31,7 @@ PHOTO_FORMS = ("sell.new_product", "sell.edit_product", "claim_pages.open_claim"
 PRODUCTS_PER_PAGE = 20
 MAX_PAGE = 10_000
 CLAIMS_TO_ANSWER = 50  # soonest deadline first
+RECENT_CLAIMS = 10  # answered already: with the buyer, the administrators, or settled
 # Where a service's refusal is shown: beside the field it is about, else above the form.
 ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAGE_TOO_LARGE: "photos",
                 CatalogErrorCode.NOT_AN_IMAGE: "photos", CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE: "photos",
@@ -253,8 +255,11 @@ def orders_page(user):
     station_names = {order.station_id: stations.get_station(order.station_id, include_inactive=True).name
                      for order in [*to_ship, *recent] if order.station_id}
     to_answer = claims.seller_claims(user, status=claims.ClaimStatus.OPEN, per_page=CLAIMS_TO_ANSWER).items
+    answered = [claim for claim in claims.seller_claims(user, per_page=CLAIMS_TO_ANSWER).items
+                if claim.status != claims.ClaimStatus.OPEN][:RECENT_CLAIMS]
     return render_template("pages/sell/orders.html", to_ship=to_ship, recent=recent, station_names=station_names,
-                           ship_form=ShipForm(), to_answer=to_answer)
+                           ship_form=ShipForm(), to_answer=to_answer, answered=answered,
+                           claim_words=CLAIM_STATUS_LABELS)
 
 
 @bp.post("/orders/<id:order_id>/ship")

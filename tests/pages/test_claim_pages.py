@@ -19,7 +19,7 @@ from marketplace.orders.models import Order
 from marketplace.payments.models import Refund
 from marketplace.stations.models import StationCashEntry
 from marketplace.web import claims as claim_pages
-from tests.pages.conftest import Browser
+from tests.pages.conftest import Browser, expire_sign_in
 
 
 def png() -> bytes:
@@ -368,3 +368,57 @@ def test_the_claim_page_shows_the_apis_figures(build, client, buyer, buyer_brows
     assert re.search(r'id="amount-offered">' + re.escape(yuan(api["offered_fen"])), page)
     assert re.findall(r'<li data-kind="(\w+)">', page) == [event["kind"] for event in api["events"]]
     assert api["status"] in page
+
+
+def test_a_contest_with_a_file_that_is_not_a_photo_is_refused_and_the_claim_stays_open(buyer_browser, seller_of,
+                                                                                       order):
+    open_claim(buyer_browser, order)
+    claim = the_claim()
+    before = rows()
+
+    response = seller_of.send(f"/sell/claims/{claim.id}", {"note": "发货时是好的"}, to=f"/sell/claims/{claim.id}/contest",
+                              files={"photos": photo(b"GIF89a but not really", "box.gif")})
+
+    assert response.status_code == 422 and 'id="photos-error"' in text_of(response)
+    assert rows() == before and the_claim().status == "open"
+
+
+def test_the_seller_follows_answered_claims_from_the_orders_page(buyer_browser, seller_of, order):
+    open_claim(buyer_browser, order)
+    claim = the_claim()
+    seller_of.send(f"/sell/claims/{claim.id}", {"amount": "2"}, to=f"/sell/claims/{claim.id}/offer")
+
+    page = text_of(seller_of.get("/sell/orders"))
+
+    assert 'id="claims-to-answer"' not in page
+    assert re.search(rf'id="claims-answered">.*id="claim-{claim.id}".*data-status="offered"', page, flags=re.DOTALL)
+
+
+def test_no_cash_is_paid_back_on_a_claim_without_a_refund(app, build, session):
+    partner = build.user("partner")
+    station = build.station(partner=partner)
+    order = build.delivered_order(build.user("buyer"), station=station, payment_method="cash_at_station",
+                                  placed_by=partner)
+    claim = build.claim(order, opened_by=partner)
+    session.commit()
+    desk = signed_in(app, partner)
+    before = rows()
+
+    response = desk.send(f"/station/{station.id}/claims/{claim.id}", {},
+                         to=f"/station/{station.id}/claims/{claim.id}/cash-paid")
+
+    assert response.status_code == 409
+    assert rows() == before and db.session.scalar(select(func.count()).select_from(StationCashEntry)) == 1
+
+
+def test_a_claim_typed_when_the_sign_in_ran_out_comes_back_filled_after_logging_in(buyer_browser, buyer, order):
+    fields = buyer_browser.hidden_fields(claim_path(order))
+    expire_sign_in(buyer_browser.client, hours=24 * 30)
+
+    sent = buyer_browser.client.post(claim_path(order), data={**fields, "reason": "damaged", "description": "箱子压扁了",
+                                                              "amount": "3.5"})
+    assert sent.status_code == 302 and "/login" in sent.location
+    buyer_browser.log_in(buyer)
+    page = text_of(buyer_browser.get(claim_path(order)))
+
+    assert "箱子压扁了" in page and 'value="3.5"' in page and rows()[0] == 0
