@@ -119,10 +119,16 @@ def _messages() -> dict[enum.StrEnum, str]:
     }
 
 
+# Refusals that say how much the line can still give back (details.refundable_fen or maximum_fen).
+HOW_MUCH_LEFT = (ClaimErrorCode.CLAIM_EXCEEDS_REFUNDABLE, ClaimErrorCode.NOT_ENOUGH_LEFT_TO_REFUND,
+                 ClaimErrorCode.DECISION_EXCEEDS_MAXIMUM)
+
+
 def message(error: AppError) -> str:
-    left = (error.details or {}).get("refundable_fen", (error.details or {}).get("maximum_fen"))
-    if error.code in (*AMOUNT_CODES, ClaimErrorCode.NOT_ENOUGH_LEFT_TO_REFUND) and left is not None \
-            and error.code != ClaimErrorCode.OFFER_NOT_SMALLER:
+    """A refusal in the reader's language; one about the amount says how much is left."""
+    details = error.details or {}
+    left = details.get("refundable_fen", details.get("maximum_fen"))
+    if error.code in HOW_MUCH_LEFT and isinstance(left, int):
         return _("At most ¥%(yuan)s of this line can still be given back.", yuan=_yuan(left))
     return _messages().get(error.code, _("This could not be done (%(code)s).", code=error.code))
 
