@@ -216,9 +216,10 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression, security_headers
-    from marketplace.web.admin import bp as admin_bp
+    from marketplace.web.admin_claims import bp as admin_bp  # web.admin's blueprint, with its claims pages
     from marketplace.web.cart import bp as cart_bp
     from marketplace.web.checkout import bp as buy_bp
+    from marketplace.web.claims import bp as claim_pages_bp
     from marketplace.web.my_orders import bp as my_orders_bp
     from marketplace.web.routes import bp as web_bp
     from marketplace.web.sell import bp as sell_bp
@@ -237,6 +238,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
         app.register_blueprint(blueprint)
+    app.register_blueprint(claim_pages_bp)  # claims, as the buyer, the seller and the station partner see them
     app.after_request(compression.gzip_pages)
     security_headers.init_app(app)  # after the API's docs page is registered (it gets its own policy)
     app.add_url_rule("/media/<path:key>", endpoint="media", view_func=serve_media)

@@ -16,6 +16,7 @@ from marketplace.accounts.errors import AccountErrorCode
 from marketplace.catalog import services as catalog
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import CATEGORY_LABELS
+from marketplace.claims import services as claims
 from marketplace.common.sql import read_replica
 from marketplace.errors import AppError, ErrorCode
 from marketplace.geo import services as geo
@@ -50,11 +51,13 @@ admin_page = people_page("admin", refusal=_l("This page is for administrators on
 # The shell's menu: (endpoint, label, roles that see it). Officials read the reports of their
 # scope only: every other page acts on the whole platform, which the API keeps for administrators.
 MENU = (("admin.reports", _l("Reports"), STAFF), ("admin.review_queue", _l("Listings to review"), ("admin",)),
-        ("admin.flags", _l("Flagged sales"), ("admin",)), ("admin.exclusions", _l("Exclusions"), ("admin",)),
+        ("admin.flags", _l("Flagged sales"), ("admin",)), ("admin.claim_queue", _l("Claims to decide"), ("admin",)),
+        ("admin.exclusions", _l("Exclusions"), ("admin",)),
         ("admin.station_list", _l("Stations and cash"), ("admin",)),
         ("admin.payment_events", _l("Payment events"), ("admin",)), ("admin.users", _l("Users and roles"), ("admin",)))
 # The pages each menu entry stands for (its own and the ones opened from it).
-MENU_SECTIONS = {"admin.station": "admin.station_list", "admin.user": "admin.users"}
+MENU_SECTIONS = {"admin.station": "admin.station_list", "admin.user": "admin.users", "admin.claim": "admin.claim_queue",
+                 "admin.claim_act": "admin.claim_queue"}
 
 PRESET_LABELS = {"today": _l("Today"), "last_7_days": _l("Last 7 days"), "last_30_days": _l("Last 30 days"),
                  "month": _l("This month"), "year": _l("This year"), "double11": _l("Double 11 (1–11 November)")}
@@ -66,7 +69,9 @@ PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.i
 FLAG_LABELS = {"self_dealing": _l("Self-dealing: the buyer is the seller or a station partner of the county"),
                "dominant_buyer": _l("One buyer made most of a county's sales"),
                "late_refund": _l("Refunded after the sale's month was closed"),
-               "spike": _l("A county's day far above its usual days")}
+               "spike": _l("A county's day far above its usual days"),
+               "claim_rate": _l("A seller's claims accepted above the limit"),
+               "many_claims": _l("One buyer claimed against many sellers")}
 CASH_KINDS = {"collection": _l("Cash collected"), "refund": _l("Cash paid back"),
               "remittance": _l("Handed to the platform")}
 PER_PAGE = 20
@@ -281,7 +286,9 @@ def _review_page(number: int, failed: tuple[int, RejectForm] | None = None, stat
     forms = {product.id: RejectForm(formdata=None) for product in queue.items}
     if failed is not None and failed[0] in forms:
         forms[failed[0]] = failed[1]
+    rates = {seller: claims.seller_claim_rate(seller) for seller in {product.seller_user_id for product in queue.items}}
     return render_template("pages/admin/review.html", queue=queue, reject_forms=forms, approve_form=ApproveForm(),
+                           claim_rates=rates,
                            problem=problem), status
 
 

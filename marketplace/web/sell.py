@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from marketplace.catalog import services as catalog
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import ProductStatus
+from marketplace.claims import services as claims
 from marketplace.errors import AppError, ErrorCode
 from marketplace.extensions import image_upload_limit
 from marketplace.geo import services as geo
@@ -16,15 +17,21 @@ from marketplace.orders import services as orders
 from marketplace.orders.errors import OrderErrorCode
 from marketplace.stations import services as stations
 from marketplace.web import services as pages
+from marketplace.web.claim_forms import STATUS_LABELS as CLAIM_STATUS_LABELS
 from marketplace.web.forms import UNIT_LABELS, ListingForm, PriceForm, ShipForm
 from marketplace.web.session import error_page, people_page, signed_in_user, take_kept_form
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 
 FINISHABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
+# The pages' forms that carry photos: the listing forms and the claim forms (web.claims.PHOTO_ENDPOINTS).
+PHOTO_FORMS = ("sell.new_product", "sell.edit_product", "claim_pages.open_claim", "claim_pages.station_open_claim",
+               "claim_pages.seller_act")
 # A card is about 150 px high on a phone: 20 make a page of about 3,000 px, not 4,500.
 PRODUCTS_PER_PAGE = 20
 MAX_PAGE = 10_000
+CLAIMS_TO_ANSWER = 50  # soonest deadline first
+RECENT_CLAIMS = 10  # answered already: with the buyer, the administrators, or settled
 # Where a service's refusal is shown: beside the field it is about, else above the form.
 ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAGE_TOO_LARGE: "photos",
                 CatalogErrorCode.NOT_AN_IMAGE: "photos", CatalogErrorCode.UNSUPPORTED_IMAGE_TYPE: "photos",
@@ -48,7 +55,7 @@ def allow_photo_uploads():
     """The listing forms carry phone photos: a body above the API's limit still reaches the form,
     whose photo check says which photo is too large, beside the field. Registered on the app
     before CSRFProtect, which reads the form first."""
-    if request.endpoint in ("sell.new_product", "sell.edit_product"):
+    if request.endpoint in PHOTO_FORMS:
         request.max_content_length = current_app.config["PAGES_MAX_UPLOAD_BYTES"]
 
 
@@ -247,8 +254,12 @@ def orders_page(user):
     recent = [order for order in orders.list_orders(user, view="sold", per_page=30).items if order.status != "paid"]
     station_names = {order.station_id: stations.get_station(order.station_id, include_inactive=True).name
                      for order in [*to_ship, *recent] if order.station_id}
+    to_answer = claims.seller_claims(user, status=claims.ClaimStatus.OPEN, per_page=CLAIMS_TO_ANSWER).items
+    answered = [claim for claim in claims.seller_claims(user, per_page=CLAIMS_TO_ANSWER).items
+                if claim.status != claims.ClaimStatus.OPEN][:RECENT_CLAIMS]
     return render_template("pages/sell/orders.html", to_ship=to_ship, recent=recent, station_names=station_names,
-                           ship_form=ShipForm())
+                           ship_form=ShipForm(), to_answer=to_answer, answered=answered,
+                           claim_words=CLAIM_STATUS_LABELS)
 
 
 @bp.post("/orders/<id:order_id>/ship")

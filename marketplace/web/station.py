@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from marketplace.catalog import browse
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
+from marketplace.claims import services as claims
 from marketplace.common.metrics import Channel, cash_collected, checkout_placed, counting_checkout
 from marketplace.errors import AppError
 from marketplace.flows import station_desk as desk_service
@@ -19,6 +20,7 @@ from marketplace.stations import cash
 from marketplace.stations import services as stations
 from marketplace.stations.errors import StationErrorCode
 from marketplace.stations.villagers import VillagerChoice, list_villagers
+from marketplace.web.claims import claimable_lines
 from marketplace.web.forms import PriceForm
 from marketplace.web.services import claim_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
@@ -335,8 +337,12 @@ def parcels(user, station_id):
         return _refused(error)
     shown = found.expected + found.arrived + found.handed_over
     names = desk_service.names_of([o.buyer_user_id for o in shown] + [o.seller_user_id for o in shown])
+    claimable = set()  # lines of the villagers' parcels the partner may still claim for
+    for order in found.handed_over:
+        if order.checkout.placed_by_user_id == user.id:
+            claimable |= claimable_lines(order, claims.claims_of_order(order.id, user))
     return render_template("pages/station/parcels.html", station=station, parcels=found, names=names,
-                           status_labels=ORDER_STATUS_LABELS, move=MoveForm())
+                           status_labels=ORDER_STATUS_LABELS, move=MoveForm(), claimable=claimable)
 
 
 @bp.get("/<id:station_id>/parcels/<id:order_id>/labels")

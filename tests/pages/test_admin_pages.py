@@ -17,8 +17,8 @@ from marketplace.reports.models import SaleExclusion
 from marketplace.stations import cash
 
 WUSHI = "652927"  # a national poverty county
-ADMIN_ONLY = ("/admin/review", "/admin/flags", "/admin/exclusions", "/admin/stations", "/admin/payments",
-              "/admin/users")
+ADMIN_ONLY = ("/admin/review", "/admin/flags", "/admin/claims", "/admin/exclusions", "/admin/stations",
+              "/admin/payments", "/admin/users")
 MENU = ["/admin/reports", *ADMIN_ONLY]
 
 
