@@ -282,7 +282,7 @@ def test_before_the_start_the_listing_says_when_it_opens_and_cannot_be_bought(cl
 
     client.put(f"/api/v1/me/cart/lines/{apples.id}", json={"quantity": 1}, headers=buyer_headers)
     cart = client.get("/api/v1/me/cart", headers=buyer_headers).json
-    assert cart["unbuyable"][0]["problem"] == "campaign_not_started"
+    assert cart["unbuyable"][0]["problem"] == "campaign_not_open_yet"
 
     before = footprint()
     response = place(client, buyer_headers, cart_body((apples, 1)))
