@@ -205,6 +205,7 @@ def _read_only(dbapi_connection, connection_record) -> None:
 def register_blueprints(app: Flask) -> None:
     from marketplace import health
     from marketplace.accounts.routes import bp as accounts_bp
+    from marketplace.campaigns.routes import bp as campaigns_bp
     from marketplace.catalog.routes import bp as catalog_bp
     from marketplace.catalog.routes import serve_media
     from marketplace.claims.routes import bp as claims_bp
@@ -227,7 +228,8 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.web.storefront import bp as shop_bp
     from marketplace.web.trace import bp as trace_bp
 
-    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, orders_bp, payments_bp, flows_bp, claims_bp,
+    for blueprint in (accounts_bp, geo_bp, stations_bp, catalog_bp, campaigns_bp, orders_bp, payments_bp, flows_bp,
+                      claims_bp,
                       reports_bp, review_bp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies

@@ -1,8 +1,11 @@
 """Faker-backed builders: each sets only what a test does not care about."""
+from datetime import datetime, timedelta
+
 from faker import Faker
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import User
+from marketplace.campaigns.models import Campaign, CampaignItem
 from marketplace.catalog.models import Product
 from marketplace.claims import services as claims
 from marketplace.claims.models import Claim
@@ -103,6 +106,36 @@ class Builders:
         db.session.add(product)
         db.session.flush()
         return product
+
+    def campaign(self, starts_at: datetime | None = None, ends_at: datetime | None = None, *,
+                 admin: User | None = None, **overrides) -> Campaign:
+        """A campaign (make_campaign): live from an hour ago for a day unless its window is given."""
+        starts_at = starts_at or utcnow() - timedelta(hours=1)
+        fields = {"name_zh": "双十一扶贫专场", "name_en": "Double 11 poverty-county session", "starts_at": starts_at,
+                  "ends_at": ends_at or starts_at + timedelta(days=1), "poverty_counties_only": False,
+                  "status": "active", "created_by_user_id": (admin or self.user("admin")).id}
+        fields.update(overrides)
+        campaign = Campaign(**fields)
+        db.session.add(campaign)
+        db.session.flush()
+        return campaign
+
+    def campaign_item(self, campaign: Campaign | None = None, product: Product | None = None, **overrides) -> CampaignItem:
+        """A listing in a campaign (make_campaign_item): approved, at 80% of its price, the whole
+        of its stock as the cap, 2 per buyer, unless overridden."""
+        campaign = campaign or self.campaign()
+        product = product or self.product()
+        fields = {"campaign_price_fen": product.price_fen * 4 // 5, "stock_cap": product.stock_units,
+                  "per_buyer_limit": 2, "units_sold": 0, "state": "approved", "starts_at": campaign.starts_at,
+                  "ends_at": campaign.ends_at, "proposed_by_user_id": campaign.created_by_user_id}
+        fields.update(overrides)
+        item = CampaignItem(campaign_id=campaign.id, product_id=product.id, **fields)
+        db.session.add(item)
+        db.session.flush()
+        return item
+
+    make_campaign = campaign
+    make_campaign_item = campaign_item
 
     def checkout(self, buyer: User | None = None, products: list[Product] | None = None, *, station=None,
                  status: str = "pending_payment", quantity: int = 1, quantities: list[int] | None = None,

@@ -15,6 +15,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import TextClause, text
 
 from marketplace.accounts.services import Role, User
+from marketplace.catalog import stock
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.models import listing_etag
 from marketplace.catalog.taxonomy import SOLD_OUT, ProductStatus
@@ -93,8 +94,14 @@ def _continue_listing(cursor: str, given: dict) -> tuple[dict, tuple]:
 # The page is picked first, by index in sort order, and only its rows are joined.
 # Plain SQL: building this statement with SQLAlchemy's expression language cost more than
 # running it.
+# Priced (price_fen, campaign) by the campaign rule of stock.CAMPAIGN_OFFER for the page's rows only;
+# sorted and filtered by the listing's own price (the campaign's applies for hours, and a page
+# sorted by it could not be read by index).
 PAGE_SQL = """
-SELECT page.*, u.display_name, c.name AS county_name, pr.name AS province_name,
+SELECT page.id, page.title, page.category, page.unit, page.net_weight_grams, page.stock_units, page.units_sold,
+       page.created_at, page.harvest_date, page.seller_user_id, page.origin_county_adcode, page.origin_village_id,
+       """ + stock.CAMPAIGN_COLUMNS.format(listing="page") + """,
+       u.display_name, c.name AS county_name, pr.name AS province_name,
        c.is_national_poverty_county, c.poverty_exit_year, c.is_demonstration_county, v.name AS village_name,
        cover.thumbnail_key AS cover_key, cover.image_key AS cover_display_key
 FROM (
@@ -111,11 +118,14 @@ JOIN provinces pr ON pr.adcode = c.province_adcode
 LEFT JOIN villages v ON v.id = page.origin_village_id
 LEFT JOIN LATERAL (SELECT i.thumbnail_key, i.image_key FROM product_images i WHERE i.product_id = page.id
                    ORDER BY i.position LIMIT 1) AS cover ON true
+""" + stock.CAMPAIGN_OFFER.format(listing="page") + """
 ORDER BY {outer_order}
 """
 # The shortest word the trigram index of titles can look up (pg_trgm's trigrams).
 TRIGRAM = 3
-# sort name -> (sort column, descending?)
+# sort name -> (sort column, descending?); a row's sort key is its column of the same name, but for
+# the price, which a page reads as the price that applies now (stock.CAMPAIGN_COLUMNS).
+SORT_KEYS = {"price_fen": "listing_price_fen"}
 SORT_COLUMNS = {"newest": ("created_at", True), "price_asc": ("price_fen", False), "price_desc": ("price_fen", True),
                 "best_selling": ("units_sold", True)}
 # The page statements made so far, by their text: constant statements, run by the driver
@@ -200,7 +210,7 @@ def browse_page(*, limit: int = 20, cursor: str | None = None, **given) -> dict:
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = _encode_cursor(listing, getattr(last, column), last.id)
+        next_cursor = _encode_cursor(listing, getattr(last, SORT_KEYS.get(column, column)), last.id)
     return {"items": [_summary(row, row.cover_key, row.cover_display_key) for row in rows], "limit": limit, "next_cursor": next_cursor}
 
 
@@ -214,7 +224,17 @@ def _page_rows(where: list[str], params: dict, column: str, direction: str, limi
     statement = _PAGE_STATEMENTS.get(sql)
     if statement is None:  # one per combination of filters, sort and cursor: a few hundred at most
         statement = _PAGE_STATEMENTS[sql] = text(sql)
-    return read_alone(statement, params)
+    return read_alone(statement, {**params, "now": params.get("now") or stock.price_moment()})
+
+
+def summaries_by_id(product_ids, *, now=None) -> dict[int, dict]:
+    """Active listings by id, in the shape of ``schemas.ProductSummaryOut``, priced at ``now``."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    rows = _page_rows(["p.status = 'active'", "p.id = ANY(CAST(:ids AS integer[]))"], {"ids": ids, "now": now},
+                      "created_at", "DESC", len(ids))
+    return {row.id: _summary(row, row.cover_key, row.cover_display_key) for row in rows}
 
 
 def in_season(*, harvested_since: date, harvested_by: date, limit: int = 8) -> list[dict]:
@@ -250,21 +270,24 @@ def _summary(row, cover_key: str | None, cover_display_key: str | None) -> dict:
         "cover_image_url": storage.url(cover_display_key) if cover_display_key else None,
         "harvest_date": row.harvest_date.isoformat() if row.harvest_date else None,
         "created_at": row.created_at.isoformat(),
+        "campaign": stock.campaign_of(row),
     }
 
 
 DETAIL_SQL = """
-SELECT p.id, p.title, p.description, p.category, p.unit, p.net_weight_grams, p.price_fen, p.stock_units,
+SELECT p.id, p.title, p.description, p.category, p.unit, p.net_weight_grams, p.stock_units,
        p.min_order_units, p.seller_user_id, p.origin_county_adcode, p.origin_village_id, p.harvest_date,
        p.ships_within_days, p.review_note, p.created_at, p.updated_at, p.version, p.trace_token,
        u.display_name, c.name AS county_name, pr.name AS province_name,
        c.is_national_poverty_county, c.poverty_exit_year, c.is_demonstration_county, v.name AS village_name,
-       i.id AS image_id, i.position, i.image_key, i.thumbnail_key, i.width, i.height
+       i.id AS image_id, i.position, i.image_key, i.thumbnail_key, i.width, i.height,
+       """ + stock.CAMPAIGN_COLUMNS.format(listing="p") + """
 FROM products p
 JOIN users u ON u.id = p.seller_user_id
 JOIN counties c ON c.adcode = p.origin_county_adcode
 JOIN provinces pr ON pr.adcode = c.province_adcode
 LEFT JOIN villages v ON v.id = p.origin_village_id
+""" + stock.CAMPAIGN_OFFER.format(listing="p") + """
 LEFT JOIN product_images i ON i.product_id = p.id
 WHERE p.id = :product_id AND p.status = 'active'
 ORDER BY i.position
@@ -277,7 +300,7 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
 
     One query: the listing's row repeated once per photo (at most six), or once with no photo.
     """
-    rows = read_alone(_DETAIL, {"product_id": product_id})
+    rows = read_alone(_DETAIL, {"product_id": product_id, "now": stock.price_moment()})
     if not rows:
         return None
     row = rows[0]
@@ -296,30 +319,41 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
         "updated_at": row.updated_at.isoformat(),
         "trace_token": str(row.trace_token),
     })
-    return body, listing_etag(row.version, row.stock_units)
+    # The campaign's item and whether it is live are in the ETag: at its start and end second the
+    # price changes while the listing's version and stock do not.
+    campaign = body["campaign"]
+    return body, listing_etag(row.version, row.stock_units,
+                              campaign and f"{campaign['item_id']}{'l' if campaign['live'] else 'u'}")
 
 
 # Any status: a cart shows a paused listing with the reason it cannot be bought.
 CART_OFFERS_SQL = """
-SELECT p.id, p.title, p.unit, p.net_weight_grams, p.price_fen, p.stock_units, p.min_order_units, p.status,
+SELECT p.id, p.title, p.unit, p.net_weight_grams, p.stock_units, p.min_order_units, p.status,
        p.seller_user_id, u.display_name, c.name AS county_name, c.is_national_poverty_county,
        (SELECT i.thumbnail_key FROM product_images i WHERE i.product_id = p.id
-         ORDER BY i.position LIMIT 1) AS cover_key
+         ORDER BY i.position LIMIT 1) AS cover_key,
+       """ + stock.CAMPAIGN_COLUMNS.format(listing="p") + """
 FROM products p
 JOIN users u ON u.id = p.seller_user_id
 JOIN counties c ON c.adcode = p.origin_county_adcode
+""" + stock.CAMPAIGN_OFFER.format(listing="p") + """
 WHERE p.id = ANY(CAST(:product_ids AS integer[]))
 """
 _CART_OFFERS = text(CART_OFFERS_SQL)
 
 
-def cart_offers(product_ids) -> dict[int, dict]:
-    """What a cart page shows of its listings, whatever their status: {product_id: fields}."""
-    rows = read_alone(_CART_OFFERS, {"product_ids": list(product_ids)}) if product_ids else []
+def cart_offers(product_ids, now=None) -> dict[int, dict]:
+    """What a cart page shows of its listings, whatever their status, priced at ``now``:
+    {product_id: fields}, with the campaign columns line_problem reads and the campaign shown."""
+    rows = read_alone(_CART_OFFERS, {"product_ids": list(product_ids), "now": now or stock.price_moment()}) \
+        if product_ids else []
     return {row.id: {"title": row.title, "unit": row.unit, "net_weight_grams": row.net_weight_grams,
                      "price_fen": row.price_fen, "stock_units": row.stock_units,
                      "min_order_units": row.min_order_units, "status": row.status,
                      "seller_user_id": row.seller_user_id, "seller_name": row.display_name,
                      "county_name": row.county_name, "is_national_poverty_county": row.is_national_poverty_county,
-                     "thumbnail_url": storage.url(row.cover_key) if row.cover_key else None}
+                     "thumbnail_url": storage.url(row.cover_key) if row.cover_key else None,
+                     "campaign_item_id": row.campaign_item_id, "campaign_live": row.campaign_live,
+                     "campaign_units_left": row.campaign_units_left,
+                     "campaign_per_buyer_limit": row.campaign_per_buyer_limit, "campaign": stock.campaign_of(row)}
             for row in rows}

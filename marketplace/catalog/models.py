@@ -25,9 +25,10 @@ from marketplace.extensions import db
 from marketplace.geo.models import County, Village
 
 
-def listing_etag(version: int, stock_units: int) -> str:
-    """A listing's ETag: its version (what If-Match checks) and its stock (which sales move)."""
-    return f'"v{version}-s{stock_units}"'
+def listing_etag(version: int, stock_units: int, campaign: str | None = None) -> str:
+    """A listing's ETag: its version (what If-Match checks), its stock (which sales move), and,
+    for a public read, its campaign and whether it is live (which the clock moves)."""
+    return f'"v{version}-s{stock_units}-c{campaign}"' if campaign else f'"v{version}-s{stock_units}"'
 
 
 class Product(db.Model):

@@ -106,6 +106,25 @@ class OriginOut(Schema):
 ORIGIN = OriginOut()
 
 
+class ListingCampaignOut(Schema):
+    """The campaign a listing is in now (live) or next (upcoming), as catalog.stock.campaign_of draws it."""
+
+    id = ma.fields.Integer(required=True, metadata={"description": "The campaign's id"})
+    item_id = ma.fields.Integer(required=True, metadata={"description": "The listing's item in the campaign"})
+    name_zh = ma.fields.String(required=True)
+    name_en = ma.fields.String(required=True)
+    live = ma.fields.Boolean(required=True, metadata={
+        "description": "True: the campaign price applies now (price_fen is it). False: it opens at opens_at, and "
+                       "until then the listing cannot be ordered"})
+    campaign_price_fen = ma.fields.Integer(required=True)
+    listing_price_fen = ma.fields.Integer(required=True, metadata={"description": "The listing's own price"})
+    opens_at = ma.fields.String(required=True, metadata={"description": "Start, ISO 8601 in Asia/Shanghai time"})
+    ends_at = ma.fields.String(required=True, metadata={
+        "description": "End (exclusive), ISO 8601 in Asia/Shanghai time; the listing's own price applies from then"})
+    units_left = ma.fields.Integer(required=True)
+    per_buyer_limit = ma.fields.Integer(required=True)
+
+
 class ProductSummaryOut(Schema):
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
@@ -125,6 +144,9 @@ class ProductSummaryOut(Schema):
         metadata={"description": "The first photo at display size (at most 1600 px wide); thumbnail_url is 400 px"})
     harvest_date = ma.fields.Date(allow_none=True, dump_only=True)
     created_at = UtcDateTime(required=True)
+    campaign = ma.fields.Nested(ListingCampaignOut, allow_none=True, dump_default=None, dump_only=True, metadata={
+        "description": "The listing's live or next campaign on public reads (null otherwise); price_fen is the price "
+                       "that applies now"})
 
 
 class ProductOut(ProductSummaryOut):

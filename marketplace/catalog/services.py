@@ -94,6 +94,11 @@ def _is_agent(product: Product, actor: User) -> bool:
     return product.listed_by_user_id == actor.id and actor.has_role(Role.PARTNER)
 
 
+def is_sellers_own(product: Product, actor: User) -> bool:
+    """Whether the listing is the actor's to offer: they sell it, or listed it for a villager."""
+    return product.seller_user_id == actor.id or _is_agent(product, actor)
+
+
 def _owned(product_id: int, actor: User) -> Product:
     product = _load(product_id)
     if product.seller_user_id != actor.id and not _is_agent(product, actor) and not _is_admin(actor):

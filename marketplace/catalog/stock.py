@@ -7,18 +7,77 @@ these statements. Benchmark (bench/README.md, "PostgreSQL only: before and after
 checkouts 0.151x and the flash sale 0.145x of /healthz at 5d2e9b8, about 5 ms of CPU each.
 """
 import json
+from datetime import datetime
 
 from sqlalchemy import TextClause, text, update
 from sqlalchemy.exc import DBAPIError
 
 from marketplace.catalog.models import Product
 from marketplace.common.sql import read_alone, write_in_session
+from marketplace.common.time import BUSINESS_TZ, utcnow
 from marketplace.extensions import db
+
+# Which price applies now: the one rule, in SQL, for every read that prices a listing (the
+# catalog's pages and detail here and in browse.py, the cart, the checkout's offers_by_id).
+# A listing's campaign item (migration 0016's campaign_items, read here by table name: the
+# campaigns package sits above the catalog, which must price listings without importing it)
+# applies from its starts_at (inclusive) to its ends_at (exclusive) when approved; before its
+# start it is shown as upcoming and the listing's own price applies; after its end it is gone.
+# The exclusion constraint on campaign_items keeps a listing's approved items from overlapping,
+# so the item ending first after :now is the live one or, if none is live, the next one.
+# {listing} names the products row's alias; :now is price_moment(), bound by the caller.
+CAMPAIGN_OFFER = """LEFT JOIN LATERAL (
+    SELECT ci.id AS item_id, ci.campaign_id, ci.campaign_price_fen, ci.starts_at, ci.ends_at,
+           ci.stock_cap - ci.units_sold AS units_left, ci.per_buyer_limit, cp.name_zh, cp.name_en
+    FROM campaign_items ci JOIN campaigns cp ON cp.id = ci.campaign_id
+    WHERE ci.product_id = {listing}.id AND ci.state = 'approved' AND ci.ends_at > :now
+    ORDER BY ci.ends_at LIMIT 1) AS campaign ON true"""
+CAMPAIGN_COLUMNS = (
+    "CASE WHEN campaign.starts_at <= :now THEN campaign.campaign_price_fen ELSE {listing}.price_fen END AS price_fen,"
+    " {listing}.price_fen AS listing_price_fen, campaign.item_id AS campaign_item_id,"
+    " campaign.campaign_id, campaign.name_zh AS campaign_name_zh, campaign.name_en AS campaign_name_en,"
+    " campaign.campaign_price_fen, campaign.starts_at AS campaign_starts_at, campaign.ends_at AS campaign_ends_at,"
+    " campaign.units_left AS campaign_units_left, campaign.per_buyer_limit AS campaign_per_buyer_limit,"
+    " campaign.starts_at <= :now AS campaign_live")
+
+
+def price_moment() -> datetime:
+    """The instant listings are priced for (CAMPAIGN_OFFER's :now)."""
+    return utcnow()
+
+
+def campaign_of(row) -> dict | None:
+    """The campaign a row read with CAMPAIGN_COLUMNS (and stock_units) is in, as the API shows it:
+    live (its price applies now) or upcoming (opens_at, and the price it will have); None if none.
+    Units left are the cap's, and never more than the listing's stock (each takes one of it)."""
+    if row.campaign_item_id is None:
+        return None
+    return {"id": row.campaign_id, "item_id": row.campaign_item_id, "name_zh": row.campaign_name_zh,
+            "name_en": row.campaign_name_en, "live": row.campaign_live,
+            "campaign_price_fen": row.campaign_price_fen, "listing_price_fen": row.listing_price_fen,
+            "opens_at": row.campaign_starts_at.astimezone(BUSINESS_TZ).isoformat(),
+            "ends_at": row.campaign_ends_at.astimezone(BUSINESS_TZ).isoformat(),
+            "units_left": max(0, min(row.campaign_units_left, row.stock_units)),
+            "per_buyer_limit": row.campaign_per_buyer_limit}
+
+
+_NEXT_PRICE_CHANGE = text("""
+SELECT least((SELECT min(starts_at) FROM campaign_items WHERE state = 'approved' AND starts_at > :now),
+             (SELECT min(ends_at) FROM campaign_items WHERE state = 'approved' AND ends_at > :now)) AS at
+""")
+
+
+def next_price_change(now: datetime | None = None) -> datetime | None:
+    """The next moment a campaign opens or closes (a listing's price changes), or None: what a
+    cache of priced pages must not outlive."""
+    return read_alone(_NEXT_PRICE_CHANGE, {"now": now or price_moment()})[0].at
 
 # The checkout's statements on listings, as plain SQL: they run on every sale, and building
 # and caching an expression each time costs more than the database does to answer them.
-_OFFER_COLUMNS = ("SELECT id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode,"
-                  " origin_village_id, harvest_date, price_fen, min_order_units, stock_units, status FROM products")
+# Priced by the campaign rule (CAMPAIGN_OFFER) at :now.
+_OFFER_COLUMNS = ("SELECT p.id, p.seller_user_id, p.title, p.category, p.unit, p.net_weight_grams,"
+                  " p.origin_county_adcode, p.origin_village_id, p.harvest_date, p.min_order_units, p.stock_units,"
+                  f" p.status, {CAMPAIGN_COLUMNS.format(listing='p')} FROM products p {CAMPAIGN_OFFER.format(listing='p')}")
 # One text per cart size (WHERE id IN (:p0, :p1, ...)): PostgreSQL then keeps one generic plan
 # for each, where id = ANY(array) was planned afresh for every cart (its generic plan, costed for
 # an array of unknown length, never looked cheaper than a plan for the actual two ids).
@@ -34,8 +93,10 @@ TAKE_STOCK_CALL = "take_stock(CAST(:stock_product_ids AS integer[]), CAST(:stock
 _TAKE_STOCK = text(f"SELECT {TAKE_STOCK_CALL}")
 
 
-def offers_by_id(product_ids):
-    """What a cart needs to know of its listings (one row each, no ORM objects), read without locks.
+def offers_by_id(product_ids, now: datetime | None = None):
+    """What a cart needs to know of its listings (one row each, no ORM objects), read without
+    locks, priced at ``now`` (price_moment() by default): price_fen is the price that applies then,
+    campaign_item_id and the campaign_* columns the listing's live or next campaign (campaign_of).
 
     Stock read here is a hint; stock is taken for real by take_stock, in the checkout's write.
     """
@@ -45,8 +106,10 @@ def offers_by_id(product_ids):
     offers = _OFFERS_BY_SIZE.get(len(ids))
     if offers is None:
         offers = _OFFERS_BY_SIZE[len(ids)] = text(
-            f"{_OFFER_COLUMNS} WHERE id IN ({', '.join(f':p{n}' for n in range(len(ids)))})")
-    return {row.id: row for row in read_alone(offers, {f"p{n}": product_id for n, product_id in enumerate(ids)})}
+            f"{_OFFER_COLUMNS} WHERE p.id IN ({', '.join(f':p{n}' for n in range(len(ids)))})")
+    params = {f"p{n}": product_id for n, product_id in enumerate(ids)}
+    params["now"] = now or price_moment()
+    return {row.id: row for row in read_alone(offers, params)}
 
 
 def take_stock_params(quantities: dict[int, int]) -> dict:

@@ -4,6 +4,9 @@ line that cannot be bought named with its reason.
 Rules (the checkout applies the same ones, from here):
 - A line cannot be bought when its listing is not for sale (paused, in review, removed), is the
   buyer's own, asks for fewer units than the listing's minimum, or wants more than its stock.
+- A listing in a campaign is priced by the clock (catalog.stock.CAMPAIGN_OFFER): at the campaign
+  price while it is live; before it opens its line cannot be bought; a line of it cannot ask for
+  more than the per-buyer limit or the campaign units left.
 - Each seller's order pays a flat shipping fee unless its goods reach the free-shipping threshold.
 - A cart holds at most MAX_CART_LINES products and MAX_QUANTITY units of each.
 """
@@ -39,6 +42,9 @@ class CartProblem(enum.StrEnum):
     BELOW_MINIMUM = "below_minimum"
     SOLD_OUT = "sold_out"
     NOT_ENOUGH_STOCK = "not_enough_stock"
+    CAMPAIGN_NOT_STARTED = "campaign_not_open_yet"
+    OVER_CAMPAIGN_LIMIT = "over_campaign_limit"
+    CAMPAIGN_SOLD_OUT = "campaign_units_sold_out"
 
 
 def line_problem(offer, quantity: int, buyer_user_id: int | None) -> CartProblem | None:
@@ -50,6 +56,13 @@ def line_problem(offer, quantity: int, buyer_user_id: int | None) -> CartProblem
         return CartProblem.OWN_LISTING
     if quantity < offer.min_order_units:
         return CartProblem.BELOW_MINIMUM
+    if offer.campaign_item_id is not None:
+        if not offer.campaign_live:
+            return CartProblem.CAMPAIGN_NOT_STARTED
+        if quantity > offer.campaign_per_buyer_limit:
+            return CartProblem.OVER_CAMPAIGN_LIMIT
+        if offer.campaign_units_left < quantity:
+            return CartProblem.CAMPAIGN_SOLD_OUT
     if offer.stock_units == 0:
         return CartProblem.SOLD_OUT
     if offer.stock_units < quantity:
@@ -78,6 +91,7 @@ class PricedLine:
     is_national_poverty_county: bool
     line_total_fen: int
     problem: CartProblem | None
+    campaign: dict | None = None  # the listing's live or next campaign (catalog.stock.campaign_of)
 
 
 @dataclass
@@ -134,7 +148,8 @@ def price_cart(quantities: dict[int, int], buyer_user_id: int | None) -> PricedC
             seller_user_id=getattr(offer, "seller_user_id", None), seller_name=getattr(offer, "seller_name", None),
             thumbnail_url=getattr(offer, "thumbnail_url", None), county_name=getattr(offer, "county_name", None),
             is_national_poverty_county=getattr(offer, "is_national_poverty_county", False),
-            line_total_fen=offer.price_fen * quantity if offer is not None else 0, problem=problem)
+            line_total_fen=offer.price_fen * quantity if offer is not None else 0, problem=problem,
+            campaign=getattr(offer, "campaign", None))
         if problem is not None:
             unbuyable.append(line)
             continue

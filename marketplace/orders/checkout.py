@@ -6,6 +6,11 @@ Rules:
 - The delivery address joins the buyer's address book; the ordered products leave the saved cart.
 - Stock is taken last, by conditional updates in ascending product id; if any product is short,
   the whole checkout is rolled back and the buyer is told what is available.
+- A listing in a live campaign sells at its campaign price, and its line records the campaign
+  item; the campaign's units and the buyer's allowance (the buyer of record: a villager, when a
+  partner orders for one) are taken in the same statement as the stock (campaigns.sales), so a
+  refusal (campaign_not_started, campaign_sold_out, campaign_limit_reached, campaign_ended) leaves
+  nothing behind. Lines are priced, and campaigns checked live, at one moment read once.
 - The same Idempotency-Key with the same request returns the first checkout; with a different
   request it is refused. Keys belong to whoever places the checkout: the buyer, or the station
   partner placing it for a villager (the villager stays the buyer of record).
@@ -18,8 +23,9 @@ from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import delete, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from marketplace.campaigns import sales as campaign_sales
 from marketplace.catalog import stock
 from marketplace.common.schemas import MAX_AMOUNT_FEN
 from marketplace.common.time import utcnow
@@ -76,14 +82,14 @@ def _replay(user_id: int, key: str, digest: str) -> Checkout | None:
     return db.session.get(Checkout, record.checkout_id)
 
 
-def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
+def _check_cart(buyer_user_id: int, lines: list[dict], now) -> dict:
     quantities = {}
     for line in lines:
         if line["product_id"] in quantities:
             raise CartRejected("Each product may appear once in a cart; put the total quantity on one line.",
                                code=OrderErrorCode.DUPLICATE_PRODUCT, details={"product_id": line["product_id"]})
         quantities[line["product_id"]] = line["quantity"]
-    products = stock.offers_by_id(quantities)
+    products = stock.offers_by_id(quantities, now)
     problems = {}
     for product_id, quantity in quantities.items():
         problem = line_problem(products.get(product_id), quantity, buyer_user_id)
@@ -93,6 +99,8 @@ def _check_cart(buyer_user_id: int, lines: list[dict]) -> dict:
         listed = "; ".join(f"product {pid}: {why}" for pid, why in sorted(problems.items()))
         raise CartRejected(f"Some products cannot be ordered ({listed}).",
                            details={"products": {str(pid): why for pid, why in sorted(problems.items())}})
+    for product_id in sorted(quantities):
+        campaign_sales.check_offer(products[product_id], quantities[product_id])
     # Already short when read: refuse before writing anything, so a sold-out flash sale costs
     # its losers one read. Enough stock here is only a hint; take_stock decides.
     short = {pid: (products[pid].title, products[pid].stock_units, q) for pid, q in quantities.items()
@@ -137,8 +145,9 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
     placer_id = placed_by_user_id or buyer_user_id
     digest = request_digest({"lines": lines, "delivery": delivery, "payment_method": payment_method,
                              **({"buyer_user_id": buyer_user_id} if placed_by_user_id else {})})
+    now = stock.price_moment()
     try:
-        cart = _check_cart(buyer_user_id, lines)
+        cart = _check_cart(buyer_user_id, lines, now)
         checkout = _priced_checkout(buyer_user_id, placed_by_user_id, cart, _check_delivery(delivery, payment_method),
                                     payment_method)
     except AppError:
@@ -149,7 +158,7 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
     try:
         short = _write_checkout(checkout, {"user_id": placer_id, "key": idempotency_key, "request_digest": digest,
                                            "created_at": checkout.created_at},
-                                {pid: q for pid, (_, q) in cart.items()})
+                                {pid: q for pid, (_, q) in cart.items()}, now)
         if short:
             db.session.rollback()
             raise OutOfStock({pid: (cart[pid][0].title, available, cart[pid][1]) for pid, available in short.items()})
@@ -163,6 +172,13 @@ def place_checkout(buyer_user_id: int, *, lines: list[dict], delivery: dict, pay
         if replayed is None:
             raise
         return replayed, False
+    except AppError:
+        # Refused when written (short stock, a campaign's units or limit): the first attempt of
+        # this very request may be what took them.
+        replayed = _replay(placer_id, idempotency_key, digest)
+        if replayed is not None:
+            return replayed, False
+        raise
     return checkout, True
 
 
@@ -184,7 +200,7 @@ def _priced_checkout(buyer_user_id: int, placed_by_user_id: int | None, cart: di
                             category=p.category, unit=p.unit, net_weight_grams=p.net_weight_grams,
                             origin_county_adcode=p.origin_county_adcode, origin_village_id=p.origin_village_id,
                             harvest_date=p.harvest_date, unit_price_fen=p.price_fen, quantity=q,
-                            line_total_fen=p.price_fen * q, trace_token=None)
+                            line_total_fen=p.price_fen * q, trace_token=None, campaign_item_id=p.campaign_item_id)
             for p, q in items
         ]
         items_total = sum(line.line_total_fen for line in order_lines)
@@ -222,16 +238,17 @@ def _row(model, record: SimpleNamespace) -> dict:
 
 
 # The checkout, its orders, lines, first events and Idempotency-Key, the buyer's address book entry
-# and saved cart (the ordered products leave it), and then the cart's stock,
+# and saved cart (the ordered products leave it), and then the cart's stock (and, for a cart with
+# campaign lines, their campaign units and allowance: _INSERT_CAMPAIGN_CHECKOUT),
 # in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
 # transaction: place_checkout commits it. The stock is taken by the last branch of the final
-# UNION ALL, after the branches that read the inserts, so the products are locked after the
-# checkout, orders, lines and events are written (the key's row and the foreign-key checks come at
-# the statement's end), and their row locks last from there to the commit only; take_stock
-# refusing a cart fails the statement, and place_checkout rolls back. Orders and lines arrive as
-# parallel arrays, so the statement's text is the same for every cart and the server prepares it
-# once.
-_INSERT_CHECKOUT = text("""
+# UNION ALL (the campaign units by the one after it), after the branches that read the inserts, so
+# the products are locked after the checkout, orders, lines and events are written (the key's row
+# and the foreign-key checks come at the statement's end), and their row locks last from there to
+# the commit only; take_stock refusing a cart fails the statement, and place_checkout rolls back.
+# Orders and lines arrive as parallel arrays, so the statement's text is the same for every cart
+# and the server prepares it once.
+_CHECKOUT_SQL = """
 WITH new_checkout AS (
     INSERT INTO checkouts (buyer_user_id, placed_by_user_id, payment_method, delivery_kind, station_id,
                            recipient_name, recipient_phone, address_county_adcode, address_detail, items_total_fen,
@@ -256,16 +273,16 @@ WITH new_checkout AS (
 ), new_lines AS (
     INSERT INTO order_lines (order_id, product_id, seller_user_id, title, category, unit, net_weight_grams,
                              origin_county_adcode, origin_village_id, harvest_date, unit_price_fen, quantity,
-                             line_total_fen)
+                             line_total_fen{line_campaign_column})
     SELECT new_orders.id, l.product_id, l.seller_user_id, l.title, l.category, l.unit, l.net_weight_grams,
            l.origin_county_adcode, l.origin_village_id, l.harvest_date, l.unit_price_fen, l.quantity,
-           l.unit_price_fen * l.quantity
+           l.unit_price_fen * l.quantity{line_campaign_value}
     FROM unnest(CAST(:line_products AS integer[]), CAST(:line_sellers AS integer[]), CAST(:line_titles AS text[]),
                 CAST(:line_categories AS text[]), CAST(:line_units AS text[]), CAST(:line_weights AS integer[]),
                 CAST(:line_counties AS text[]), CAST(:line_villages AS integer[]), CAST(:line_harvest_dates AS date[]),
-                CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]))
+                CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]){line_campaign_array})
          WITH ORDINALITY AS l(product_id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode,
-                              origin_village_id, harvest_date, unit_price_fen, quantity, n)
+                              origin_village_id, harvest_date, unit_price_fen, quantity{line_campaign_alias}, n)
     JOIN new_orders ON new_orders.seller_user_id = l.seller_user_id
     ORDER BY l.n
     RETURNING id, product_id, trace_token
@@ -291,19 +308,45 @@ UNION ALL SELECT 'event', id, order_id, NULL FROM new_events
 UNION ALL SELECT 'address', id, NULL, NULL FROM saved_address
 UNION ALL SELECT 'uncarted', product_id, NULL, NULL FROM ordered_from_cart
 UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL, NULL
-""")
+{campaign_branch}
+"""
+_INSERT_CHECKOUT = text(_CHECKOUT_SQL.format(line_campaign_column="", line_campaign_value="", line_campaign_array="",
+                                             line_campaign_alias="", campaign_branch=""))
+# A cart with campaign lines: the same statement, whose lines also record their campaign item and
+# whose last branch takes the campaign units and allowance (campaigns.sales). Kept apart so that
+# the statement of every other checkout stays as short as before (psycopg caches the parse of
+# texts up to 4 KB only, tests/unit/test_compact_sql.py); this one is parsed on each call.
+_INSERT_CAMPAIGN_CHECKOUT = text(_CHECKOUT_SQL.format(
+    line_campaign_column=", campaign_item_id", line_campaign_value=", l.campaign_item_id",
+    line_campaign_array=", CAST(:line_campaign_items AS integer[])", line_campaign_alias=", campaign_item_id",
+    campaign_branch="UNION ALL SELECT 'campaign', " + campaign_sales.TAKE_CAMPAIGN_CALL + ", NULL, NULL"))
 
 
-def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, int]) -> dict[int, int]:
-    """Insert the checkout with its orders, lines, events and key, then take the cart's stock,
-    last, so that its row locks are held for as short a time as possible; give the records the
-    ids written.
+def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, int], now) -> dict[int, int]:
+    """Insert the checkout with its orders, lines, events and key, then take the cart's stock and
+    its campaign lines' units and allowance, last, so that their row locks are held for as short a
+    time as possible; give the records the ids written.
 
     Returns {} or, if stock was short, {product_id: units available} (stock.write_taking_stock);
-    the caller commits or rolls back. A taken key or an unknown county raises IntegrityError.
+    the caller commits or rolls back. A campaign refusal rolls back and raises its error
+    (campaigns.sales). A taken key or an unknown county raises IntegrityError.
     """
-    rows, short = stock.write_taking_stock(
-        _INSERT_CHECKOUT, {**_insert_params(checkout, key), **stock.take_stock_params(quantities)})
+    campaign_lines = {line.campaign_item_id: (line.quantity, line.unit_price_fen, line.title, line.product_id)
+                      for order in checkout.orders for line in order.lines if line.campaign_item_id is not None}
+    params = {**_insert_params(checkout, key), **stock.take_stock_params(quantities)}
+    if campaign_lines:
+        params.update(campaign_sales.take_campaign_params(
+            {item: (q, price) for item, (q, price, _, _) in campaign_lines.items()}, now),
+            line_campaign_items=[line.campaign_item_id for order in checkout.orders for line in order.lines])
+    try:
+        rows, short = stock.write_taking_stock(_INSERT_CAMPAIGN_CHECKOUT if campaign_lines else _INSERT_CHECKOUT, params)
+    except DBAPIError as error:
+        refused = campaign_sales.refusal(error)
+        if refused is None:
+            raise
+        db.session.rollback()
+        raise campaign_sales.refusal_error(
+            refused, {item: (pid, q, title) for item, (q, _, title, pid) in campaign_lines.items()}) from None
     if short:
         return short
     _give_ids(checkout, rows)

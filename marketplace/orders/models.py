@@ -6,6 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.campaigns import models as campaign_models  # noqa: F401  (order_lines.campaign_item_id's table)
 from marketplace.common.sql import one_of
 from marketplace.common.time import utcnow
 from marketplace.extensions import db
@@ -104,6 +105,7 @@ class OrderLine(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("line_total_fen = unit_price_fen * quantity", name="line_total_exact"),
+        Index("ix_order_lines_campaign_item", "campaign_item_id", postgresql_where=text("campaign_item_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +124,8 @@ class OrderLine(db.Model):
     line_total_fen: Mapped[int] = mapped_column(Integer)
     # The public name of its trace page, printed as a QR code on the parcel (drawn by PostgreSQL).
     trace_token: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=text("gen_random_uuid()"), unique=True)
+    # The campaign item it was sold under (at its campaign price, which unit_price_fen keeps).
+    campaign_item_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_items.id"))
 
     order: Mapped[Order] = relationship(back_populates="lines")
 

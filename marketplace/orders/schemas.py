@@ -2,6 +2,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from marketplace.catalog.schemas import ListingCampaignOut
 from marketplace.common.schemas import (
     ID_MAX,
     NOT_BLANK,
@@ -71,6 +72,8 @@ class OrderLineOut(Schema):
     unit_price_fen = ma.fields.Integer(required=True)
     quantity = ma.fields.Integer(required=True)
     line_total_fen = ma.fields.Integer(required=True)
+    campaign_item_id = ma.fields.Integer(allow_none=True, dump_default=None, metadata={
+        "description": "The campaign item it was sold under, at the campaign price unit_price_fen keeps"})
     trace_token = ma.fields.UUID(required=True, metadata={
         "description": "The public name of the line's trace page (/trace/<token>, GET /api/v1/trace/<token>)"})
 
@@ -169,6 +172,8 @@ class CartLineOut(Schema):
     line_total_fen = ma.fields.Integer(required=True)
     problem = ma.fields.Enum(CartProblem, by_value=True, allow_none=True, metadata={
         "description": "Why the line cannot be bought now (None: it can, stock permitting)"})
+    campaign = ma.fields.Nested(ListingCampaignOut, allow_none=True, metadata={
+        "description": "The listing's live campaign (price_fen is its price) or the one it opens at"})
 
 
 class CartSellerOut(Schema):

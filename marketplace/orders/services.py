@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import Select, select, text, update
 
 from marketplace.accounts.services import Role, User
+from marketplace.campaigns import sales as campaign_sales
 from marketplace.catalog import stock
 from marketplace.common.pagination import Page, paginate
 from marketplace.common.sql import write_in_session
@@ -108,6 +109,9 @@ def _apply(order: Order, action: str, actor_user_id: int | None, note: str | Non
                               actor_user_id=actor_user_id, note=note, created_at=now))
     if action in ("cancel", "expire") and from_status in HOLDS_STOCK:
         stock.release_stock(_quantities([order]))
+        # The campaign units and the buyer's allowance go back with the stock (campaigns.sales).
+        campaign_sales.release_units(order.buyer_user_id,
+                                     {item: units for item, (units, _) in _campaign_units([order]).items()})
     return True
 
 
@@ -117,6 +121,12 @@ def _quantities(orders) -> dict[int, int]:
         for line in order.lines:
             quantities[line.product_id] += line.quantity
     return dict(quantities)
+
+
+def _campaign_units(orders) -> dict[int, tuple[int, int]]:
+    """{campaign_item_id: (units, unit price sold at)} of the orders' campaign lines."""
+    return {line.campaign_item_id: (line.quantity, line.unit_price_fen)
+            for order in orders for line in order.lines if line.campaign_item_id is not None}
 
 
 def _sync_checkout_status(checkout: Checkout) -> None:
@@ -252,8 +262,9 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
     """Money for a locked checkout arrived; the caller records the payment and commits.
 
     Orders awaiting payment become paid. An expired order becomes paid if every one of its
-    products still has the stock (taken again by the same conditional updates as checkout);
-    otherwise its share goes back. Orders cancelled after the payment was started
+    products still has the stock (taken again by the same conditional updates as checkout), and
+    each campaign line its campaign's units and the buyer's allowance within the limit (the window
+    has passed, perhaps: the price was the buyer's when they ordered); otherwise its share goes back. Orders cancelled after the payment was started
     (``covers_orders_since``) were paid for too, and their share goes back.
     """
     settlement = Settlement(paid_at=utcnow())
@@ -268,6 +279,10 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
         if stock.reserve_stock(_quantities([order])):
             savepoint.rollback()
             settlement.refund.append((order, "The payment arrived after the deadline and the stock was gone."))
+        elif not campaign_sales.retake_units(order.buyer_user_id, _campaign_units([order])):
+            savepoint.rollback()
+            settlement.refund.append((order, "The payment arrived after the deadline and the campaign's units, "
+                                             "or the buyer's allowance of them, were gone."))
         else:
             savepoint.commit()
             if _apply(order, "pay_late", None, note, at=settlement.paid_at):
