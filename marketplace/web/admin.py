@@ -60,7 +60,7 @@ PRESET_LABELS = {"today": _l("Today"), "last_7_days": _l("Last 7 days"), "last_3
                  "month": _l("This month"), "year": _l("This year"), "double11": _l("Double 11 (1–11 November)")}
 # report -> its CSV link on the dashboard; the county ranking is exported whole
 EXPORTS = {"summary": _l("Summary"), "counties": _l("County ranking (all)"), "provinces": _l("Provinces"),
-           "daily": _l("Daily"), "categories": _l("Categories")}
+           "daily": _l("Daily"), "categories": _l("Categories"), "campaigns": _l("Campaigns")}
 ALL_COUNTIES = 3000
 PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.items()}
 FLAG_LABELS = {"self_dealing": _l("Self-dealing: the buyer is the seller or a station partner of the county"),
