@@ -217,11 +217,13 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression, security_headers
     from marketplace.web.admin import bp as admin_bp
+    from marketplace.web.admin_campaigns import bp as admin_campaigns_bp
     from marketplace.web.cart import bp as cart_bp
     from marketplace.web.checkout import bp as buy_bp
     from marketplace.web.my_orders import bp as my_orders_bp
     from marketplace.web.routes import bp as web_bp
     from marketplace.web.sell import bp as sell_bp
+    from marketplace.web.sell_campaigns import bp as sell_campaigns_bp
     from marketplace.web.station import bp as station_bp
     from marketplace.web.storefront import bp as shop_bp
     from marketplace.web.trace import bp as trace_bp
@@ -233,8 +235,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(sell_bp)
+    app.register_blueprint(sell_campaigns_bp)
     app.register_blueprint(station_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_campaigns_bp)
     for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
         app.register_blueprint(blueprint)
     app.after_request(compression.gzip_pages)
