@@ -1,4 +1,5 @@
 """Campaign endpoints: the public's campaigns, administrators' campaigns and items, sellers' proposals."""
+from flask import jsonify
 from flask.views import MethodView
 
 from marketplace.accounts.auth import current_user, requires
@@ -33,7 +34,10 @@ class Campaigns(MethodView):
     @bp.response(200, PublicCampaignOut(many=True))
     def get(self):
         """Campaigns on now and to come, each with its listings at the price that applies now"""
-        return services.public_campaigns()
+        # The listings are the catalog's read side's dicts, already in ProductSummaryOut's shape.
+        campaign_out = CampaignOut()
+        return jsonify([{**entry, "campaign": campaign_out.dump(entry["campaign"])}
+                        for entry in services.public_campaigns()])
 
     @requires("admin")
     @bp.arguments(CampaignIn())

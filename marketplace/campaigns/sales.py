@@ -130,6 +130,7 @@ UPDATE campaign_allowances a SET units = a.units - back.units
 FROM unnest(CAST(:item_ids AS integer[]), CAST(:units AS integer[])) AS back(item_id, units)
 WHERE a.campaign_item_id = back.item_id AND a.buyer_user_id = :buyer_user_id
   AND EXISTS (SELECT FROM given_back WHERE given_back.id = back.item_id)
+RETURNING a.campaign_item_id
 """)
 
 

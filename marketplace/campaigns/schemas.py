@@ -66,7 +66,7 @@ class CampaignOut(Schema):
     starts_at = ShanghaiDateTime(required=True)
     ends_at = ShanghaiDateTime(required=True)
     poverty_counties_only = ma.fields.Boolean(required=True)
-    status = ma.fields.Enum(CampaignStatus, by_value=True, required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(list(CampaignStatus)))
     created_by_user_id = ma.fields.Integer(required=True)
     created_at = UtcDateTime(required=True)
 
@@ -98,7 +98,7 @@ class CampaignItemOut(Schema):
     per_buyer_limit = ma.fields.Integer(required=True)
     units_sold = ma.fields.Integer(required=True)
     units_left = ma.fields.Integer(required=True)
-    state = ma.fields.Enum(ItemState, by_value=True, required=True)
+    state = ma.fields.String(required=True, validate=validate.OneOf(list(ItemState)))
     reject_reason = ma.fields.String(allow_none=True)
     starts_at = ShanghaiDateTime(required=True)
     ends_at = ShanghaiDateTime(required=True)

@@ -82,7 +82,7 @@ def _campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
 
 
 def _item(item_id: int) -> CampaignItem:
-    item = db.session.scalars(select(CampaignItem).where(CampaignItem.id == item_id).with_for_update()).one_or_none()
+    item = db.session.scalars(select(CampaignItem).where(CampaignItem.id == item_id).with_for_update(of=CampaignItem)).one_or_none()
     if item is None:
         raise CampaignItemNotFound(item_id)
     return item

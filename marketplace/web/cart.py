@@ -33,9 +33,9 @@ def problem_words() -> dict[enum.StrEnum, str]:
         CartProblem.BELOW_MINIMUM: _("Below the seller's minimum order."),
         CartProblem.SOLD_OUT: _("Sold out."),
         CartProblem.NOT_ENOUGH_STOCK: _("Not enough left for this quantity."),
-        CartProblem.CAMPAIGN_NOT_STARTED: _("Its campaign has not opened yet; order it once it opens."),
-        CartProblem.OVER_CAMPAIGN_LIMIT: _("More than the campaign allows each buyer; lower the quantity."),
-        CartProblem.CAMPAIGN_SOLD_OUT: _("The campaign has not that many left."),
+        CartProblem.CAMPAIGN_NOT_STARTED: _("Its campaign has not opened yet."),
+        CartProblem.OVER_CAMPAIGN_LIMIT: _("More than the campaign allows per buyer."),
+        CartProblem.CAMPAIGN_SOLD_OUT: _("The campaign's units are sold out."),
     }
 
 

@@ -28,6 +28,11 @@ The rules that keep it correct:
    ``public, max-age=30``. Both vary by Cookie (the language and the sign-in live in cookies).
 4. **An expired page is drawn again only if what it shows changed**: storefront_page reads the
    page's facts again (one query) and keeps the page for another few seconds when they are equal.
+5. **Prices follow the clock**: a campaign's price applies from its start second to its end
+   second. Every cached page and datum is keyed by the next moment a price changes
+   (catalog.stock.next_price_change, itself remembered for a few seconds but never past that
+   moment), so from that second on the old entries are never found again; a public page's
+   max-age never reaches past it either.
 """
 import hashlib
 import secrets
@@ -41,6 +46,7 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.http import http_date, parse_date
 
+from marketplace.catalog import stock
 from marketplace.web.session import signed_in_user
 
 SLOW_DATA_TIMES = 10
@@ -86,6 +92,25 @@ def cache_seconds() -> float:
 
 
 _data = ShortCache()
+_price_change: list = [None, 0.0]  # [the next moment a price changes, or None; monotonic time to read it again]
+
+
+def next_price_change() -> datetime | None:
+    """The next moment a campaign opens or closes (rule 5): read again after a few seconds, or once
+    the price clock has reached it."""
+    at, read_again = _price_change
+    if read_again <= time.monotonic() or (at is not None and stock.price_moment() >= at):
+        at = stock.next_price_change()
+        _price_change[:] = [at, time.monotonic() + max(cache_seconds(), 1)]
+    return at
+
+
+def _max_age() -> int:
+    """PUBLIC_MAX_AGE, or less when a price changes sooner (rule 5)."""
+    at = next_price_change()
+    if at is None:
+        return PUBLIC_MAX_AGE
+    return max(0, min(PUBLIC_MAX_AGE, int((at - stock.price_moment()).total_seconds())))
 
 
 def remember(key, compute: Callable, *, slow: bool = False):
@@ -94,6 +119,7 @@ def remember(key, compute: Callable, *, slow: bool = False):
     seconds = cache_seconds() * (SLOW_DATA_TIMES if slow else 1)
     if not seconds:
         return compute()
+    key = (key, next_price_change())
     found = _data.get(key)
     if found is None:
         found = _data.put(key, compute(), seconds)
@@ -150,7 +176,7 @@ def storefront_page(render: Callable, facts: Callable | None = None) -> Response
     costs about three times as much CPU)."""
     shared = _anyones_page()
     seconds = cache_seconds() if shared else 0
-    key = (request.full_path, str(get_locale()))
+    key = (request.full_path, str(get_locale()), next_price_change() if seconds else None)
     page, fresh = _pages.get_even_stale(key) if seconds else (None, False)
     if not fresh:
         current = facts() if facts else None
@@ -169,7 +195,7 @@ def storefront_page(render: Callable, facts: Callable | None = None) -> Response
         etag = hashlib.blake2b(validator.encode(), digest_size=12).hexdigest()
         cache_control = "private, no-cache"
     else:
-        etag, cache_control = page.digest, f"public, max-age={PUBLIC_MAX_AGE}"
+        etag, cache_control = page.digest, f"public, max-age={_max_age()}"
     headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(page.modified), "Cache-Control": cache_control,
                "Vary": "Cookie"}
     if _not_modified(etag, page.modified, public=cache_control.startswith("public")):
@@ -198,3 +224,4 @@ def forget_pages() -> None:
     _pages.clear()
     _data.clear()
     _first_seen.clear()
+    _price_change[:] = [None, 0.0]

@@ -32,6 +32,7 @@ BUYER_OR_PARTNER = ("buyer", "partner")
 BUYER_PARTNER_OR_ADMIN = ("buyer", "partner", "admin")  # the order's buyer (a partner buys for villagers)
 PARTNER_OR_ADMIN = ("partner", "admin")  # the partner of the order's station
 PARTNER = ("partner",)  # the partner of the checkout's or refund's station
+SELLER_OR_PARTNER = ("seller", "partner")  # the listing's seller, or the partner who listed it for a villager
 ADMIN_OR_OFFICIAL = ("admin", "official")  # officials within their report scope (here: the county of the records)
 
 CALLERS = ["anonymous", "buyer", "seller", "partner", "admin", "official"]
@@ -168,6 +169,24 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/review/sellers/{seller_user_id}/household", ADMIN,
              lambda w: {"json": {"status": "verified", "evidence_note": "建档立卡户 6529270001"}}),
     Endpoint("GET", "/api/v1/review/audit-log", ADMIN),
+    Endpoint("GET", "/api/v1/campaigns", PUBLIC),
+    Endpoint("POST", "/api/v1/campaigns", ADMIN, lambda w: {"json": {
+        "name_zh": "双十一专场", "name_en": "Double 11", "starts_at": "2027-11-11T20:00:00",
+        "ends_at": "2027-11-12T00:00:00"}}),
+    Endpoint("GET", "/api/v1/admin/campaigns", ADMIN),
+    Endpoint("GET", "/api/v1/campaigns/{campaign_id}", ADMIN),
+    Endpoint("PATCH", "/api/v1/campaigns/{campaign_id}", ADMIN, lambda w: {"json": {"name_en": "Double 12"}}),
+    Endpoint("POST", "/api/v1/campaigns/{campaign_id}/cancel", ADMIN),
+    Endpoint("GET", "/api/v1/campaigns/{campaign_id}/items", ADMIN),
+    Endpoint("POST", "/api/v1/campaigns/{campaign_id}/items", ADMIN, lambda w: {"json": {
+        "product_id": w.proposable.id, "campaign_price_fen": 100, "stock_cap": 1, "per_buyer_limit": 1}}),
+    Endpoint("POST", "/api/v1/campaigns/{campaign_id}/proposals", SELLER_OR_PARTNER, lambda w: {"json": {
+        "product_id": w.proposable.id, "campaign_price_fen": 100, "stock_cap": 1, "per_buyer_limit": 1}}),
+    Endpoint("POST", "/api/v1/campaign-items/{item_id}/approve", ADMIN),
+    Endpoint("POST", "/api/v1/campaign-items/{item_id}/reject", ADMIN, lambda w: {"json": {"reason": "价格偏高"}}),
+    Endpoint("POST", "/api/v1/campaign-items/{item_id}/remove", ADMIN),
+    Endpoint("POST", "/api/v1/campaign-items/{item_id}/withdraw", SELLER_OR_PARTNER),
+    Endpoint("GET", "/api/v1/seller/campaign-items", SELLER_OR_PARTNER),
 ]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -221,10 +240,17 @@ def _world(build, endpoint: Endpoint, caller_user) -> SimpleNamespace:
     address = DeliveryAddress(user_id=buyer.id, recipient_name="张三", recipient_phone="13800138000",
                               county_adcode=village.county_adcode, detail="人民路 1 号")
     db.session.add(address)
+    # A campaign with a pending proposal, and a listing that may join it; both listed by the
+    # partner for the seller, so that either may act on them.
+    campaign = build.make_campaign()
+    campaign_item = build.make_campaign_item(campaign, build.product(seller=owner, listed_by_user_id=partner.id),
+                                             state="pending")
+    proposable = build.product(seller=owner, listed_by_user_id=partner.id)
     db.session.flush()
     return SimpleNamespace(county=village.county_adcode, village=village, partner=partner, station=station,
                            target_user=build.user("buyer"), product=product, image=image, for_sale=for_sale,
-                           checkout=checkout, order=order, seller=owner, refund=refund, address=address)
+                           checkout=checkout, order=order, seller=owner, refund=refund, address=address,
+                           campaign=campaign, campaign_item=campaign_item, proposable=proposable)
 
 
 @pytest.fixture
@@ -270,7 +296,8 @@ def test_endpoint_answers_each_caller_by_its_policy(request, client, build, endp
                                 product_id=world.product.id, image_id=world.image.id,
                                 checkout_id=world.checkout.id, order_id=world.order.id, seller_user_id=world.seller.id,
                                 refund_id=world.refund.id if world.refund else 0, report="counties",
-                                address_id=world.address.id, token=world.product.trace_token)
+                                address_id=world.address.id, token=world.product.trace_token,
+                                campaign_id=world.campaign.id, item_id=world.campaign_item.id)
     call = endpoint.request(world)
     headers.update(call.pop("headers", {}))
 

@@ -1,0 +1,95 @@
+"""A campaign's per-buyer limit and stock cap under contention, on PostgreSQL with real commits.
+
+Each checkout runs the service in its own thread, application context, session and database
+connection, released together by a barrier (tests/together.py), as a buyer on several devices or
+a crowd at the second a campaign opens would send them.
+"""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.campaigns.models import CampaignAllowance, CampaignItem
+from marketplace.catalog.models import Product
+from marketplace.common.time import utcnow
+from marketplace.errors import AppError
+from marketplace.extensions import db
+from marketplace.orders import checkout as checkout_service
+from marketplace.orders import services as orders
+from marketplace.orders.models import Checkout, OrderLine
+from tests.together import run_together
+
+pytestmark = pytest.mark.real_commits
+
+ADDRESS = {"recipient": "张三", "phone": "13800138000", "county_adcode": "652927", "detail": "人民路1号"}
+
+
+def _place(buyer_id: int, product_id: int, quantity: int, key: str):
+    def task():
+        checkout, _ = checkout_service.place_checkout(
+            buyer_id, lines=[{"product_id": product_id, "quantity": quantity}], delivery={"address": ADDRESS},
+            payment_method="card", idempotency_key=key)
+        return checkout.id
+
+    return task
+
+
+def _item(item_id: int) -> CampaignItem:
+    db.session.expire_all()
+    return db.session.get(CampaignItem, item_id)
+
+
+
+
+def test_one_buyer_on_many_devices_never_passes_the_limit(app, build):
+    product = build.product(stock_units=100, price_fen=2000)
+    item = build.make_campaign_item(build.make_campaign(), product, stock_cap=50, per_buyer_limit=2)
+    buyer = build.user("buyer")
+    db.session.commit()
+
+    results = run_together(app, [_place(buyer.id, product.id, 1, f"device-{n}") for n in range(16)])
+
+    placed = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, AppError)]
+    assert len(placed) == 2
+    assert {r.code for r in refused} == {"campaign_limit_reached"} and len(refused) == 14
+    assert _item(item.id).units_sold == 2
+    assert db.session.get(CampaignAllowance, (item.id, buyer.id)).units == 2
+    assert db.session.get(Product, product.id).stock_units == 98
+    assert db.session.scalar(select(func.count()).select_from(Checkout)) == 2
+
+
+def test_many_buyers_never_oversell_the_cap(app, build):
+    product = build.product(stock_units=100, price_fen=2000)
+    item = build.make_campaign_item(build.make_campaign(), product, stock_cap=20, per_buyer_limit=1)
+    buyers = [build.user("buyer") for _ in range(48)]
+    db.session.commit()
+
+    results = run_together(app, [_place(b.id, product.id, 1, f"crowd-{b.id}") for b in buyers])
+
+    placed = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, AppError)]
+    assert len(placed) == 20
+    assert {r.code for r in refused} == {"campaign_sold_out"}
+    assert _item(item.id).units_sold == 20
+    assert db.session.get(Product, product.id).stock_units == 80
+    assert db.session.scalar(select(func.sum(OrderLine.quantity)).where(OrderLine.campaign_item_id == item.id)) == 20
+    assert db.session.scalar(select(func.max(CampaignAllowance.units))) == 1
+
+
+def test_expiry_gives_back_units_and_allowance_and_the_buyer_can_buy_again(app, build):
+    product = build.product(stock_units=10, price_fen=2000)
+    item = build.make_campaign_item(build.make_campaign(), product, stock_cap=2, per_buyer_limit=2)
+    buyer, other = build.user("buyer"), build.user("buyer")
+    db.session.commit()
+    first = run_together(app, [_place(buyer.id, product.id, 2, "unpaid")])[0]
+    assert isinstance(first, int)
+    assert isinstance(run_together(app, [_place(other.id, product.id, 1, "too-late")])[0], AppError)
+
+    assert orders.expire_due_checkouts(now=utcnow() + timedelta(hours=2)) == 1
+
+    assert (_item(item.id).units_sold, db.session.get(CampaignAllowance, (item.id, buyer.id)).units) == (0, 0)
+    assert db.session.get(Product, product.id).stock_units == 10
+    again = run_together(app, [_place(buyer.id, product.id, 1, f"again-{n}") for n in range(6)])
+    assert sum(isinstance(r, int) for r in again) == 2
+    assert _item(item.id).units_sold == 2
