@@ -116,7 +116,7 @@ def test_the_cart_uses_the_campaign_price_and_names_a_quantity_over_the_limit(bu
     assert "¥49.90" in page and "¥99.80" in page and "<del" in page
     cart.set_cart_quantity(buyer.id, walnut.id, 3)
     page = text_of(buyer_browser.get("/cart"))
-    assert 'data-problem="over_campaign_limit"' in page and "超过了活动的每人限购数量" in page
+    assert 'data-problem="over_campaign_limit"' in page and "超过了活动每人限购的数量" in page
 
 
 def test_the_cart_says_a_campaign_has_not_opened_or_has_too_few_left(buyer_browser, buyer, build, session, walnut):
@@ -128,7 +128,7 @@ def test_the_cart_says_a_campaign_has_not_opened_or_has_too_few_left(buyer_brows
     item.units_sold = item.stock_cap
     session.commit()
     page = text_of(buyer_browser.get("/cart"))
-    assert 'data-problem="campaign_sold_out"' in page and "活动剩余数量不够" in page
+    assert 'data-problem="campaign_sold_out"' in page and "活动名额已抢完" in page
 
 
 def test_the_checkout_page_orders_at_the_campaign_price(buyer_browser, buyer, build, session, walnut):
@@ -167,10 +167,10 @@ def admin_browser(browser, build, session):
 
 def test_an_administrator_creates_a_campaign_and_adds_a_listing(admin_browser, walnut):
     created = admin_browser.send("/admin/campaigns", {"name_zh": "双十一晚场", "name_en": "Double 11 evening",
-                                                      "starts_at": "2026-11-11T20:00", "ends_at": "2026-11-12T00:00"})
+                                                      "starts_at": "2027-11-11T20:00", "ends_at": "2027-11-12T00:00"})
     assert created.status_code == 302
     campaign = db.session.scalars(select(Campaign).where(Campaign.name_zh == "双十一晚场")).one()
-    assert beijing(campaign.starts_at) == "2026-11-11 20:00" and beijing(campaign.ends_at) == "2026-11-12 00:00"
+    assert beijing(campaign.starts_at) == "2027-11-11 20:00" and beijing(campaign.ends_at) == "2027-11-12 00:00"
     page_path = f"/admin/campaigns/{campaign.id}"
     assert created.headers["Location"] == page_path
 
