@@ -67,7 +67,8 @@ def test_the_product_page_shows_the_live_campaign_price_its_end_units_left_and_l
     response = client.get(f"/products/{walnut.id}")
     page = text_of(response)
     assert response.status_code == 200 and len(response.data) <= PAGE_BUDGET
-    assert re.search(r'class="price money big campaign-price"[^>]*>¥49\.90\s*<del class="listing-price"[^>]*>¥66\.00</del>', page)
+    assert re.search(r'class="price big campaign-price"[^>]*><strong class="money">¥49\.90</strong>\s*'
+                     r'<del class="listing-price money"[^>]*>¥66\.00</del>', page)
     assert "双十一扶贫专场" in page
     assert f"截至 {beijing(item.ends_at)}" in page
     assert "剩 26 件" in page and "每人限购 2 件" in page
