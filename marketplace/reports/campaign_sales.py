@@ -7,8 +7,9 @@ net sales (paid goods less refunds and sales excluded by review), units, orders 
 buyers with a sale that counts (as the county rollups count them: a sale line counts once, an
 exclusion takes it out, an inclusion puts it back), and the national poverty counties' share of
 the net. A period lists the campaigns whose window [starts_at, ends_at) overlaps its
-Asia/Shanghai days. The ledger is read directly (one campaign's lines, by the order lines'
-campaign index), so these figures are as fresh as the ledger, with no rollup behind them.
+Asia/Shanghai days. The ledger is read directly, from the campaign's order lines (their
+campaign index) to their orders' ledger rows (the ledger's order index), so these figures are as
+fresh as the ledger, with no rollup behind them.
 """
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ WITH rows AS (
            CASE WHEN ledger.kind = 'sale' THEN 1 ELSE ledger.count_change END AS counted_lines,
            county.is_national_poverty_county AS poverty
     FROM sales_ledger AS ledger
-    JOIN order_lines AS line ON line.id = ledger.order_line_id
+    JOIN order_lines AS line ON line.order_id = ledger.order_id AND line.id = ledger.order_line_id
     JOIN campaign_items AS item ON item.id = line.campaign_item_id
     JOIN counties AS county ON county.adcode = ledger.origin_county_adcode
     WHERE item.campaign_id = ANY(CAST(:campaign_ids AS integer[]))
@@ -65,7 +66,7 @@ SELECT item.id AS item_id, item.product_id, max(line.title) AS title, item.campa
        sum(ledger.amount_fen) AS net_fen, sum(ledger.units) AS units,
        count(DISTINCT ledger.order_id) FILTER (WHERE ledger.kind = 'sale') AS orders
 FROM sales_ledger AS ledger
-JOIN order_lines AS line ON line.id = ledger.order_line_id
+JOIN order_lines AS line ON line.order_id = ledger.order_id AND line.id = ledger.order_line_id
 JOIN campaign_items AS item ON item.id = line.campaign_item_id
 JOIN counties AS county ON county.adcode = ledger.origin_county_adcode
 WHERE item.campaign_id = :campaign_id
