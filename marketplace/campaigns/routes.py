@@ -26,6 +26,10 @@ bp = Blueprint("campaigns", __name__, url_prefix="/api/v1",
 
 ITEM_REFUSALS = ("campaign_price_not_below_listing, stock_cap_above_stock, not_poverty_county, or a field out of "
                  "range (validation_error)")
+NO_CAMPAIGN = "campaign_not_found: no campaign with this id"
+NO_ITEM = "campaign_item_not_found: no campaign item with this id"
+NOT_PENDING = "item_not_pending: the item is no longer pending"
+BAD_WINDOW = "campaign_window_invalid: it ends before or when it starts"
 ITEM_CONFLICTS = "listing_in_other_campaign, listing_not_for_sale, campaign_closed (cancelled or over)"
 
 
@@ -62,7 +66,7 @@ class AllCampaigns(MethodView):
 class CampaignDetail(MethodView):
     @requires("admin")
     @bp.response(200, CampaignOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN)
     def get(self, campaign_id):
         """One campaign (administrators)"""
         return services.get_campaign(campaign_id)
@@ -70,10 +74,10 @@ class CampaignDetail(MethodView):
     @requires("admin")
     @bp.arguments(CampaignUpdateIn())
     @bp.response(200, CampaignOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN)
     @bp.alt_response(409, schema=ErrorOut, description="campaign_already_started (its start cannot move), "
                      "campaign_closed, listing_in_other_campaign (the new window overlaps one of its listings' other)")
-    @bp.alt_response(422, schema=ErrorOut, description="campaign_window_invalid")
+    @bp.alt_response(422, schema=ErrorOut, description=BAD_WINDOW)
     def patch(self, fields, campaign_id):
         """Rename a campaign or move its window (administrators)"""
         return services.update_campaign(campaign_id, current_user(), **fields)
@@ -83,7 +87,7 @@ class CampaignDetail(MethodView):
 class CampaignCancel(MethodView):
     @requires("admin")
     @bp.response(200, CampaignOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN)
     def post(self, campaign_id):
         """Cancel a campaign: its listings leave it at once; orders placed keep their price (administrators)"""
         return services.cancel_campaign(campaign_id, current_user())
@@ -94,7 +98,7 @@ class CampaignItems(MethodView):
     @requires("admin")
     @bp.arguments(ItemListArgs(), location="query")
     @bp.response(200, CampaignItemOut(many=True))
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN)
     def get(self, args, campaign_id):
         """A campaign's items, proposals included (administrators)"""
         return services.list_items(campaign_id, **args)
@@ -128,7 +132,7 @@ class CampaignProposals(MethodView):
 class ItemApprove(MethodView):
     @requires("admin")
     @bp.response(200, CampaignItemOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_item_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_ITEM)
     @bp.alt_response(409, schema=ErrorOut, description=f"item_not_pending, {ITEM_CONFLICTS}")
     @bp.alt_response(422, schema=ErrorOut, description="campaign_price_not_below_listing, stock_cap_above_stock "
                      "(the listing changed since the proposal), not_poverty_county")
@@ -142,8 +146,8 @@ class ItemReject(MethodView):
     @requires("admin")
     @bp.arguments(RejectIn())
     @bp.response(200, CampaignItemOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_item_not_found")
-    @bp.alt_response(409, schema=ErrorOut, description="item_not_pending")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_ITEM)
+    @bp.alt_response(409, schema=ErrorOut, description=NOT_PENDING)
     def post(self, fields, item_id):
         """Reject a seller's proposal with a reason (administrators)"""
         return services.reject_item(item_id, current_user(), fields["reason"])
@@ -153,7 +157,7 @@ class ItemReject(MethodView):
 class ItemRemove(MethodView):
     @requires("admin")
     @bp.response(200, CampaignItemOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_item_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_ITEM)
     @bp.alt_response(409, schema=ErrorOut, description="item_not_pending: it is not pending or approved")
     def post(self, item_id):
         """Take a listing out of its campaign; units sold stay sold (administrators)"""
@@ -165,7 +169,7 @@ class ItemWithdraw(MethodView):
     @requires("seller", "partner")
     @bp.response(200, CampaignItemOut)
     @bp.alt_response(404, schema=ErrorOut, description="campaign_item_not_found (or not one's own)")
-    @bp.alt_response(409, schema=ErrorOut, description="item_not_pending")
+    @bp.alt_response(409, schema=ErrorOut, description=NOT_PENDING)
     def post(self, item_id):
         """Withdraw one's own pending proposal (sellers, partners for villagers)"""
         return services.withdraw_item(item_id, current_user())

@@ -11,8 +11,8 @@ the whole checkout statement is undone and nothing is left behind. Both counters
 updated under their row locks, so many checkouts at once (one buyer on several devices, or many
 buyers) queue on them and never pass the cap or the limit.
 
-A checkout without campaign lines does not call it (the call's branch has a one-time filter on
-an empty array): no round trip, no row touched.
+A checkout without campaign lines runs the checkout's statement without the campaign parts
+(orders.checkout._INSERT_CHECKOUT): no round trip, no row, no byte added.
 
 When an order's stock goes back (expired, cancelled), its campaign units and the buyer's
 allowance go back with it. A refund does not give back either: the units were sold and delivered,
@@ -32,9 +32,6 @@ from marketplace.errors import AppError, Conflict
 REFUSED_SQLSTATE = "MPCMP"
 TAKE_CAMPAIGN_CALL = ("take_campaign_units(CAST(:campaign_item_ids AS integer[]), CAST(:campaign_units AS integer[]),"
                       " CAST(:campaign_prices_fen AS integer[]), :buyer_user_id, CAST(:campaign_at AS timestamptz))")
-# The condition of the branch of a write that calls TAKE_CAMPAIGN_CALL: a one-time filter that
-# PostgreSQL checks before the call, so a cart without campaign lines does not make it.
-HAS_CAMPAIGN_LINES = "cardinality(CAST(:campaign_item_ids AS integer[])) > 0"
 
 
 class CampaignNotStarted(Conflict):

@@ -56,11 +56,12 @@ class CampaignItemNotFound(NotFound):
 class ListingInOtherCampaign(Conflict):
     code = CampaignErrorCode.LISTING_IN_OTHER_CAMPAIGN
 
-    def __init__(self, product_id: int, other: CampaignItem | None):
+    def __init__(self, product_id: int | None, other: CampaignItem | None):
         details = {"product_id": product_id}
         if other is not None:
             details.update(campaign_id=other.campaign_id, item_id=other.id)
-        super().__init__(f"Listing {product_id} is already in a campaign at that time.", details=details)
+        super().__init__(f"{f'Listing {product_id}' if product_id else 'A listing'} is already in a campaign at that time.",
+                         details=details)
 
 
 def _now() -> datetime:
@@ -123,8 +124,14 @@ def update_campaign(campaign_id: int, admin: User, **fields) -> Campaign:
                        code=CampaignErrorCode.CAMPAIGN_ALREADY_STARTED, details={"campaign_id": campaign_id})
     for name, value in fields.items():
         setattr(campaign, name, value)
-    for item in campaign.items:
-        item.starts_at, item.ends_at = starts_at, ends_at
+    with db.session.no_autoflush:
+        for item in campaign.items:
+            item.starts_at, item.ends_at = starts_at, ends_at
+        for item in campaign.items:
+            other = _other_place(item) if item.state in HOLDS_PLACE else None
+            if other is not None:
+                db.session.rollback()
+                raise ListingInOtherCampaign(item.product_id, other)
     _commit_items(None)
     return campaign
 
@@ -202,7 +209,7 @@ def _commit_items(item: CampaignItem | None) -> None:
         db.session.rollback()
         if ONE_CAMPAIGN_AT_A_TIME not in str(error.orig):
             raise
-        raise ListingInOtherCampaign(item.product_id if item else 0, None) from None
+        raise ListingInOtherCampaign(item.product_id if item else None, None) from None
 
 
 def _new_item(campaign_id: int, actor: User, state: ItemState, *, product_id: int, campaign_price_fen: int,

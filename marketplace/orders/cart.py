@@ -42,9 +42,9 @@ class CartProblem(enum.StrEnum):
     BELOW_MINIMUM = "below_minimum"
     SOLD_OUT = "sold_out"
     NOT_ENOUGH_STOCK = "not_enough_stock"
-    CAMPAIGN_NOT_STARTED = "campaign_not_started"
+    CAMPAIGN_NOT_STARTED = "campaign_not_open_yet"
     OVER_CAMPAIGN_LIMIT = "over_campaign_limit"
-    CAMPAIGN_SOLD_OUT = "campaign_sold_out"
+    CAMPAIGN_SOLD_OUT = "campaign_units_sold_out"
 
 
 def line_problem(offer, quantity: int, buyer_user_id: int | None) -> CartProblem | None:

@@ -238,16 +238,17 @@ def _row(model, record: SimpleNamespace) -> dict:
 
 
 # The checkout, its orders, lines, first events and Idempotency-Key, the buyer's address book entry
-# and saved cart (the ordered products leave it), and then the cart's stock and its campaign lines'
-# units and allowance (a branch that a cart without campaign lines skips), in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
-# transaction: place_checkout commits it. The stock is taken by the last branch but one of the final
-# UNION ALL, after the branches that read the inserts, so the products are locked after the
-# checkout, orders, lines and events are written (the key's row and the foreign-key checks come at
-# the statement's end), and their row locks last from there to the commit only; take_stock
-# refusing a cart fails the statement, and place_checkout rolls back. Orders and lines arrive as
-# parallel arrays, so the statement's text is the same for every cart and the server prepares it
-# once.
-_INSERT_CHECKOUT = text("""
+# and saved cart (the ordered products leave it), and then the cart's stock (and, for a cart with
+# campaign lines, their campaign units and allowance: _INSERT_CAMPAIGN_CHECKOUT),
+# in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
+# transaction: place_checkout commits it. The stock is taken by the last branch of the final
+# UNION ALL (the campaign units by the one after it), after the branches that read the inserts, so
+# the products are locked after the checkout, orders, lines and events are written (the key's row
+# and the foreign-key checks come at the statement's end), and their row locks last from there to
+# the commit only; take_stock refusing a cart fails the statement, and place_checkout rolls back.
+# Orders and lines arrive as parallel arrays, so the statement's text is the same for every cart
+# and the server prepares it once.
+_CHECKOUT_SQL = """
 WITH new_checkout AS (
     INSERT INTO checkouts (buyer_user_id, placed_by_user_id, payment_method, delivery_kind, station_id,
                            recipient_name, recipient_phone, address_county_adcode, address_detail, items_total_fen,
@@ -272,17 +273,16 @@ WITH new_checkout AS (
 ), new_lines AS (
     INSERT INTO order_lines (order_id, product_id, seller_user_id, title, category, unit, net_weight_grams,
                              origin_county_adcode, origin_village_id, harvest_date, unit_price_fen, quantity,
-                             line_total_fen, campaign_item_id)
+                             line_total_fen{line_campaign_column})
     SELECT new_orders.id, l.product_id, l.seller_user_id, l.title, l.category, l.unit, l.net_weight_grams,
            l.origin_county_adcode, l.origin_village_id, l.harvest_date, l.unit_price_fen, l.quantity,
-           l.unit_price_fen * l.quantity, l.campaign_item_id
+           l.unit_price_fen * l.quantity{line_campaign_value}
     FROM unnest(CAST(:line_products AS integer[]), CAST(:line_sellers AS integer[]), CAST(:line_titles AS text[]),
                 CAST(:line_categories AS text[]), CAST(:line_units AS text[]), CAST(:line_weights AS integer[]),
                 CAST(:line_counties AS text[]), CAST(:line_villages AS integer[]), CAST(:line_harvest_dates AS date[]),
-                CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]),
-                CAST(:line_campaign_items AS integer[]))
+                CAST(:line_prices_fen AS integer[]), CAST(:line_quantities AS integer[]){line_campaign_array})
          WITH ORDINALITY AS l(product_id, seller_user_id, title, category, unit, net_weight_grams, origin_county_adcode,
-                              origin_village_id, harvest_date, unit_price_fen, quantity, campaign_item_id, n)
+                              origin_village_id, harvest_date, unit_price_fen, quantity{line_campaign_alias}, n)
     JOIN new_orders ON new_orders.seller_user_id = l.seller_user_id
     ORDER BY l.n
     RETURNING id, product_id, trace_token
@@ -308,9 +308,18 @@ UNION ALL SELECT 'event', id, order_id, NULL FROM new_events
 UNION ALL SELECT 'address', id, NULL, NULL FROM saved_address
 UNION ALL SELECT 'uncarted', product_id, NULL, NULL FROM ordered_from_cart
 UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL, NULL
-UNION ALL SELECT 'campaign', """ + campaign_sales.TAKE_CAMPAIGN_CALL + """, NULL, NULL
-          WHERE """ + campaign_sales.HAS_CAMPAIGN_LINES + """
-""")
+{campaign_branch}
+"""
+_INSERT_CHECKOUT = text(_CHECKOUT_SQL.format(line_campaign_column="", line_campaign_value="", line_campaign_array="",
+                                             line_campaign_alias="", campaign_branch=""))
+# A cart with campaign lines: the same statement, whose lines also record their campaign item and
+# whose last branch takes the campaign units and allowance (campaigns.sales). Kept apart so that
+# the statement of every other checkout stays as short as before (psycopg caches the parse of
+# texts up to 4 KB only, tests/unit/test_compact_sql.py); this one is parsed on each call.
+_INSERT_CAMPAIGN_CHECKOUT = text(_CHECKOUT_SQL.format(
+    line_campaign_column=", campaign_item_id", line_campaign_value=", l.campaign_item_id",
+    line_campaign_array=", CAST(:line_campaign_items AS integer[])", line_campaign_alias=", campaign_item_id",
+    campaign_branch="UNION ALL SELECT 'campaign', " + campaign_sales.TAKE_CAMPAIGN_CALL + ", NULL, NULL"))
 
 
 def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, int], now) -> dict[int, int]:
@@ -324,11 +333,13 @@ def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, 
     """
     campaign_lines = {line.campaign_item_id: (line.quantity, line.unit_price_fen, line.title, line.product_id)
                       for order in checkout.orders for line in order.lines if line.campaign_item_id is not None}
+    params = {**_insert_params(checkout, key), **stock.take_stock_params(quantities)}
+    if campaign_lines:
+        params.update(campaign_sales.take_campaign_params(
+            {item: (q, price) for item, (q, price, _, _) in campaign_lines.items()}, now),
+            line_campaign_items=[line.campaign_item_id for order in checkout.orders for line in order.lines])
     try:
-        rows, short = stock.write_taking_stock(
-            _INSERT_CHECKOUT, {**_insert_params(checkout, key), **stock.take_stock_params(quantities),
-                               **campaign_sales.take_campaign_params(
-                                   {item: (q, price) for item, (q, price, _, _) in campaign_lines.items()}, now)})
+        rows, short = stock.write_taking_stock(_INSERT_CAMPAIGN_CHECKOUT if campaign_lines else _INSERT_CHECKOUT, params)
     except DBAPIError as error:
         refused = campaign_sales.refusal(error)
         if refused is None:
@@ -356,7 +367,6 @@ def _insert_params(checkout: SimpleNamespace, key: dict) -> dict:
         "line_villages": [line.origin_village_id for line in lines],
         "line_harvest_dates": [line.harvest_date for line in lines],
         "line_prices_fen": [line.unit_price_fen for line in lines], "line_quantities": [line.quantity for line in lines],
-        "line_campaign_items": [line.campaign_item_id for line in lines],
     }
 
 

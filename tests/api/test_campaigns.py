@@ -231,6 +231,43 @@ def test_a_poverty_counties_campaign_refuses_other_listings(client, build, admin
     assert add(poor).status_code == 201
 
 
+def test_a_started_campaigns_start_cannot_move(client, admin_headers, clock, double11):
+    clock.at(START)
+    before = footprint()
+    response = client.patch(f"/api/v1/campaigns/{double11.campaign_id}", headers=admin_headers,
+                            json={"starts_at": "2027-11-11T21:00:00"})
+    assert (response.status_code, error_code(response)) == (409, "campaign_already_started")
+    assert footprint() == before
+    assert db.session.get(Campaign, double11.campaign_id).starts_at == at(START)
+
+
+def test_moving_a_window_moves_its_items_and_refuses_an_overlap(client, build, admin_headers, double11, apples):
+    later = build.make_campaign(at(END) + timedelta(hours=1), at(END) + timedelta(hours=3))
+    build.make_campaign_item(later, apples)
+    db.session.commit()
+
+    moved = client.patch(f"/api/v1/campaigns/{double11.campaign_id}", headers=admin_headers,
+                         json={"ends_at": "2027-11-11T22:30:00"})
+    overlapping = client.patch(f"/api/v1/campaigns/{double11.campaign_id}", headers=admin_headers,
+                               json={"ends_at": "2027-11-11T23:30:00"})
+
+    assert moved.status_code == 200, moved.json
+    assert db.session.get(CampaignItem, double11.id).ends_at == at("2027-11-11T22:30:00+08:00")
+    assert (overlapping.status_code, error_code(overlapping)) == (409, "listing_in_other_campaign")
+    assert overlapping.json["error"]["details"]["campaign_id"] == later.id
+    db.session.expire_all()
+    assert db.session.get(Campaign, double11.campaign_id).ends_at == at("2027-11-11T22:30:00+08:00")
+
+
+def test_a_listing_not_on_sale_cannot_join(client, build, admin_headers, seller):
+    paused = build.product(seller, status="paused")
+    campaign = build.make_campaign(at(START), at(END))
+    db.session.commit()
+    response = client.post(f"/api/v1/campaigns/{campaign.id}/items", headers=admin_headers, json={
+        "product_id": paused.id, "campaign_price_fen": 100, "stock_cap": 1, "per_buyer_limit": 1})
+    assert (response.status_code, error_code(response)) == (409, "listing_not_for_sale")
+
+
 # ---------------------------------------------------------------- prices follow the clock
 
 
@@ -245,7 +282,7 @@ def test_before_the_start_the_listing_says_when_it_opens_and_cannot_be_bought(cl
 
     client.put(f"/api/v1/me/cart/lines/{apples.id}", json={"quantity": 1}, headers=buyer_headers)
     cart = client.get("/api/v1/me/cart", headers=buyer_headers).json
-    assert cart["unbuyable"][0]["problem"] == "campaign_not_started"
+    assert cart["unbuyable"][0]["problem"] == "campaign_not_open_yet"
 
     before = footprint()
     response = place(client, buyer_headers, cart_body((apples, 1)))

@@ -327,3 +327,39 @@ def test_0015_gives_every_account_a_session_generation_and_takes_it_away_again(e
 
         upgrade()
         assert "session_generation" in user_columns(engine)
+
+
+def test_0016_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_again(empty_database):
+    with migrating(empty_database) as engine:
+        upgrade(revision="0015")
+        add_wushi_county(engine)
+        add_user(engine, 1, "admin")
+        add_user(engine, 2, "seller")
+        add_user(engine, 3, "buyer")
+        run(engine, "INSERT INTO products (id, seller_user_id, title, description, category, unit, price_fen, stock_units, "
+                    "units_sold, min_order_units, origin_county_adcode, ships_within_days, status, created_at, updated_at, "
+                    "version) VALUES (1, 2, '核桃', '', 'nuts', 'jin', 1250, 10, 0, 1, '652927', 3, 'active', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
+
+        upgrade(revision="0016")
+        window = "'2027-11-11 12:00+00', '2027-11-11 14:00+00'"
+        run(engine, "INSERT INTO campaigns (id, name_zh, name_en, starts_at, ends_at, status, created_by_user_id, "
+                    f"created_at, updated_at) VALUES (1, '专场', 'Session', {window}, 'active', 1, now(), now())")
+        item = ("INSERT INTO campaign_items (campaign_id, product_id, campaign_price_fen, stock_cap, per_buyer_limit, "
+                "state, starts_at, ends_at, proposed_by_user_id, created_at, updated_at) "
+                f"VALUES (1, 1, 990, 3, 2, 'approved', {window}, 1, now(), now()) RETURNING id")
+        item_id = run(engine, item)[0][0]
+        with pytest.raises(IntegrityError, match="ex_campaign_items_one_campaign_at_a_time"):
+            run(engine, item)  # the same listing again in an overlapping window
+        take = "SELECT take_campaign_units(ARRAY[:item], ARRAY[:units], ARRAY[990], 3, '2027-11-11 12:00+00')"
+        assert run(engine, take, item=item_id, units=2) == [(1,)]
+        with pytest.raises(DBAPIError, match="campaign line refused"):
+            run(engine, take, item=item_id, units=1)  # the buyer's limit of 2
+        assert run(engine, "SELECT units_sold FROM campaign_items") == [(2,)]
+        assert run(engine, "SELECT units FROM campaign_allowances") == [(2,)]
+
+        downgrade(revision="0015")
+        assert "campaign_item_id" not in {column["name"] for column in inspect(engine).get_columns("order_lines")}
+        assert not {"campaigns", "campaign_items", "campaign_allowances"} & set(inspect(engine).get_table_names())
+        assert _rows(engine, "products") == 1
+        upgrade()
