@@ -124,12 +124,12 @@ def test_the_cart_says_a_campaign_has_not_opened_or_has_too_few_left(buyer_brows
     item = in_campaign(build, session, walnut, starts_in=timedelta(hours=3))
     cart.add_to_cart(buyer.id, walnut.id, 1)
     page = text_of(buyer_browser.get("/cart"))
-    assert 'data-problem="campaign_not_started"' in page and "活动还没开始" in page
+    assert 'data-problem="campaign_not_open_yet"' in page and "活动还没开始" in page
     item.starts_at = item.campaign.starts_at = utcnow() - timedelta(hours=1)
     item.units_sold = item.stock_cap
     session.commit()
     page = text_of(buyer_browser.get("/cart"))
-    assert 'data-problem="campaign_sold_out"' in page and "活动名额已抢完" in page
+    assert 'data-problem="campaign_units_sold_out"' in page and "活动名额已抢完" in page
 
 
 def test_the_checkout_page_orders_at_the_campaign_price(buyer_browser, buyer, build, session, walnut):
