@@ -4,6 +4,7 @@
 Run from the repository root with the project's virtualenv:
 
     .venv/bin/python bench/checkout.py [--products 10000] [--buyers 2000] [--duration 10] [--keep-db]
+                                       [--campaign-units 1000] [--campaign-checkouts 2]
 
 What it does, in order:
 
@@ -16,25 +17,35 @@ What it does, in order:
    ``accounts.services.log_in``, the others written as ApiToken rows with the same SHA-256
    digest scheme, because log_in costs an argon2 verification, ~0.2 s, per buyer), a verified
    flash-sale seller who is none of the buyers, and one flash product per round with exactly
-   1,000 units (``catalog.services.create_product``), and draws 20,000 random pairs of active
-   demo listings (not the history's) of one seller;
+   1,000 units (``catalog.services.create_product``); for the campaign opening, one campaign per
+   round (``campaigns.services.create_campaign``, by an administrator, opening in a day) with one
+   listing of that seller (3 x 1,000 units of stock) added at a campaign price with a cap of 1,000
+   units and a limit of 1 per buyer (``add_item``); and draws 20,000 random pairs of active demo
+   listings (not the history's) of one seller;
 3. starts the app exactly as in production and the baseline, a bare Flask app of one JSON view
    under the same gunicorn settings (harness.start_servers, as bench/catalog.py), and waits for
    their /readyz;
 4. checks one checkout per token kind (201, one order, two lines), warms the bare app, the app's
    /healthz and the steady checkout up, then measures B H B S B F B (H B S B F B again per extra
-   round): B is wrk on the bare app; H is wrk on the app's own /healthz; S is wrk posting
+   round; B S B F B C B with the campaign opening): B is wrk on the bare app; H is wrk on the app's own /healthz; S is wrk posting
    steady checkouts (2 lines of 1 seller, a random buyer's token, a fresh Idempotency-Key per
    request); F is the flash sale: 2,000 distinct buyers each try once to buy 1 unit of the
    flash product, 200 at a time, from a separate Python process (asyncio; wrk cannot give each
    token out exactly once and stop cleanly: its main thread always sleeps the whole -d, and its
-   Lua has no wall clock to time the 1,000th success);
+   Lua has no wall clock to time the 1,000th success); C is the campaign opening: the round's
+   campaign is moved to open 3 s later (its start, and its items' copies, by SQL), and the same
+   client, waiting for that second, sends every buyer's 2 checkouts of 1 unit of the campaign
+   listing (two devices: distinct Idempotency-Keys, one right after the other, so that a buyer's
+   two are in flight together), 200 at a time;
 5. verifies the flash sale in the database (exactly 1,000 units sold, stock 0, no buyer twice,
-   0 oversold) and in the answers (1,000 x 201, 1,000 x 409 out_of_stock, nothing else);
+   0 oversold) and in the answers (1,000 x 201, 1,000 x 409 out_of_stock, nothing else); and the
+   campaign opening (exactly 1,000 units sold at the campaign price, the item's units_sold and the
+   buyers' allowances 1,000, no buyer with more than 1, 0 oversold, the listing's stock down by
+   1,000; answers 1,000 x 201 and the rest 409 campaign_limit_reached or campaign_sold_out);
 6. prints req/s (orders/s for the flash sale), p50 and p99 with their ratios to the mean of the
    bare app's runs around each scenario, requests/s over the app's /healthz as a second column,
    CPU per request (the app's workers and the bare app's counted apart), PASS/MISS against the
-   bare app (steady >= 0.15x, flash >= 0.15x, /healthz >= 0.80x, each of the app's workers' peak
+   bare app (steady >= 0.15x, flash >= 0.15x, campaign opening >= 0.10x, /healthz >= 0.80x, each of the app's workers' peak
    RSS < 150 MiB), and writes everything to bench/results/checkout-latest.json;
 7. stops both gunicorns and drops the database unless --keep-db, also on errors and interruptions.
 
@@ -99,6 +110,11 @@ DATABASE_URL = BENCH_DB.url
 
 STEADY_TARGET = 0.15  # steady checkouts: requests/s over the bare app's
 FLASH_TARGET = 0.15  # flash sale: orders/s over the bare app's requests/s
+CAMPAIGN_TARGET = 0.10  # campaign opening: orders/s over the bare app's requests/s (issue 21)
+CAMPAIGN_LIMIT = 1  # per buyer
+CAMPAIGN_STOCK_TIMES = 3  # the campaign listing's own stock, in campaign caps: the cap is what runs out
+CAMPAIGN_OPENS_IN_S = 3.0  # from moving the start to the opening second the client waits for
+ADMIN_PHONE = "17199990001"
 STEADY_STOCK = 1_000_000  # every listing's stock for the steady runs (STOCK_UNITS_MAX)
 PAIRS = 20_000  # random (listing, listing) pairs of one seller the steady script draws from
 LOGIN_SAMPLE = 4  # buyers whose token comes from accounts.services.log_in
@@ -141,6 +157,8 @@ class FlashRun:
     cpu_cores: dict = field(default_factory=dict)
     database: dict = field(default_factory=dict)
     verdict_problems: list = field(default_factory=list)
+    checkouts_per_buyer: int = 1  # the campaign opening: each buyer's checkouts, sent together
+    campaign_item_id: int | None = None
 
 
 # --- data (runs in a child process with the app's config) --------------------------------------
@@ -151,12 +169,14 @@ def prepare_data(spec: dict) -> dict:
     sys.path.insert(0, str(ROOT))
     import secrets
     from collections import defaultdict
+    from datetime import timedelta
 
     from sqlalchemy import insert, select, text
 
     from marketplace import create_app
     from marketplace.accounts import services as accounts
     from marketplace.accounts.models import ApiToken, User, UserRole
+    from marketplace.campaigns import services as campaigns
     from marketplace.catalog import services as catalog
     from marketplace.catalog.models import Product
     from marketplace.catalog.taxonomy import ProductStatus
@@ -211,6 +231,24 @@ def prepare_data(spec: dict) -> dict:
             if product.status != ProductStatus.ACTIVE or product.stock_units != spec["flash_units"]:
                 raise RuntimeError(f"flash product {product.id} is {product.status} with {product.stock_units} units")
             flash_ids.append(product.id)
+        campaign_rounds = []
+        if spec["campaign_units"]:
+            admin = accounts.create_account(display_name="压测活动管理员", password=BUYER_PASSWORD, roles=["admin"],
+                                            phone=ADMIN_PHONE)
+            for number in range(spec["flash_products"]):
+                product = catalog.create_product(
+                    seller, publish=True, title=f"乌什红枣 双十一开抢 第{number + 1}场", description="压测活动商品。",
+                    category="dried_fruit", unit="bag", net_weight_grams=1000, price_fen=4980,
+                    stock_units=CAMPAIGN_STOCK_TIMES * spec["campaign_units"], min_order_units=1, ships_within_days=2,
+                    origin_county_adcode=FLASH_COUNTY)
+                # Opens in a day; run_campaign moves the start to the second the client waits for.
+                campaign = campaigns.create_campaign(
+                    admin, name_zh=f"双十一扶贫专场 第{number + 1}场", name_en=f"Double 11 session {number + 1}",
+                    starts_at=utcnow() + timedelta(days=1), ends_at=utcnow() + timedelta(days=2))
+                item = campaigns.add_item(campaign.id, admin, product_id=product.id, campaign_price_fen=3990,
+                                          stock_cap=spec["campaign_units"], per_buyer_limit=CAMPAIGN_LIMIT)
+                campaign_rounds.append({"campaign_id": campaign.id, "item_id": item.id, "product_id": product.id,
+                                        "stock_units": product.stock_units, "price_fen": 3990})
 
         rows = db.session.execute(
             select(Product.id, Product.seller_user_id, User.county_adcode)
@@ -237,17 +275,20 @@ def prepare_data(spec: dict) -> dict:
             pairs.append([first, second, county_of[seller_id]])
         db.engine.dispose()
     return {"tokens": tokens, "login_sample": login_sample, "buyer_ids": user_ids, "flash_seller_id": seller.id,
-            "flash_product_ids": flash_ids, "pairs": pairs, "active_listings": len(rows),
+            "flash_product_ids": flash_ids, "campaigns": campaign_rounds, "pairs": pairs, "active_listings": len(rows),
             "sellers_with_pairs": len({sid for _, sid in candidates}), "timings": timings}
 
 
 def run_prepare(env: dict, workdir: Path, args) -> dict:
     spec_path, out_path = workdir / "prepare-spec.json", workdir / "prepare-out.json"
     spec_path.write_text(json.dumps({"buyers": args.buyers, "flash_units": args.flash_units, "flash_products": args.rounds,
-                                     "pairs": PAIRS, "seed": 2026, "out": str(out_path)}))
+                                     "campaign_units": args.campaign_units, "pairs": PAIRS, "seed": 2026,
+                                     "out": str(out_path)}))
     say(f"setup: stock {STEADY_STOCK:,} for every listing, {args.buyers:,} buyers with tokens "
         f"({min(LOGIN_SAMPLE, args.buyers)} through accounts.services.log_in, the rest as ApiToken rows), "
-        f"a flash seller and {args.rounds} flash product(s) of {args.flash_units:,} units")
+        f"a flash seller and {args.rounds} flash product(s) of {args.flash_units:,} units"
+        + (f", {args.rounds} campaign(s) of one listing capped at {args.campaign_units:,} units, {CAMPAIGN_LIMIT} per buyer"
+           if args.campaign_units else ""))
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare-data", str(spec_path)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -384,14 +425,19 @@ async def _flash_client(spec: dict) -> dict:
     workers close every connection after its response)."""
     host, port, timeout = spec["host"], spec["port"], spec["timeout"]
     body = json.dumps(checkout_body(spec["product_id"], None, spec["county"]), ensure_ascii=False).encode()
-    pending = iter(enumerate(spec["tokens"]))
+    # (token, Idempotency-Key) in the order they are sent: each token once for the flash sale; a
+    # campaign opening's several per buyer, one after the other, under keys of their own.
+    pending = iter(spec.get("requests") or [(token, f"flash-{spec['product_id']}-{index}")
+                                            for index, token in enumerate(spec["tokens"])])
     answers: list[tuple] = []  # (seconds sent, seconds answered, status, error code)
     clock = time.perf_counter
+    if spec.get("opens_at"):  # the campaign's opening second (epoch seconds, this machine's clock)
+        await asyncio.sleep(max(0.0, spec["opens_at"] - time.time()))
     t0 = clock()
 
-    async def one(index: int, token: str) -> None:
+    async def one(token: str, key: str) -> None:
         head = (f"POST {CHECKOUTS} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nIdempotency-Key: flash-{spec['product_id']}-{index}\r\n"
+                f"Content-Type: application/json\r\nIdempotency-Key: {key}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
         sent = clock() - t0
         writer = None
@@ -425,8 +471,8 @@ async def _flash_client(spec: dict) -> dict:
         answers.append((sent, answered, status, code))
 
     async def connection() -> None:
-        for index, token in pending:
-            await one(index, token)
+        for token, key in pending:
+            await one(token, key)
 
     await asyncio.gather(*(connection() for _ in range(spec["connections"])))
     return {"answers": answers}
@@ -445,25 +491,30 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
-def run_flash(server: Server, meter: CpuMeter, workdir: Path, data: dict, product_id: int, args) -> FlashRun:
+def _run_client(server: Server, meter: CpuMeter, workdir: Path, spec: dict, timeout: int) -> tuple:
+    """The asyncio client in a child process with ``spec`` (and the server's address); returns its
+    answers, the CPU the processes used meanwhile, the window's length and when it started."""
     spec_path, out_path = workdir / "flash-spec.json", workdir / "flash-out.json"
-    overall = args.flash_timeout
-    spec_path.write_text(json.dumps({
-        "host": HOST, "port": server.port, "product_id": product_id, "county": FLASH_COUNTY,
-        "tokens": data["tokens"], "connections": args.flash_connections, "timeout": 60, "overall_timeout": overall,
-        "out": str(out_path)}))
+    spec_path.write_text(json.dumps({"host": HOST, "port": server.port, "county": FLASH_COUNTY, "timeout": 60,
+                                     "overall_timeout": timeout, "out": str(out_path), **spec}))
     started = utc_now_iso()
     window = time.monotonic()
     before = meter.start()
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--flash-client", str(spec_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=overall + 60)
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
     cpu = meter.stop(before)
     window = time.monotonic() - window
+    spec_path.unlink()  # holds bearer tokens
     if result.returncode != 0:
         raise BenchError(f"The flash-sale client failed ({result.returncode}):\n{result.stdout}\n{result.stderr[-3000:]}")
     answers = json.loads(out_path.read_text())["answers"]
     out_path.unlink()
+    return answers, cpu, window, started
 
+
+def _sale_run(scenario: str, product_id: int, units: int, buyers: int, connections: int, answers: list, cpu: dict,
+              window: float, started: str) -> FlashRun:
+    """A sale's figures from its answers: orders/s to the units-th 201, latencies, answers by status."""
     statuses: dict[str, int] = {}
     errors: dict[str, int] = {}
     for _, _, status, code in answers:
@@ -472,13 +523,11 @@ def run_flash(server: Server, meter: CpuMeter, workdir: Path, data: dict, produc
         if not status:
             errors[code] = errors.get(code, 0) + 1
     successes = sorted(answered for _, answered, status, _ in answers if status == 201)
-    units = args.flash_units
     sold_out = successes[units - 1] if len(successes) >= units else None
     all_answered = max(answered for _, answered, _, _ in answers)
     latencies = [(answered - sent) * 1000 for sent, answered, status, _ in answers if status]
-    run = FlashRun(
-        scenario="flash", product_id=product_id, units=units, buyers=len(data["tokens"]),
-        connections=args.flash_connections,
+    return FlashRun(
+        scenario=scenario, product_id=product_id, units=units, buyers=buyers, connections=connections,
         # With fewer successes than units (a failure, reported below) the rate is over the whole run.
         requests_per_s=round(units / sold_out if sold_out else len(successes) / all_answered, 2),
         p50_ms=round(percentile(latencies, 0.50), 3) if latencies else 0.0,
@@ -490,11 +539,44 @@ def run_flash(server: Server, meter: CpuMeter, workdir: Path, data: dict, produc
         statuses=dict(sorted(statuses.items())), errors=errors, started_at=started, window_s=round(window, 3),
         cpu_cores=cpu,
     )
-    run.database = verify_flash(product_id)
-    run.verdict_problems = flash_problems(run)
-    say(f"  {'flash':<12} {run.requests_per_s:9.1f} orders/s  p50 {run.p50_ms:8.2f} ms   p99 {run.p99_ms:8.2f} ms"
+
+
+def _say_sale(run: FlashRun) -> None:
+    cpu = run.cpu_cores
+    say(f"  {run.scenario:<12} {run.requests_per_s:9.1f} orders/s  p50 {run.p50_ms:8.2f} ms   p99 {run.p99_ms:8.2f} ms"
         f"   answers {run.statuses}"
         + (f"   cores app/db/client/other {cpu['app']:.2f}/{cpu['db']:.2f}/{cpu['wrk']:.2f}/{cpu['other']:.2f}" if cpu else ""))
+
+
+def run_flash(server: Server, meter: CpuMeter, workdir: Path, data: dict, product_id: int, args) -> FlashRun:
+    answers, cpu, window, started = _run_client(server, meter, workdir, {
+        "product_id": product_id, "tokens": data["tokens"], "connections": args.flash_connections}, args.flash_timeout)
+    run = _sale_run("flash", product_id, args.flash_units, len(data["tokens"]), args.flash_connections, answers, cpu,
+                    window, started)
+    run.database = verify_flash(product_id)
+    run.verdict_problems = flash_problems(run)
+    _say_sale(run)
+    return run
+
+
+def run_campaign(server: Server, meter: CpuMeter, workdir: Path, data: dict, campaign: dict, args) -> FlashRun:
+    """The campaign opening: the campaign is moved to open CAMPAIGN_OPENS_IN_S from now, and the
+    client sends every buyer's checkouts from that second on."""
+    opens_at = time.time() + CAMPAIGN_OPENS_IN_S
+    BENCH_DB.query("UPDATE campaigns SET starts_at = to_timestamp(%s) WHERE id = %s", (opens_at, campaign["campaign_id"]))
+    BENCH_DB.query("UPDATE campaign_items SET starts_at = to_timestamp(%s) WHERE campaign_id = %s",
+                   (opens_at, campaign["campaign_id"]))
+    requests = [(token, f"campaign-{campaign['item_id']}-{index}-{device}")
+                for index, token in enumerate(data["tokens"]) for device in range(args.campaign_checkouts)]
+    answers, cpu, window, started = _run_client(server, meter, workdir, {
+        "product_id": campaign["product_id"], "tokens": [], "requests": requests,
+        "connections": args.flash_connections, "opens_at": opens_at}, args.flash_timeout)
+    run = _sale_run("campaign", campaign["product_id"], args.campaign_units, len(data["tokens"]),
+                    args.flash_connections, answers, cpu, window, started)
+    run.checkouts_per_buyer, run.campaign_item_id = args.campaign_checkouts, campaign["item_id"]
+    run.database = verify_campaign(campaign)
+    run.verdict_problems = campaign_problems(run, campaign)
+    _say_sale(run)
     return run
 
 
@@ -533,18 +615,73 @@ def flash_problems(run: FlashRun) -> list[str]:
     return problems
 
 
+def verify_campaign(campaign: dict) -> dict:
+    """What the database says the campaign sold: its order lines, the item's count, the buyers'
+    allowances, the listing's stock."""
+    (sold, lines, orders, buyers, low, high), = BENCH_DB.query(
+        "SELECT coalesce(sum(l.quantity), 0), count(*), count(DISTINCT l.order_id), count(DISTINCT o.buyer_user_id), "
+        "min(l.unit_price_fen), max(l.unit_price_fen) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+        "WHERE l.campaign_item_id = %s", (campaign["item_id"],))
+    (most,), = BENCH_DB.query(
+        "SELECT coalesce(max(units), 0) FROM (SELECT sum(l.quantity) AS units FROM order_lines l "
+        "JOIN orders o ON o.id = l.order_id WHERE l.campaign_item_id = %s GROUP BY o.buyer_user_id) AS per_buyer",
+        (campaign["item_id"],))
+    (units_sold, cap, limit), = BENCH_DB.query(
+        "SELECT units_sold, stock_cap, per_buyer_limit FROM campaign_items WHERE id = %s", (campaign["item_id"],))
+    (allowed, allowed_most), = BENCH_DB.query(
+        "SELECT coalesce(sum(units), 0), coalesce(max(units), 0) FROM campaign_allowances WHERE campaign_item_id = %s",
+        (campaign["item_id"],))
+    (stock,), = BENCH_DB.query("SELECT stock_units FROM products WHERE id = %s", (campaign["product_id"],))
+    return {"units_sold": int(sold), "order_lines": lines, "orders": orders, "distinct_buyers": buyers,
+            "most_units_of_one_buyer": int(most), "unit_prices_fen": [low, high], "item_units_sold": units_sold,
+            "stock_cap": cap, "per_buyer_limit": limit, "allowances_units": int(allowed),
+            "most_allowance_of_one_buyer": int(allowed_most), "stock_left": stock,
+            "stock_before": campaign["stock_units"]}
+
+
+CAMPAIGN_REFUSALS = ("409 campaign_limit_reached", "409 campaign_sold_out")
+
+
+def campaign_problems(run: FlashRun, campaign: dict) -> list[str]:
+    """Everything that makes the campaign opening wrong, however fast it was."""
+    db = run.database
+    expected_sales = min(run.units, run.buyers * CAMPAIGN_LIMIT)
+    problems = []
+    if db["units_sold"] != expected_sales:
+        problems.append(f"{db['units_sold']} units sold, expected exactly {expected_sales}")
+    if db["units_sold"] > db["stock_cap"]:
+        problems.append(f"OVERSOLD by {db['units_sold'] - db['stock_cap']}")
+    if db["most_units_of_one_buyer"] > db["per_buyer_limit"]:
+        problems.append(f"a buyer has {db['most_units_of_one_buyer']} units, the limit is {db['per_buyer_limit']}")
+    if not (db["item_units_sold"] == db["allowances_units"] == db["units_sold"]):
+        problems.append(f"item units_sold {db['item_units_sold']}, allowances {db['allowances_units']}, "
+                        f"order lines {db['units_sold']}: expected equal")
+    if db["most_allowance_of_one_buyer"] > db["per_buyer_limit"]:
+        problems.append(f"an allowance of {db['most_allowance_of_one_buyer']} units, above the limit")
+    if db["stock_left"] != db["stock_before"] - db["units_sold"]:
+        problems.append(f"listing stock {db['stock_left']}, expected {db['stock_before'] - db['units_sold']}")
+    if db["units_sold"] and db["unit_prices_fen"] != [campaign["price_fen"]] * 2:
+        problems.append(f"unit prices {db['unit_prices_fen']}, expected the campaign price {campaign['price_fen']}")
+    if run.statuses.get("201", 0) != expected_sales:
+        problems.append(f"{run.statuses.get('201', 0)} answers 201, expected {expected_sales}")
+    strange = {key: n for key, n in run.statuses.items() if key != "201" and key not in CAMPAIGN_REFUSALS}
+    if strange:
+        problems.append(f"answers other than 201, {' or '.join(CAMPAIGN_REFUSALS)}: {strange}")
+    return problems
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
-FLASH_NOTE = ("flash sale: req/s is orders/s, to the last unit sold; its latency is every answer's (201 and 409)\n"
-              "as the client saw it; its cpu ms is per answer over the whole sale")
+FLASH_NOTE = ("flash sale and campaign opening: req/s is orders/s, to the last unit sold; their latency is every\n"
+              "answer's (201 and 409) as the client saw it; their cpu ms is per answer over the whole sale")
 
 
 def flash_row(run, row: dict) -> None:
     """harness.summarise's adjustment: a flash sale's CPU per request over its whole window (the
     client's start to its last answer), not per order: the CPU meter cannot split the run at the
     last sale."""
-    if run.scenario != "flash":
+    if run.scenario not in ("flash", "campaign"):
         return
     row.pop("cpu_ms_per_request", None)
     row.pop("cpu_cost_ratio", None)
@@ -555,8 +692,22 @@ def flash_row(run, row: dict) -> None:
 
 
 def summarise_checkout(scenario_list: list[Scenario], runs: list) -> dict:
-    """harness.summarise, and the flash sales' correctness: a wrong sale is a FAIL however fast."""
+    """harness.summarise, and the flash sales' and campaign openings' correctness: a wrong sale is
+    a FAIL however fast."""
     summary = summarise(scenario_list, runs, adjust=flash_row)
+    campaign_runs = [r for r in runs if r.scenario == "campaign"]
+    if campaign_runs:
+        wrong = [p for r in campaign_runs for p in r.verdict_problems]
+        summary["campaign"].update(
+            verdict="FAIL" if wrong else summary["campaign"]["verdict"], correct=not wrong,
+            units=campaign_runs[0].units, buyers=campaign_runs[0].buyers,
+            checkouts_per_buyer=campaign_runs[0].checkouts_per_buyer, per_buyer_limit=CAMPAIGN_LIMIT,
+            connections=campaign_runs[0].connections,
+            units_sold=[r.database["units_sold"] for r in campaign_runs],
+            oversold=[max(0, r.database["units_sold"] - r.database["stock_cap"]) for r in campaign_runs],
+            most_units_of_one_buyer=[r.database["most_units_of_one_buyer"] for r in campaign_runs],
+            answers=[r.statuses for r in campaign_runs],
+            orders_per_s_measured_to=f"the {campaign_runs[0].units}th 201 answer, from the opening second")
     flash_runs = [r for r in runs if r.scenario == "flash"]
     wrong = [p for r in flash_runs for p in r.verdict_problems]
     summary["flash"].update(
@@ -600,13 +751,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flash-units", type=int, default=1_000, help="units of the flash product (default 1000)")
     parser.add_argument("--flash-connections", type=int, default=200,
                         help="flash-sale requests in flight at once (default 200)")
-    parser.add_argument("--flash-timeout", type=int, default=300, help="time limit of one flash sale, s (default 300)")
+    parser.add_argument("--flash-timeout", type=int, default=300,
+                        help="time limit of one flash sale or campaign opening, s (default 300)")
+    parser.add_argument("--campaign-units", type=int, default=1_000,
+                        help="the campaign opening: units the campaign listing may sell (its stock cap; the listing "
+                             f"has {CAMPAIGN_STOCK_TIMES}x that in stock), {CAMPAIGN_LIMIT} per buyer; every buyer "
+                             "tries (default 1000; 0 leaves the campaign opening out)")
+    parser.add_argument("--campaign-checkouts", type=int, default=2,
+                        help="checkouts each buyer sends at the campaign's opening, together, as from several "
+                             "devices (default 2)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL, not measured (default 3)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat H B S B F B this many times, a new flash product each round (default 1)")
+                        help="repeat H B S B F B (and C B) this many times, a new flash product and campaign each "
+                             "round (default 1)")
     parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
                         help=f"gunicorn workers (default {PRODUCTION_WORKERS}: two per core, as the Procfile runs)")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DATABASE} afterwards")
@@ -634,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--history is 0..10000000 ledger rows")
     if not (2 <= args.buyers <= 100_000 and 1 <= args.flash_units <= args.buyers):
         parser.error("--buyers is 2..100000 and --flash-units 1..buyers")
+    if not (0 <= args.campaign_units <= args.buyers * CAMPAIGN_LIMIT and 1 <= args.campaign_checkouts <= 10):
+        parser.error(f"--campaign-units is 0..buyers x {CAMPAIGN_LIMIT}, --campaign-checkouts 1..10")
     if not (1 <= args.flash_connections <= 1000 and 10 <= args.flash_timeout <= 1800):
         parser.error("--flash-connections is 1..1000, --flash-timeout 10..1800 s")
     if args.threads > args.connections:
@@ -667,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  steady: {steady.check}")
         check_flash_products(app.base, data, args.flash_units)
         flash = Scenario("flash", "flash sale, orders/s", CHECKOUTS, FLASH_TARGET)
+        campaign = Scenario("campaign", "campaign opening, orders/s", CHECKOUTS, CAMPAIGN_TARGET)
 
         meter = meter_servers(app, bare)
         load = Wrk(wrk, args.threads, args.connections, workdir, meter)
@@ -679,7 +842,10 @@ def main(argv: list[str] | None = None) -> int:
         meter.db_pids = BENCH_DB.backend_pids()
         say(f"measuring: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency for the app's /healthz "
             f"and steady checkouts; flash sale: {len(data['tokens']):,} buyers, {args.flash_units:,} units, "
-            f"{args.flash_connections} at a time; the bare app around each, {args.rounds} round(s)")
+            f"{args.flash_connections} at a time"
+            + (f"; campaign opening: {len(data['tokens']):,} buyers x {args.campaign_checkouts} checkouts, "
+               f"{args.campaign_units:,} units, {CAMPAIGN_LIMIT} per buyer" if args.campaign_units else "")
+            + f"; the bare app around each, {args.rounds} round(s)")
         runs: list = [load.run(bare.base, None, args.duration)]
         steady_statuses = []
         for round_number in range(args.rounds):
@@ -690,10 +856,13 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(load.run(bare.base, None, args.duration))
             runs.append(run_flash(app, meter, workdir, data, data["flash_product_ids"][round_number], args))
             runs.append(load.run(bare.base, None, args.duration))
+            if args.campaign_units:
+                runs.append(run_campaign(app, meter, workdir, data, data["campaigns"][round_number], args))
+                runs.append(load.run(bare.base, None, args.duration))
 
         memory = memory_verdicts(app.worker_memory())
         load_after = loadavg()
-        scenario_list = [healthz, steady, flash]
+        scenario_list = [healthz, steady, flash] + ([campaign] if args.campaign_units else [])
         summary = summarise_checkout(scenario_list, runs)
         for name in args.profile:
             scenario = {"healthz": healthz, "steady": steady}.get(name)
@@ -708,6 +877,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"of {db['distinct_buyers']:,} distinct buyers; answers {run.statuses}; last unit sold "
                 f"{run.seconds_to_sold_out} s after the first request, all {run.requests:,} answered after "
                 f"{run.seconds_all_answered} s ({run.answered_per_s} answers/s)"
+                + ("" if not run.verdict_problems else "; WRONG: " + "; ".join(run.verdict_problems)))
+        campaign_runs = [r for r in runs if r.scenario == "campaign"]
+        for run in campaign_runs:
+            db = run.database
+            say(f"campaign opening, item {run.campaign_item_id}: {db['units_sold']:,} units sold of a cap of "
+                f"{db['stock_cap']:,} (item units_sold {db['item_units_sold']:,}, allowances {db['allowances_units']:,}), "
+                f"oversold {max(0, db['units_sold'] - db['stock_cap'])}, most units of one buyer "
+                f"{db['most_units_of_one_buyer']} (limit {db['per_buyer_limit']}), {db['orders']:,} orders of "
+                f"{db['distinct_buyers']:,} distinct buyers at {db['unit_prices_fen']} fen, listing stock "
+                f"{db['stock_before']:,} -> {db['stock_left']:,}; answers {run.statuses}; last unit sold "
+                f"{run.seconds_to_sold_out} s after the opening, all {run.requests:,} answered after "
+                f"{run.seconds_all_answered} s"
                 + ("" if not run.verdict_problems else "; WRONG: " + "; ".join(run.verdict_problems)))
         for number, counts_by_status in enumerate(steady_statuses, 1):
             say(f"steady checkouts, round {number}: answers by status {counts_by_status}")
@@ -727,6 +908,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = [f"{r.scenario}: non-2xx {r.non_2xx_3xx}, socket errors {r.socket_errors}"
                     for r in wrk_runs if r.non_2xx_3xx or r.socket_errors["timeout"]]
         problems += [f"flash sale, product {r.product_id}: {p}" for r in flash_runs for p in r.verdict_problems]
+        problems += [f"campaign opening, item {r.campaign_item_id}: {p}" for r in campaign_runs for p in r.verdict_problems]
         if log_problems:
             problems.append(f"gunicorn's log has {len(log_problems)} error line(s)")
         result = {
@@ -750,12 +932,15 @@ def main(argv: list[str] | None = None) -> int:
                 "steady_pairs": len(data["pairs"]), "active_listings_in_pairs": data["active_listings"],
                 "flash_units": args.flash_units, "flash_connections": args.flash_connections,
                 "flash_product_ids": data["flash_product_ids"], "flash_client": "Python asyncio, one connection per request",
+                "campaign_units": args.campaign_units, "campaign_per_buyer_limit": CAMPAIGN_LIMIT,
+                "campaign_checkouts_per_buyer": args.campaign_checkouts, "campaigns": data["campaigns"],
                 "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                 "wrk_threads": args.threads, "rounds": args.rounds, "gunicorn_workers": args.workers,
                 "worker_class": "sync", "gunicorn_command": "gunicorn " + " ".join(app.command[1:]),
                 "bare_command": "gunicorn " + " ".join(bare.command[1:]),
                 "marketplace_env": "production", "address": ADDRESS, "payment_method": "card",
-                "order": "B H B S B F B" + (f" (H B S B F B x{args.rounds})" if args.rounds > 1 else ""),
+                "order": ("B H B S B F B C B" if args.campaign_units else "B H B S B F B")
+                         + (f" (x{args.rounds} after the first B)" if args.rounds > 1 else ""),
             },
             "summary": summary,
             "workers": memory,

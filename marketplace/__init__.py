@@ -217,6 +217,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.reports.routes import review_bp
     from marketplace.stations.routes import bp as stations_bp
     from marketplace.web import compression, security_headers
+    from marketplace.web.admin_campaigns import bp as admin_campaigns_bp
     from marketplace.web.admin_claims import bp as admin_bp  # web.admin's blueprint, with its claims pages
     from marketplace.web.cart import bp as cart_bp
     from marketplace.web.checkout import bp as buy_bp
@@ -224,6 +225,7 @@ def register_blueprints(app: Flask) -> None:
     from marketplace.web.my_orders import bp as my_orders_bp
     from marketplace.web.routes import bp as web_bp
     from marketplace.web.sell import bp as sell_bp
+    from marketplace.web.sell_campaigns import bp as sell_campaigns_bp
     from marketplace.web.station import bp as station_bp
     from marketplace.web.storefront import bp as shop_bp
     from marketplace.web.trace import bp as trace_bp
@@ -236,8 +238,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(sell_bp)
+    app.register_blueprint(sell_campaigns_bp)
     app.register_blueprint(station_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_campaigns_bp)
     for blueprint in (shop_bp, trace_bp, cart_bp, buy_bp, my_orders_bp):  # the buyers' storefront
         app.register_blueprint(blueprint)
     app.register_blueprint(claim_pages_bp)  # claims, as the buyer, the seller and the station partner see them

@@ -10,7 +10,7 @@ from datetime import date
 import pygal
 from pygal.style import Style
 
-from marketplace.reports import queries
+from marketplace.reports import campaign_sales, queries
 from marketplace.reports.periods import Period
 
 # The system's own fonts, CJK ones included; never a web font.
@@ -161,12 +161,13 @@ class Dashboard:
     categories: list[dict]
     daily_chart_svg: str
     province_chart_svg: str
+    campaigns: list[dict]
 
 
 def dashboard(period: Period, scope: queries.Scope, *, top_counties: int = 20,
               style_nonce: str | None = None, words: ChartWords = CHINESE) -> Dashboard:
     """Everything the administrators' dashboard shows for a period: the summary figures, the top
-    counties, the provinces and categories, and the two charts (their style elements carrying
+    counties, the provinces and categories, the campaigns within the period, and the two charts (their style elements carrying
     ``style_nonce``, the page's Content-Security-Policy nonce; their text in ``words``)."""
     provinces = queries.province_ranking(period, scope)
     return Dashboard(
@@ -176,4 +177,5 @@ def dashboard(period: Period, scope: queries.Scope, *, top_counties: int = 20,
         categories=queries.by_category(period, scope),
         daily_chart_svg=daily_chart(queries.daily_series(period, scope), style_nonce, words),
         province_chart_svg=province_chart(provinces, style_nonce, words),
+        campaigns=campaign_sales.campaigns_in_period(period, scope),
     )

@@ -3,7 +3,8 @@ Chinese headers, and no cell a spreadsheet would run as a formula)."""
 from flask import Response
 
 from marketplace.common.spreadsheets import csv_document
-from marketplace.reports import queries
+from marketplace.common.time import BUSINESS_TZ
+from marketplace.reports import campaign_sales, queries
 from marketplace.reports.periods import Period
 
 # column -> (Chinese header, English header)
@@ -26,6 +27,9 @@ HEADERS = {
     "growth": ("同比增长", "Growth on a year earlier"), "peak_day": ("销售高峰日", "Peak day"),
     "peak_day_net_fen": ("高峰日净销售额（分）", "Peak day's net sales (fen)"),
     "excluded_fen": ("审核剔除额（分）", "Excluded by review (fen)"),
+    "campaign_id": ("活动编号", "Campaign id"), "name_zh": ("活动名称", "Campaign (Chinese)"),
+    "name_en": ("活动英文名称", "Campaign (English)"), "starts_at": ("开始时间（北京时间）", "Starts (Beijing time)"),
+    "ends_at": ("结束时间（北京时间）", "Ends (Beijing time)"), "status": ("状态", "Status"),
 }
 # Each report's columns, in order (also when a period has no rows).
 COLUMNS = {
@@ -36,8 +40,14 @@ COLUMNS = {
                   "demonstration_net_fen", "orders", "counties_with_sales"],
     "daily": ["day", "net_fen", "gross_fen", "refunded_fen", "poverty_net_fen", "orders"],
     "categories": ["category", "net_fen", "gross_fen", "refunded_fen", "units"],
+    "campaigns": ["campaign_id", "name_zh", "name_en", "starts_at", "ends_at", "status", "net_fen", "gross_fen",
+                  "refunded_fen", "units", "orders", "buyers", "poverty_net_fen", "poverty_share"],
 }
 YES_NO = {"zh": ("是", "否"), "en": ("yes", "no")}
+
+
+def _beijing(moment) -> str:
+    return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def report_rows(report: str, period: Period, scope: queries.Scope, *, poverty_only: bool = False,
@@ -55,6 +65,9 @@ def report_rows(report: str, period: Period, scope: queries.Scope, *, poverty_on
         return queries.province_ranking(period, scope)
     if report == "daily":
         return queries.daily_series(period, scope)
+    if report == "campaigns":
+        return [{**row, "starts_at": _beijing(row["starts_at"]), "ends_at": _beijing(row["ends_at"])}
+                for row in campaign_sales.campaigns_in_period(period, scope)]
     return queries.by_category(period, scope)
 
 

@@ -15,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.geo import services as geo
 from marketplace.geo.models import County, Province
 from marketplace.orders.models import OrderLine
-from marketplace.reports import rollup
+from marketplace.reports import campaign_sales, rollup
 from marketplace.reports.models import CountyDailyCategorySales, CountyDailyMember, CountyDailySales, SalesLedgerEntry
 from marketplace.reports.periods import Period
 
@@ -103,7 +103,8 @@ class Summary:
 
 def summary(period: Period, scope: Scope) -> Summary:
     """Rural online sales of a period, with the poverty and demonstration counties' shares, orders,
-    distinct buyers and sellers, growth on the same days a year earlier, and the day of the peak."""
+    distinct buyers and sellers, growth on the same days a year earlier, and the day of the peak; a
+    Double 11 adds the day itself and the campaigns within the period."""
     scope.check()
     figures = _totals(period, scope)
     figures["poverty_share"] = _share(figures["poverty_net_fen"], figures["net_fen"])
@@ -124,6 +125,7 @@ def summary(period: Period, scope: Scope) -> Summary:
     if period.preset == "double11":
         day = Period(period.last, period.last)
         result.extra["double11_day"] = {**_totals(day, scope), "previous_year_net_fen": _totals(day.a_year_earlier(), scope)["net_fen"]}
+        result.extra["campaigns"] = campaign_sales.campaigns_in_period(period, scope)
     return result
 
 

@@ -15,10 +15,13 @@ from marketplace.accounts.auth import current_user, requires
 from marketplace.common.sql import read_replica
 from marketplace.errors import ErrorOut
 from marketplace.extensions import Blueprint
-from marketplace.reports import access, export, queries, review, snapshots
+from marketplace.reports import access, campaign_sales, export, queries, review, snapshots
 from marketplace.reports.periods import resolve
 from marketplace.reports.schemas import (
     AuditPageOut,
+    CampaignListOut,
+    CampaignReportArgs,
+    CampaignReportOut,
     CategoryReportOut,
     ClaimRateOut,
     CountyRankingOut,
@@ -159,7 +162,34 @@ class TopProducts(MethodView):
             return queries.with_freshness(period, queries.top_products(period, county, limit=limit))
 
 
-@bp.route("/<any(summary, counties, provinces, daily, categories):report>.csv")
+@bp.route("/campaigns")
+class Campaigns(MethodView):
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
+    @bp.arguments(PeriodArgs(), location="query")
+    @bp.response(200, CampaignListOut)
+    def get(self, args):
+        """Campaigns whose window overlaps the period, each with its sales, units, orders, buyers and poverty share"""
+        period, scope = _period_and_scope(args)
+        with read_replica():
+            return {"period": period, "items": campaign_sales.campaigns_in_period(period, scope)}
+
+
+@bp.route("/campaigns/<id:campaign_id>")
+class CampaignReport(MethodView):
+    @requires(*READERS)
+    @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
+    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.arguments(CampaignReportArgs(), location="query")
+    @bp.response(200, CampaignReportOut)
+    def get(self, args, campaign_id):
+        """One campaign's figures (all its sales and refunds), and its listings'"""
+        scope = _scope(args)
+        with read_replica():
+            return campaign_sales.campaign_report(campaign_id, scope)
+
+
+@bp.route("/<any(summary, counties, provinces, daily, categories, campaigns):report>.csv")
 class Export(MethodView):
     @requires(*READERS)
     @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)

@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.common.schemas import NOT_BLANK, PageArgs, Schema, UtcDateTime, adcode_field, page_of
+from marketplace.common.time import BUSINESS_TZ
 from marketplace.reports.models import HOUSEHOLD_STATUSES
 from marketplace.reports.periods import PRESETS
 from marketplace.reports.review import FLAG_KINDS
@@ -85,6 +86,59 @@ class PreviousYearOut(Schema):
     poverty_growth = ma.fields.Float(allow_none=True)
 
 
+class ShanghaiTime(ma.fields.DateTime):
+    """A moment shown in Asia/Shanghai time (+08:00), as campaigns are given and shown."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.astimezone(BUSINESS_TZ).isoformat()
+
+
+class CampaignRowOut(Schema):
+    campaign_id = ma.fields.Integer(required=True)
+    name_zh = ma.fields.String(required=True)
+    name_en = ma.fields.String(required=True)
+    starts_at = ShanghaiTime(required=True, metadata={"description": "Start, ISO 8601 in Asia/Shanghai time"})
+    ends_at = ShanghaiTime(required=True, metadata={"description": "End (exclusive), ISO 8601 in Asia/Shanghai time"})
+    status = ma.fields.String(required=True, metadata={"description": "active or cancelled"})
+    poverty_counties_only = ma.fields.Boolean(required=True)
+    net_fen = ma.fields.Integer(required=True, metadata={
+        "description": "Paid goods sold at the campaign's price, less refunds and sales excluded by review, "
+                       "whatever day they were confirmed"})
+    gross_fen = ma.fields.Integer(required=True)
+    refunded_fen = ma.fields.Integer(required=True)
+    excluded_fen = ma.fields.Integer(required=True)
+    units = ma.fields.Integer(required=True, metadata={"description": "Units sold less units refunded or excluded"})
+    orders = ma.fields.Integer(required=True, metadata={"description": "Paid orders with a campaign line that counts"})
+    buyers = ma.fields.Integer(required=True, metadata={"description": "Distinct buyers of those orders"})
+    poverty_net_fen = ma.fields.Integer(required=True, metadata={"description": "Of which national poverty counties"})
+    poverty_share = ma.fields.Float(allow_none=True, metadata={"description": "Null when the campaign sold nothing"})
+
+
+class CampaignListingRowOut(Schema):
+    item_id = ma.fields.Integer(required=True)
+    product_id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    campaign_price_fen = ma.fields.Integer(required=True)
+    net_fen = ma.fields.Integer(required=True)
+    units = ma.fields.Integer(required=True)
+    orders = ma.fields.Integer(required=True)
+
+
+class CampaignReportOut(CampaignRowOut):
+    listings = ma.fields.List(ma.fields.Nested(CampaignListingRowOut), required=True)
+
+
+class CampaignListOut(Schema):
+    period = ma.fields.Nested(PeriodOut, required=True)
+    items = ma.fields.List(ma.fields.Nested(CampaignRowOut), required=True, metadata={
+        "description": "Campaigns whose window overlaps the period, earliest first"})
+
+
+class CampaignReportArgs(Schema):
+    province = adcode_field(load_default=None, metadata={"description": "Only sales of this province's counties"})
+    county = adcode_field(load_default=None, metadata={"description": "Only sales of this county"})
+
+
 class SummaryOut(Schema):
     period = ma.fields.Nested(PeriodOut, required=True)
     figures = ma.fields.Nested(FiguresOut, required=True)
@@ -93,6 +147,8 @@ class SummaryOut(Schema):
     peak_day_net_fen = ma.fields.Integer(required=True)
     double11_day = ma.fields.Dict(allow_none=True, attribute="extra.double11_day",
                                   metadata={"description": "11 November alone, for the double11 preset"})
+    double11_campaigns = ma.fields.List(ma.fields.Nested(CampaignRowOut), attribute="extra.campaigns", metadata={
+        "description": "For the double11 preset: the campaigns whose window overlaps it, with their figures"})
     freshness = ma.fields.Nested(FreshnessOut, required=True)
 
 

@@ -54,16 +54,17 @@ MENU = (("admin.reports", _l("Reports"), STAFF), ("admin.review_queue", _l("List
         ("admin.flags", _l("Flagged sales"), ("admin",)), ("admin.claim_queue", _l("Claims to decide"), ("admin",)),
         ("admin.exclusions", _l("Exclusions"), ("admin",)),
         ("admin.station_list", _l("Stations and cash"), ("admin",)),
-        ("admin.payment_events", _l("Payment events"), ("admin",)), ("admin.users", _l("Users and roles"), ("admin",)))
+        ("admin.payment_events", _l("Payment events"), ("admin",)), ("admin.users", _l("Users and roles"), ("admin",)),
+        ("admin_campaigns.campaign_list", _l("Campaigns"), ("admin",)))
 # The pages each menu entry stands for (its own and the ones opened from it).
 MENU_SECTIONS = {"admin.station": "admin.station_list", "admin.user": "admin.users", "admin.claim": "admin.claim_queue",
-                 "admin.claim_act": "admin.claim_queue"}
+                 "admin.claim_act": "admin.claim_queue", "admin_campaigns.campaign": "admin_campaigns.campaign_list"}
 
 PRESET_LABELS = {"today": _l("Today"), "last_7_days": _l("Last 7 days"), "last_30_days": _l("Last 30 days"),
                  "month": _l("This month"), "year": _l("This year"), "double11": _l("Double 11 (1–11 November)")}
 # report -> its CSV link on the dashboard; the county ranking is exported whole
 EXPORTS = {"summary": _l("Summary"), "counties": _l("County ranking (all)"), "provinces": _l("Provinces"),
-           "daily": _l("Daily"), "categories": _l("Categories")}
+           "daily": _l("Daily"), "categories": _l("Categories"), "campaigns": _l("Campaigns")}
 ALL_COUNTIES = 3000
 PERIOD_FIELDS = {field.data_key or name for name, field in PeriodArgs().fields.items()}
 FLAG_LABELS = {"self_dealing": _l("Self-dealing: the buyer is the seller or a station partner of the county"),
@@ -80,7 +81,8 @@ LAST_PAGE = 100_000  # as the API's PageArgs
 
 
 @bp.context_processor
-def _shell() -> dict:
+def shell() -> dict:
+    """The administration shell's menu (web.admin_campaigns' pages use it too)."""
     user = g.get("page_user")
     section = MENU_SECTIONS.get(request.endpoint, request.endpoint)
     return {"admin_menu": [(endpoint, label) for endpoint, label, roles in MENU if user and user.has_role(*roles)],
@@ -92,7 +94,7 @@ class BadPageNumber(AppError):
     code = ErrorCode.VALIDATION_ERROR
 
 
-def _page_number() -> int:
+def page_number() -> int:
     """The ?page= of a list (1 when absent); anything but a page number is refused."""
     typed = request.args.get("page", "1").strip() or "1"
     if not (typed.isascii() and typed.isdigit()) or not 1 <= int(typed) <= LAST_PAGE:
@@ -100,7 +102,7 @@ def _page_number() -> int:
     return int(typed)
 
 
-def _page_refused():
+def page_refused():
     return error_page(400, _("There is no such page number: pages are numbered from 1."), ErrorCode.VALIDATION_ERROR)
 
 
@@ -297,14 +299,14 @@ def _review_page(number: int, failed: tuple[int, RejectForm] | None = None, stat
 def review_queue(user):
     """Listings waiting for review, oldest first, a page at a time."""
     try:
-        return _review_page(_page_number())
+        return _review_page(page_number())
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
 
 
 def _queue_page_of_the_form() -> int:
     try:
-        return _page_number()
+        return page_number()
     except BadPageNumber:
         return 1
 
@@ -385,9 +387,9 @@ def exclusions(user):
     """Sales out of the official figures, newest first, each with a form to put it back; and a form
     to take an order's sales out."""
     try:
-        return _exclusions_page(number=_page_number())
+        return _exclusions_page(number=page_number())
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
 
 
 @bp.post("/exclusions")
@@ -427,9 +429,9 @@ def restore(user, order_id):
 def station_list(user):
     """Every station, closed ones too, with the cash each owes the platform."""
     try:
-        listed = stations.list_stations(viewer=user, include_inactive=True, page=_page_number(), per_page=PER_PAGE)
+        listed = stations.list_stations(viewer=user, include_inactive=True, page=page_number(), per_page=PER_PAGE)
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
     owed = {station.id: cash.balance_fen(station.id) for station in listed.items}
     return render_template("pages/admin/stations.html", listed=listed, owed=owed)
 
@@ -446,9 +448,9 @@ def _station_page(user, station_id: int, form: RemittanceForm | None = None, sta
 def station(user, station_id):
     """A station's cash ledger and what it owes, with the form to record a remittance."""
     try:
-        return _station_page(user, station_id, number=_page_number())
+        return _station_page(user, station_id, number=page_number())
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
     except AppError as error:
         return _refused(error)
 
@@ -493,9 +495,9 @@ def remit(user, station_id):
 def payment_events(user):
     """Stripe events recorded but not applied (an amount that does not match, an unknown intent...)."""
     try:
-        listed = events.flagged_events(page=_page_number(), per_page=PER_PAGE)
+        listed = events.flagged_events(page=page_number(), per_page=PER_PAGE)
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
     return render_template("pages/admin/payments.html", listed=listed)
 
 
@@ -516,9 +518,9 @@ def users(user):
     if role is not None and role not in {code.value for code in ROLE_LABELS}:
         return error_page(400, _("There is no such role."), ErrorCode.VALIDATION_ERROR)
     try:
-        listed = accounts.list_users(role=role, page=_page_number(), per_page=PER_PAGE)
+        listed = accounts.list_users(role=role, page=page_number(), per_page=PER_PAGE)
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
     return render_template("pages/admin/users.html", listed=listed, role=role)
 
 

@@ -2,14 +2,16 @@
 the payment page (the only page with script: Stripe Elements takes the card), and a checkout's
 page, which shows it paid once Stripe's event has been applied."""
 import enum
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
+from marketplace.campaigns.errors import CampaignErrorCode
 from marketplace.common.metrics import Channel, checkout_placed, counting_checkout
-from marketplace.common.time import utcnow
+from marketplace.common.time import BUSINESS_TZ, utcnow
 from marketplace.errors import AppError
 from marketplace.flows.cancellation import cancel_order
 from marketplace.geo import services as geo
@@ -129,9 +131,38 @@ def _delivery(form, user) -> dict:
                         "county_adcode": form.county.data, "detail": form.detail.data.strip()}}
 
 
+def _beijing(iso_moment: str) -> str:
+    return datetime.fromisoformat(iso_moment).astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def campaign_refusal(error: AppError, title: str) -> str | None:
+    """A campaign's refusal of a checkout line, in the reader's language (None: not a campaign's)."""
+    details = error.details or {}
+    if error.code == CampaignErrorCode.CAMPAIGN_NOT_STARTED:
+        return _("%(title)s: its campaign opens at %(time)s (Beijing time); it cannot be ordered before then. "
+                 "Nothing was ordered.", title=title, time=_beijing(details["opens_at"]))
+    if error.code == CampaignErrorCode.CAMPAIGN_LIMIT_REACHED:
+        if details.get("already_bought"):
+            return _("%(title)s: at most %(limit)d per buyer in this campaign, and you already have %(had)d. "
+                     "Nothing was ordered.", title=title, limit=details["limit"], had=details["already_bought"])
+        return _("%(title)s: at most %(limit)d per buyer in this campaign. Nothing was ordered.",
+                 title=title, limit=details["limit"])
+    if error.code == CampaignErrorCode.CAMPAIGN_SOLD_OUT:
+        return _("%(title)s: only %(n)d left at the campaign price. Nothing was ordered.",
+                 title=title, n=details["units_left"])
+    if error.code == CampaignErrorCode.CAMPAIGN_ENDED:
+        return _("%(title)s: its campaign has ended and the normal price applies again; check the order and "
+                 "send it again.", title=title)
+    return None
+
+
 def _show_refusal(form, error: AppError, priced) -> None:
     """A refusal of the checkout beside its field, or above the form naming the products."""
     titles = {line.product_id: line.title for group in priced.groups for line in group.lines}
+    campaign = campaign_refusal(error, titles.get((error.details or {}).get("product_id"), ""))
+    if campaign is not None:
+        form.form_errors.append(campaign)
+        return
     if error.code == OrderErrorCode.OUT_OF_STOCK:
         form.sold_out = [(product["title"], product["available_units"]) for product in error.details["products"]]
         return

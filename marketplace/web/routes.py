@@ -1,6 +1,7 @@
 """Browser pages: a landing page, cookie-session login with CSRF-protected forms, the language
 switch, the error texts and filters every page uses (the administration pages: web.admin)."""
 import enum
+from datetime import datetime
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -132,4 +133,7 @@ def _growth(share: float | None) -> str:
 
 @bp.app_template_filter("shanghai_time")
 def _shanghai_time(moment) -> str:
+    """A moment (a datetime, or ISO 8601 text as the campaigns' dicts give it) in Beijing time."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")

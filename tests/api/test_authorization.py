@@ -164,6 +164,8 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/reports/categories", ADMIN_OR_OFFICIAL),
     Endpoint("GET", "/api/v1/reports/counties/{adcode}/top-products", ADMIN_OR_OFFICIAL),
     Endpoint("GET", "/api/v1/reports/{report}.csv", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/campaigns", ADMIN_OR_OFFICIAL),
+    Endpoint("GET", "/api/v1/reports/campaigns/{campaign_id}", ADMIN_OR_OFFICIAL),
     Endpoint("GET", "/api/v1/review/flags", ADMIN),
     Endpoint("POST", "/api/v1/review/orders/{order_id}/exclusion", ADMIN, lambda w: {"json": {"reason": "自买自卖"}}),
     Endpoint("POST", "/api/v1/review/orders/{order_id}/inclusion", ADMIN, lambda w: {"json": {"reason": "核实无误"}},

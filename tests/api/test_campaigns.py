@@ -351,7 +351,7 @@ def test_the_storefront_cache_never_serves_the_old_price_after_the_start(app, cl
     clock.at(START)
     after = client.get(f"/products/{apples.id}")
 
-    assert "¥9.90" in after.text and "¥20.00" not in after.text
+    assert "¥9.90" in after.text and after.text.count("¥20.00") == after.text.count("¥20.00</del>") == 1  # struck through
     forget_pages()
 
 

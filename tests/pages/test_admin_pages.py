@@ -18,7 +18,7 @@ from marketplace.stations import cash
 
 WUSHI = "652927"  # a national poverty county
 ADMIN_ONLY = ("/admin/review", "/admin/flags", "/admin/claims", "/admin/exclusions", "/admin/stations",
-              "/admin/payments", "/admin/users")
+              "/admin/payments", "/admin/users", "/admin/campaigns")
 MENU = ["/admin/reports", *ADMIN_ONLY]
 
 
