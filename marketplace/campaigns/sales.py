@@ -2,7 +2,7 @@
 buyer's allowance taken in the checkout's one statement, given back when an order's stock goes
 back, taken again for a late payment.
 
-The rule lives once, on the server: take_campaign_units of migration 0016, called like
+The rule lives once, on the server: take_campaign_units of migration 0017, called like
 catalog.stock's take_stock inside the statement that writes the checkout. Per item in ascending
 id order, it raises units_sold only within the cap (and, at the checkout's moment, only for an
 approved item that is live at the price the buyer was shown), then raises the buyer's allowance

@@ -35,7 +35,7 @@ from marketplace.geo import services as geo
 
 __all__ = ["Campaign", "CampaignItem", "CampaignStatus", "ItemState"]
 
-# The exclusion constraint of migration 0016 (a listing in two overlapping campaigns).
+# The exclusion constraint of migration 0017 (a listing in two overlapping campaigns).
 ONE_CAMPAIGN_AT_A_TIME = "ex_campaign_items_one_campaign_at_a_time"
 
 

@@ -19,7 +19,7 @@ from marketplace.extensions import db
 
 # Which price applies now: the one rule, in SQL, for every read that prices a listing (the
 # catalog's pages and detail here and in browse.py, the cart, the checkout's offers_by_id).
-# A listing's campaign item (migration 0016's campaign_items, read here by table name: the
+# A listing's campaign item (migration 0017's campaign_items, read here by table name: the
 # campaigns package sits above the catalog, which must price listings without importing it)
 # applies from its starts_at (inclusive) to its ends_at (exclusive) when approved; before its
 # start it is shown as upcoming and the listing's own price applies; after its end it is gone.

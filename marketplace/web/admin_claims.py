@@ -6,7 +6,7 @@ from flask import render_template, url_for
 from marketplace.claims import services as claims
 from marketplace.errors import AppError
 from marketplace.web import claims as claim_pages
-from marketplace.web.admin import BadPageNumber, _page_number, _page_refused, admin_page, bp
+from marketplace.web.admin import BadPageNumber, admin_page, bp, page_number, page_refused
 
 CLAIMS_PER_PAGE = 20
 
@@ -23,9 +23,9 @@ def _where(claim, user) -> dict:
 def claim_queue(user):
     """Escalated claims waiting for a decision, oldest first."""
     try:
-        number = _page_number()
+        number = page_number()
     except BadPageNumber:
-        return _page_refused()
+        return page_refused()
     queue = claims.escalated_claims(page=number, per_page=CLAIMS_PER_PAGE)
     rates = {seller: claims.seller_claim_rate(seller) for seller in {claim.seller_user_id for claim in queue.items}}
     return render_template("pages/admin/claims.html", queue=queue, rates=rates, reasons=claim_pages.REASON_LABELS)

@@ -352,9 +352,9 @@ def test_0016_adds_the_claims_tables_with_one_pending_claim_per_line_and_takes_t
         assert claim_tables(engine) == {"claims", "claim_photos", "claim_events"}
 
 
-def test_0016_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_again(empty_database):
+def test_0017_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_again(empty_database):
     with migrating(empty_database) as engine:
-        upgrade(revision="0015")
+        upgrade(revision="0016")
         add_wushi_county(engine)
         add_user(engine, 1, "admin")
         add_user(engine, 2, "seller")
@@ -364,7 +364,7 @@ def test_0016_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_aga
                     "version) VALUES (1, 2, '核桃', '', 'nuts', 'jin', 1250, 10, 0, 1, '652927', 3, 'active', "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
 
-        upgrade(revision="0016")
+        upgrade(revision="0017")
         window = "'2027-11-11 12:00+00', '2027-11-11 14:00+00'"
         run(engine, "INSERT INTO campaigns (id, name_zh, name_en, starts_at, ends_at, status, created_by_user_id, "
                     f"created_at, updated_at) VALUES (1, '专场', 'Session', {window}, 'active', 1, now(), now())")
@@ -381,7 +381,7 @@ def test_0016_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_aga
         assert run(engine, "SELECT units_sold FROM campaign_items") == [(2,)]
         assert run(engine, "SELECT units FROM campaign_allowances") == [(2,)]
 
-        downgrade(revision="0015")
+        downgrade(revision="0016")
         assert "campaign_item_id" not in {column["name"] for column in inspect(engine).get_columns("order_lines")}
         assert not {"campaigns", "campaign_items", "campaign_allowances"} & set(inspect(engine).get_table_names())
         assert _rows(engine, "products") == 1

@@ -16,8 +16,8 @@
   buyer was shown) and one conditional upsert of the buyer's allowance (within the limit); any
   refusal raises SQLSTATE MPCMP with JSON in DETAIL, undoing the statement that called it.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-05 17:00:00
 
 """
@@ -26,8 +26,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
