@@ -2,7 +2,7 @@
 a new one, a campaign's window and names, its listings (added directly, or proposed by sellers and
 approved or rejected here), removing a listing and cancelling a campaign. Each page calls the
 services the API's endpoints call."""
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from marketplace.campaigns import services as campaigns
@@ -72,19 +72,20 @@ def _campaign_page(campaign_id: int, *, edit: CampaignForm | None = None, add: A
                            button=ButtonOnlyForm(), states=_state_labels()), status
 
 
-@bp.get("/<id:campaign_id>")
+@bp.route("/<id:campaign_id>", methods=["GET", "POST"])
 @admin.admin_page
 def campaign(user, campaign_id):
-    """A campaign: its names and window, its listings and the proposals waiting."""
+    """A campaign: its names and window, its listings and the proposals waiting; posted, its names
+    and window saved. (One rule for both methods, so an id out of range is not found for either.)"""
+    if request.method == "POST":
+        return _update(user, campaign_id)
     try:
         return _campaign_page(campaign_id)
     except AppError as error:
         return _refused(error)
 
 
-@bp.post("/<id:campaign_id>")
-@admin.admin_page
-def update(user, campaign_id):
+def _update(user, campaign_id):
     form = CampaignForm()
     try:
         if not form.validate():
