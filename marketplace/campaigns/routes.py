@@ -4,6 +4,7 @@ from flask.views import MethodView
 
 from marketplace.accounts.auth import current_user, requires
 from marketplace.campaigns import services
+from marketplace.campaigns.errors import CampaignErrorCode
 from marketplace.campaigns.schemas import (
     CampaignIn,
     CampaignItemIn,
@@ -18,6 +19,7 @@ from marketplace.campaigns.schemas import (
     PublicCampaignOut,
     RejectIn,
 )
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.errors import ErrorOut
 from marketplace.extensions import Blueprint
 
@@ -26,7 +28,8 @@ bp = Blueprint("campaigns", __name__, url_prefix="/api/v1",
 
 ITEM_REFUSALS = ("campaign_price_not_below_listing, stock_cap_above_stock, not_poverty_county, or a field out of "
                  "range (validation_error)")
-NO_CAMPAIGN = "campaign_not_found: no campaign with this id"
+NO_CAMPAIGN = f"{CampaignErrorCode.CAMPAIGN_NOT_FOUND}: no campaign with this id"
+NO_CAMPAIGN_OR_PRODUCT = f"{CampaignErrorCode.CAMPAIGN_NOT_FOUND}, {CatalogErrorCode.PRODUCT_NOT_FOUND}"
 NO_ITEM = "campaign_item_not_found: no campaign item with this id"
 NOT_PENDING = "item_not_pending: the item is no longer pending"
 BAD_WINDOW = "campaign_window_invalid: it ends before or when it starts"
@@ -106,7 +109,7 @@ class CampaignItems(MethodView):
     @requires("admin")
     @bp.arguments(CampaignItemIn())
     @bp.response(201, CampaignItemOut)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found, product_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN_OR_PRODUCT)
     @bp.alt_response(409, schema=ErrorOut, description=ITEM_CONFLICTS)
     @bp.alt_response(422, schema=ErrorOut, description=ITEM_REFUSALS)
     def post(self, fields, campaign_id):
@@ -120,7 +123,7 @@ class CampaignProposals(MethodView):
     @bp.arguments(CampaignItemIn())
     @bp.response(201, CampaignItemOut)
     @bp.alt_response(403, schema=ErrorOut, description="not_listing_owner: another seller's listing")
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found, product_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=NO_CAMPAIGN_OR_PRODUCT)
     @bp.alt_response(409, schema=ErrorOut, description=ITEM_CONFLICTS)
     @bp.alt_response(422, schema=ErrorOut, description=ITEM_REFUSALS)
     def post(self, fields, campaign_id):

@@ -12,6 +12,7 @@ acts on what they list and must see the exclusion just made.
 from flask.views import MethodView
 
 from marketplace.accounts.auth import current_user, requires
+from marketplace.campaigns.errors import CampaignErrorCode
 from marketplace.common.sql import read_replica
 from marketplace.errors import ErrorOut
 from marketplace.extensions import Blueprint
@@ -179,7 +180,7 @@ class Campaigns(MethodView):
 class CampaignReport(MethodView):
     @requires(*READERS)
     @bp.alt_response(403, schema=ErrorOut, description=SCOPE_ERRORS)
-    @bp.alt_response(404, schema=ErrorOut, description="campaign_not_found")
+    @bp.alt_response(404, schema=ErrorOut, description=f"{CampaignErrorCode.CAMPAIGN_NOT_FOUND}: no campaign with this id")
     @bp.arguments(CampaignReportArgs(), location="query")
     @bp.response(200, CampaignReportOut)
     def get(self, args, campaign_id):
