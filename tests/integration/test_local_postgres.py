@@ -19,7 +19,9 @@ READYZ = ("from marketplace import create_app\n"
           "response = create_app().test_client().get('/readyz')\n"
           "print(response.status_code, response.get_json())\n")
 # Run as root, the same steps are also taken as a normal user ("nobody"), with the system's own
-# Python 3.11 and this environment's packages (root's interpreter may sit where nobody can reach).
+# Python 3.11 and this environment's packages (root's interpreter may sit where nobody can reach);
+# -S keeps the system's own site-packages (Debian's dist-packages, whose old pyOpenSSL warns under
+# this environment's cryptography) out of that mix.
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 RUNNERS = ["current user"] + (["a normal user"] if os.geteuid() == 0 and SYSTEM_PYTHON.exists() else [])
 
@@ -29,7 +31,7 @@ def instance(request):
     """An empty instance directory, and the environment of a first run that uses it (no DATABASE_URL)."""
     directory = Path(tempfile.mkdtemp(prefix="marketplace-instance-"))
     user = pwd.getpwnam("nobody") if request.param == "a normal user" else None
-    python = str(SYSTEM_PYTHON) if user else sys.executable
+    python = (str(SYSTEM_PYTHON), "-S") if user else (sys.executable,)
     environment = {name: value for name, value in os.environ.items()
                    if name not in ("DATABASE_URL", "TEST_DATABASE_URL", "MARKETPLACE_ENV", "FLASK_ENV")}
     environment.update(MARKETPLACE_INSTANCE_DIR=str(directory), FLASK_APP="wsgi", HOME=str(directory))
@@ -39,9 +41,9 @@ def instance(request):
 
     def run(*command: str) -> subprocess.CompletedProcess:
         if command[0] == "python":
-            command = (python, *command[1:])
+            command = (*python, *command[1:])
         elif command[0] == "flask":
-            command = (python, "-m", "flask", *command[1:])
+            command = (*python, "-m", "flask", *command[1:])
         return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
                               **({"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}))
 
