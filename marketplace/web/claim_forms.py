@@ -9,9 +9,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import MultipleFileField, RadioField, SelectChoice, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
-from marketplace.catalog.images import MAX_UPLOAD_BYTES
 from marketplace.claims import services as claims
-from marketplace.web.forms import OneTimeTokenField, PageForm, YuanField
+from marketplace.web.forms import OneTimeTokenField, PageForm, YuanField, photos_at_most
 
 MAX_CLAIM_PHOTOS = 4  # claims.services.MAX_PHOTOS_PER_SIDE
 NOTE_MAX = 1000  # the API's ClaimIn / ContestIn / DecisionIn
@@ -39,19 +38,6 @@ def _not_blank(message):
             raise StopValidation(message)
 
     return check
-
-
-def _claim_photos(form, field):
-    chosen = [photo for photo in field.data or [] if photo and photo.filename]
-    if len(chosen) > MAX_CLAIM_PHOTOS:
-        raise ValidationError(_l("At most %(n)d photos.", n=MAX_CLAIM_PHOTOS))
-    for photo in chosen:
-        photo.stream.seek(0, 2)
-        size = photo.stream.tell()
-        photo.stream.seek(0)
-        if size > MAX_UPLOAD_BYTES:
-            raise ValidationError(_l("This photo is %(mb).1f MB; each photo may be at most %(max)d MB.",
-                                     mb=size / 1048576, max=MAX_UPLOAD_BYTES // 1048576))
 
 
 class AmountField(YuanField):
@@ -84,7 +70,7 @@ class OpenClaimForm(_PhotoForm):
     description = TextAreaField(_l("Tell the seller what happened"),
                                 validators=_text(2, NOTE_MAX, _l("Say in a few words what happened.")))
     amount = AmountField(_l("Money back you ask for (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
-    photos = MultipleFileField(_l("Photos (up to 4)"), validators=[_claim_photos],
+    photos = MultipleFileField(_l("Photos (up to 4)"), validators=[photos_at_most(MAX_CLAIM_PHOTOS)],
                                render_kw={"accept": "image/*", "capture": "environment"})
 
     def validate_reason(self, field):
@@ -109,7 +95,7 @@ class OfferForm(PageForm):
 class ContestForm(_PhotoForm):
     form_token = OneTimeTokenField()
     note = TextAreaField(_l("Why you disagree"), validators=_text(2, NOTE_MAX, _l("Say why you disagree.")))
-    photos = MultipleFileField(_l("Your photos (up to 4)"), validators=[_claim_photos],
+    photos = MultipleFileField(_l("Your photos (up to 4)"), validators=[photos_at_most(MAX_CLAIM_PHOTOS)],
                                render_kw={"accept": "image/*", "capture": "environment"})
 
 

@@ -143,17 +143,22 @@ def _not_future_beyond_a_year(form, field):
         raise ValidationError(_l("Pick a date between 2000 and a year from today."))
 
 
-def _photos_not_too_large(form, field):
-    chosen = [photo for photo in field.data or [] if photo and photo.filename]
-    if len(chosen) > MAX_IMAGES:
-        raise ValidationError(_l("At most %(n)d photos.", n=MAX_IMAGES))
-    for photo in chosen:
-        photo.stream.seek(0, 2)
-        size = photo.stream.tell()
-        photo.stream.seek(0)
-        if size > MAX_UPLOAD_BYTES:
-            raise ValidationError(_l("This photo is %(mb).1f MB; each photo may be at most %(max)d MB.",
-                                     mb=size / 1048576, max=MAX_UPLOAD_BYTES // 1048576))
+def photos_at_most(count: int):
+    """A photos field's check: at most `count` photos, none above the upload limit."""
+
+    def check(form, field):
+        chosen = [photo for photo in field.data or [] if photo and photo.filename]
+        if len(chosen) > count:
+            raise ValidationError(_l("At most %(n)d photos.", n=count))
+        for photo in chosen:
+            photo.stream.seek(0, 2)
+            size = photo.stream.tell()
+            photo.stream.seek(0)
+            if size > MAX_UPLOAD_BYTES:
+                raise ValidationError(_l("This photo is %(mb).1f MB; each photo may be at most %(max)d MB.",
+                                         mb=size / 1048576, max=MAX_UPLOAD_BYTES // 1048576))
+
+    return check
 
 
 def _village_id(value):
@@ -182,7 +187,7 @@ class ListingForm(PageForm):
     harvest_date = DayField(_l("Harvest date"), validators=[Optional(), _not_future_beyond_a_year])
     description = TextAreaField(_l("A few words for the buyer"), validators=[
         Optional(), Length(max=DESCRIPTION_MAX, message=_l("At most %(max)d characters.", max=DESCRIPTION_MAX))])
-    photos = MultipleFileField(_l("Photos"), validators=[_photos_not_too_large],
+    photos = MultipleFileField(_l("Photos"), validators=[photos_at_most(MAX_IMAGES)],
                                render_kw={"accept": "image/*", "capture": "environment"})
 
     def __init__(self, *args, villages=(), **kwargs):
