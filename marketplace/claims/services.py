@@ -165,9 +165,30 @@ def _deadline(setting: str, now: datetime) -> datetime:
 # ---------------------------------------------------------------- opening a claim
 
 
+def claim_window(order: Order) -> tuple[datetime | None, datetime | None]:
+    """When a claim on the order's lines may be opened, (from, until): from delivery (or hand-over)
+    until CLAIM_WINDOW_HOURS later, for every reason; a parcel shipped and not yet delivered, as not
+    received only, from NOT_RECEIVED_AFTER_DAYS after shipping, with no end yet."""
+    config = current_app.config
+    if order.status in DELIVERED_STATES and order.delivered_at is not None:
+        return order.delivered_at, order.delivered_at + timedelta(hours=config["CLAIM_WINDOW_HOURS"])
+    if order.status in SHIPPED_STATES and order.shipped_at is not None:
+        return order.shipped_at + timedelta(days=config["NOT_RECEIVED_AFTER_DAYS"]), None
+    return None, None
+
+
+def claimable_lines(order: Order, its_claims: Sequence[Claim]) -> set[int]:
+    """The ids of the order's lines a claim may be opened on now: inside the window, none under way."""
+    opens, closes = claim_window(order)
+    now = utcnow()
+    if opens is None or now < opens or (closes is not None and now > closes):
+        return set()
+    busy = {claim.order_line_id for claim in its_claims if claim.status in PENDING_STATUSES}
+    return {line.id for line in order.lines if line.id not in busy}
+
+
 def _check_window(order: Order, reason: str, now: datetime) -> None:
     config = current_app.config
-    window = timedelta(hours=config["CLAIM_WINDOW_HOURS"])
     details = {"order_id": order.id, "status": order.status}
     if reason == ClaimReason.NOT_RECEIVED:
         if order.status not in SHIPPED_STATES or order.shipped_at is None:
@@ -179,9 +200,10 @@ def _check_window(order: Order, reason: str, now: datetime) -> None:
     elif order.status not in DELIVERED_STATES or order.delivered_at is None:
         raise Conflict("This order line has not been delivered yet.", code=ClaimErrorCode.LINE_NOT_DELIVERED,
                        details=details)
-    if order.delivered_at is not None and now > order.delivered_at + window:
+    closes_at = claim_window(order)[1]
+    if closes_at is not None and now > closes_at:
         raise Conflict("The time to claim for this delivery has passed.", code=ClaimErrorCode.CLAIM_WINDOW_CLOSED,
-                       details={**details, "closed_at": (order.delivered_at + window).isoformat()})
+                       details={**details, "closed_at": closes_at.isoformat()})
 
 
 def _processed(photos: Sequence[bytes], already: int) -> list[image_pipeline.ProcessedImage]:

@@ -5,7 +5,7 @@ change goes through the claims services (web.admin_claims: the administrators' q
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,7 +13,6 @@ from flask_babel import gettext as _
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.claims import services as claims
 from marketplace.claims.errors import ClaimErrorCode
-from marketplace.common.time import utcnow
 from marketplace.errors import AppError, ErrorCode
 from marketplace.flows.station_cash import record_cash_refund
 from marketplace.orders import services as orders
@@ -41,8 +40,6 @@ bp = Blueprint("claim_pages", __name__)
 
 CLAIMS_PER_PAGE = 20
 LAST_PAGE = 1000
-DELIVERED = (orders.OrderStatus.DELIVERED, orders.OrderStatus.COMPLETED)
-IN_TRANSIT = (orders.OrderStatus.SHIPPED, orders.OrderStatus.AT_STATION)
 # Refusals shown as a page of their own (not beside a form): the claim or line is not the reader's.
 REFUSALS = (ClaimErrorCode.CLAIM_NOT_FOUND, ClaimErrorCode.ORDER_LINE_NOT_FOUND, ClaimErrorCode.NOT_CLAIMANT,
             ClaimErrorCode.NOT_YOUR_CLAIM, OrderErrorCode.ORDER_NOT_FOUND, StationErrorCode.NOT_STATION_PARTNER,
@@ -186,26 +183,6 @@ def page_number() -> int:
 # ---------------------------------------------------------------- which lines may be claimed
 
 
-def claim_window(order) -> tuple[datetime | None, datetime | None]:
-    """When a claim on the order's lines may be opened, (from, until), as the services rule it."""
-    config = current_app.config
-    if order.status in DELIVERED and order.delivered_at is not None:
-        return order.delivered_at, order.delivered_at + timedelta(hours=config["CLAIM_WINDOW_HOURS"])
-    if order.status in IN_TRANSIT and order.shipped_at is not None:
-        return order.shipped_at + timedelta(days=config["NOT_RECEIVED_AFTER_DAYS"]), None
-    return None, None
-
-
-def claimable_lines(order, its_claims) -> set[int]:
-    """The lines of the order a claim may be opened on now: inside the window, none under way."""
-    opens, closes = claim_window(order)
-    now = utcnow()
-    if opens is None or now < opens or (closes is not None and now > closes):
-        return set()
-    busy = {claim.order_line_id for claim in its_claims if claim.status in claims.PENDING_STATUSES}
-    return {line.id for line in order.lines if line.id not in busy}
-
-
 def claims_by_line(its_claims) -> dict[int, object]:
     """The latest claim of each line (a line may have had an earlier one, ended)."""
     return {claim.order_line_id: claim for claim in its_claims}
@@ -219,7 +196,7 @@ def _open_page(user, order, line, form, where: dict, status: int = 200):
         refundable = claims.refundable_fen(line.id, user)
     except AppError:
         refundable = None
-    closes = claim_window(order)[1]
+    closes = claims.claim_window(order)[1]
     return render_template("pages/claims/open.html", form=form, order=order, line=line, refundable=refundable,
                            closes=closes, reasons=REASON_LABELS, **where), status
 

@@ -17,7 +17,7 @@ from marketplace.payments.refunds import refunds_of
 from marketplace.reports.charts import yuan as _yuan  # the pages' one way of showing fen as yuan
 from marketplace.web.buy_forms import PAYMENT_METHOD_LABELS, ButtonForm
 from marketplace.web.claim_forms import STATUS_LABELS as CLAIM_STATUS_LABELS
-from marketplace.web.claims import claimable_lines, claims_by_line
+from marketplace.web.claims import claims_by_line
 from marketplace.web.session import error_page, people_page
 
 bp = Blueprint("my_orders", __name__)
@@ -86,7 +86,7 @@ def list_checkouts(user):
 def _order_page(user, order, status=200):
     its_claims = claims.claims_of_order(order.id, user)
     return render_template("pages/buy/order.html", order=order, timeline=_timeline(order, refunds_of(order.id, user)),
-                           line_claims=claims_by_line(its_claims), claimable=claimable_lines(order, its_claims),
+                           line_claims=claims_by_line(its_claims), claimable=claims.claimable_lines(order, its_claims),
                            claim_status_words=CLAIM_STATUS_LABELS,
                            can_cancel=order.status in CANCELLABLE,
                            can_confirm=order.status == OrderStatus.SHIPPED and order.delivery_kind == "address",

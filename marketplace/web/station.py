@@ -20,7 +20,6 @@ from marketplace.stations import cash
 from marketplace.stations import services as stations
 from marketplace.stations.errors import StationErrorCode
 from marketplace.stations.villagers import VillagerChoice, list_villagers
-from marketplace.web.claims import claimable_lines
 from marketplace.web.forms import PriceForm
 from marketplace.web.services import claim_form_token, record_form_result, release_form_token
 from marketplace.web.session import error_page, people_page, take_kept_form
@@ -340,7 +339,7 @@ def parcels(user, station_id):
     claimable = set()  # lines of the villagers' parcels the partner may still claim for
     for order in found.handed_over:
         if order.checkout.placed_by_user_id == user.id:
-            claimable |= claimable_lines(order, claims.claims_of_order(order.id, user))
+            claimable |= claims.claimable_lines(order, claims.claims_of_order(order.id, user))
     return render_template("pages/station/parcels.html", station=station, parcels=found, names=names,
                            status_labels=ORDER_STATUS_LABELS, move=MoveForm(), claimable=claimable)
 

@@ -18,7 +18,6 @@ from marketplace.extensions import db
 from marketplace.orders.models import Order
 from marketplace.payments.models import Refund
 from marketplace.stations.models import StationCashEntry
-from marketplace.web import claims as claim_pages
 from tests.pages.conftest import Browser, expire_sign_in
 
 
@@ -118,8 +117,7 @@ def test_a_file_that_is_not_a_photo_is_refused_beside_the_photos(buyer_browser, 
     assert rows() == before
 
 
-def test_a_claim_after_the_window_is_refused_and_not_offered(buyer_browser, order, clock, monkeypatch):
-    monkeypatch.setattr(claim_pages, "utcnow", clock.read)
+def test_a_claim_after_the_window_is_refused_and_not_offered(buyer_browser, order, clock):
     clock.now = utcnow() + timedelta(hours=49)
     before = rows()
 
