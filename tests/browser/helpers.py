@@ -1,4 +1,5 @@
 """What the browser tests measure pages against."""
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -74,3 +75,17 @@ def focus_ring_of_next_tab_stop(page) -> tuple[str, float]:
     page.keyboard.press("Tab")
     return tuple(page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
                                " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"))
+
+
+def choose_an_address_step_by_step(page) -> None:
+    """On the checkout page, a new address in Wushi, its county chosen province -> prefecture ->
+    county with the form's own buttons (as without script)."""
+    page.check("input[name=delivery][value=address]")
+    page.fill("#recipient", "李明")
+    page.fill("#phone", "13800138000")
+    page.select_option("#province", "650000")
+    page.get_by_role("button", name=re.compile("下属市|cities")).click()
+    page.select_option("#prefecture", "阿克苏地区")
+    page.get_by_role("button", name=re.compile("下属县|counties")).click()
+    page.select_option("#county", "652927")
+    page.fill("#detail", "人民路 1 号")

@@ -21,6 +21,7 @@ from marketplace.orders.models import Checkout, Order
 from tests.browser.helpers import (
     BUDGET_BYTES,
     VIEWPORT,
+    choose_an_address_step_by_step,
     focus_ring_of_next_tab_stop,
     low_contrast_text,
     overflows_with_double_text,
@@ -147,15 +148,7 @@ def test_a_buyer_finds_orders_pays_and_follows_produce_from_two_sellers(
 
     # check out to an address, the county chosen province -> prefecture -> county without script
     page.click("#to-checkout")
-    page.check("input[name=delivery][value=address]")
-    page.fill("#recipient", "李明")
-    page.fill("#phone", "13800138000")
-    page.select_option("#province", "650000")
-    page.get_by_role("button", name=re.compile("下属市|cities")).click()
-    page.select_option("#prefecture", "阿克苏地区")
-    page.get_by_role("button", name=re.compile("下属县|counties")).click()
-    page.select_option("#county", "652927")
-    page.fill("#detail", "人民路 1 号")
+    choose_an_address_step_by_step(page)
     screenshot(page, "shop-checkout", readme=True)
     page.locator("#checkout-form button.wide[value=place]").click()
     page.wait_for_load_state()

@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from marketplace.common.time import utcnow
 from marketplace.orders.models import Checkout, Order
-from tests.browser.helpers import BUDGET_BYTES, VIEWPORT, low_contrast_text, overflows_with_double_text
+from tests.browser.helpers import (
+    BUDGET_BYTES,
+    VIEWPORT,
+    choose_an_address_step_by_step,
+    low_contrast_text,
+    overflows_with_double_text,
+)
 
 
 @pytest.fixture
@@ -52,15 +58,7 @@ def test_a_buyer_on_a_phone_sees_the_campaign_price_and_buys_at_it(page: Page, c
     page.goto("/checkout")
     expect(page.locator("#grand-total")).to_have_attribute("data-fen", re.compile(r"^\d+$"))
     expect(page.locator("#order-summary")).to_contain_text("¥57.60")
-    page.check("input[name=delivery][value=address]")
-    page.fill("#recipient", "李明")
-    page.fill("#phone", "13800138000")
-    page.select_option("#province", "650000")
-    page.get_by_role("button", name=re.compile("下属市|cities")).click()
-    page.select_option("#prefecture", "阿克苏地区")
-    page.get_by_role("button", name=re.compile("下属县|counties")).click()
-    page.select_option("#county", "652927")
-    page.fill("#detail", "人民路 1 号")
+    choose_an_address_step_by_step(page)
     page.locator("#checkout-form button.wide[value=place]").click()
     page.wait_for_load_state()
     expect(page).to_have_url(re.compile(r"/checkouts/\d+/pay$"))
