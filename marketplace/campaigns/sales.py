@@ -1,15 +1,21 @@
-"""The campaign part of a sale, as plain SQL beside the checkout's: the campaign units and the
-buyer's allowance taken in the checkout's one statement, given back when an order's stock goes
-back, taken again for a late payment.
+"""The campaign part of a sale, as plain SQL beside the checkout's: the buyer's allowance and the
+campaign units taken in the checkout's one statement, given back when an order's stock goes back,
+taken again for a late payment.
 
-The rule lives once, on the server: take_campaign_units of migration 0017, called like
-catalog.stock's take_stock inside the statement that writes the checkout. Per item in ascending
-id order, it raises units_sold only within the cap (and, at the checkout's moment, only for an
-approved item that is live at the price the buyer was shown), then raises the buyer's allowance
-by a conditional upsert only within the per-buyer limit; any refusal raises SQLSTATE MPCMP, so
-the whole checkout statement is undone and nothing is left behind. Both counters are single rows
-updated under their row locks, so many checkouts at once (one buyer on several devices, or many
-buyers) queue on them and never pass the cap or the limit.
+The rule lives once, on the server, in two functions of migration 0017, called like
+catalog.stock's take_stock inside the statement that writes the checkout: take_campaign_allowance
+before take_stock, take_campaign_units after it. Per item in ascending id order, the first raises
+the buyer's allowance by a conditional upsert only within the per-buyer limit; the second raises
+units_sold only within the cap (and, at the checkout's moment, only for an approved item that is
+live at the price the buyer was shown). Any refusal raises SQLSTATE MPCMP, so the whole checkout
+statement is undone and nothing is left behind. Both counters are single rows updated under their
+row locks, so many checkouts at once (one buyer on several devices, or many buyers) queue on them
+and never pass the cap or the limit.
+
+Every path takes the rows in one order, the buyer's allowance, then the listing's stock, then the
+campaign item, so none can deadlock another. A buyer's second checkout at a campaign's opening
+waits on their own allowance row, behind their first, and is refused there: it never joins the
+queue on the listing's row that every sale of the campaign passes through.
 
 A checkout without campaign lines runs the checkout's statement without the campaign parts
 (orders.checkout._INSERT_CHECKOUT): no round trip, no row, no byte added.
@@ -30,8 +36,10 @@ from marketplace.common.time import BUSINESS_TZ
 from marketplace.errors import AppError, Conflict
 
 REFUSED_SQLSTATE = "MPCMP"
+TAKE_ALLOWANCE_CALL = ("take_campaign_allowance(CAST(:campaign_item_ids AS integer[]),"
+                       " CAST(:campaign_units AS integer[]), :buyer_user_id)")
 TAKE_CAMPAIGN_CALL = ("take_campaign_units(CAST(:campaign_item_ids AS integer[]), CAST(:campaign_units AS integer[]),"
-                      " CAST(:campaign_prices_fen AS integer[]), :buyer_user_id, CAST(:campaign_at AS timestamptz))")
+                      " CAST(:campaign_prices_fen AS integer[]), CAST(:campaign_at AS timestamptz))")
 
 
 class CampaignNotStarted(Conflict):
@@ -85,7 +93,7 @@ def check_offer(offer, quantity: int) -> None:
 
 
 def take_campaign_params(lines: dict[int, tuple[int, int]], at: datetime | None) -> dict:
-    """The bind parameters of TAKE_CAMPAIGN_CALL for the campaign lines of a cart
+    """The bind parameters of TAKE_ALLOWANCE_CALL and TAKE_CAMPAIGN_CALL for the campaign lines of a cart
     ({campaign_item_id: (units, unit price shown)}), checked live at ``at`` (None: a late payment,
     which checks only the cap and the limit). :buyer_user_id is the caller's."""
     ordered = sorted(lines)
@@ -116,46 +124,63 @@ def refusal_error(refused: dict[int, dict], lines: dict[int, tuple[int, int, str
     return CampaignEnded(product_id, title)
 
 
-_RELEASE = text("""
-WITH given_back AS (
-    UPDATE campaign_items ci SET units_sold = ci.units_sold - back.units
-    FROM unnest(CAST(:item_ids AS integer[]), CAST(:units AS integer[])) AS back(item_id, units)
-    WHERE ci.id = back.item_id
-    RETURNING ci.id
-)
+_RELEASE_ALLOWANCE = text("""
 UPDATE campaign_allowances a SET units = a.units - back.units
 FROM unnest(CAST(:item_ids AS integer[]), CAST(:units AS integer[])) AS back(item_id, units)
 WHERE a.campaign_item_id = back.item_id AND a.buyer_user_id = :buyer_user_id
-  AND EXISTS (SELECT FROM given_back WHERE given_back.id = back.item_id)
 RETURNING a.campaign_item_id
+""")
+_RELEASE_UNITS = text("""
+UPDATE campaign_items ci SET units_sold = ci.units_sold - back.units
+FROM unnest(CAST(:item_ids AS integer[]), CAST(:units AS integer[])) AS back(item_id, units)
+WHERE ci.id = back.item_id
+RETURNING ci.id
 """)
 
 
-def release_units(buyer_user_id: int, units_by_item: dict[int, int]) -> None:
-    """Give back campaign units and the buyer's allowance of an order whose stock goes back
-    (expired or cancelled), in the caller's transaction, after its listings' stock (the order
-    take_campaign_units takes them in)."""
-    if not units_by_item:
-        return
+def _release_params(units_by_item: dict[int, int]) -> dict:
     ordered = sorted(units_by_item)
-    write_in_session(_RELEASE, {"item_ids": ordered, "units": [units_by_item[item] for item in ordered],
-                                "buyer_user_id": buyer_user_id})
+    return {"item_ids": ordered, "units": [units_by_item[item] for item in ordered]}
 
 
-_RETAKE = text(f"SELECT {TAKE_CAMPAIGN_CALL}")
+def release_allowance(buyer_user_id: int, units_by_item: dict[int, int]) -> None:
+    """Give back the buyer's allowance of an order whose stock goes back (expired or cancelled),
+    in the caller's transaction, before its listings' stock (the order every sale takes them in)."""
+    if units_by_item:
+        write_in_session(_RELEASE_ALLOWANCE, {**_release_params(units_by_item), "buyer_user_id": buyer_user_id})
 
 
-def retake_units(buyer_user_id: int, units_by_item: dict[int, tuple[int, int]]) -> bool:
-    """Take campaign units and allowance again for an expired order paid late
-    ({item_id: (units, unit price sold at)}), within the cap and the limit only (the window and
-    the price were checked when it was placed); False, and the caller rolls back its savepoint,
-    when either is gone."""
-    if not units_by_item:
-        return True
+def release_units(units_by_item: dict[int, int]) -> None:
+    """Give back the campaign units of that order, in the caller's transaction, after its
+    listings' stock."""
+    if units_by_item:
+        write_in_session(_RELEASE_UNITS, _release_params(units_by_item))
+
+
+_RETAKE_ALLOWANCE = text(f"SELECT {TAKE_ALLOWANCE_CALL}")
+_RETAKE_UNITS = text(f"SELECT {TAKE_CAMPAIGN_CALL}")
+
+
+def _retake(statement, params: dict) -> bool:
     try:
-        write_in_session(_RETAKE, {**take_campaign_params(units_by_item, None), "buyer_user_id": buyer_user_id})
+        write_in_session(statement, params)
     except DBAPIError as error:
         if refusal(error) is None:
             raise
         return False
     return True
+
+
+def retake_allowance(buyer_user_id: int, units_by_item: dict[int, tuple[int, int]]) -> bool:
+    """Take the buyer's allowance again for an expired order paid late ({item_id: (units, unit
+    price sold at)}), within the limit, before its listings' stock; False, and the caller rolls
+    back its savepoint, when the limit is reached."""
+    return not units_by_item or _retake(
+        _RETAKE_ALLOWANCE, {**take_campaign_params(units_by_item, None), "buyer_user_id": buyer_user_id})
+
+
+def retake_units(units_by_item: dict[int, tuple[int, int]]) -> bool:
+    """Take the campaign units again for that order, within the cap only (the window and the price
+    were checked when it was placed), after its listings' stock; False, and the caller rolls back
+    its savepoint, when they are gone."""
+    return not units_by_item or _retake(_RETAKE_UNITS, take_campaign_params(units_by_item, None))

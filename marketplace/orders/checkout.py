@@ -239,13 +239,14 @@ def _row(model, record: SimpleNamespace) -> dict:
 
 # The checkout, its orders, lines, first events and Idempotency-Key, the buyer's address book entry
 # and saved cart (the ordered products leave it), and then the cart's stock (and, for a cart with
-# campaign lines, their campaign units and allowance: _INSERT_CAMPAIGN_CHECKOUT),
-# in one statement (no unit-of-work bookkeeping on the busiest write of a sale), in the session's
-# transaction: place_checkout commits it. The stock is taken by the last branch of the final
-# UNION ALL (the campaign units by the one after it), after the branches that read the inserts, so
-# the products are locked after the checkout, orders, lines and events are written (the key's row
-# and the foreign-key checks come at the statement's end), and their row locks last from there to
-# the commit only; take_stock refusing a cart fails the statement, and place_checkout rolls back.
+# campaign lines, the buyer's allowance before it and the campaign units after it:
+# _INSERT_CAMPAIGN_CHECKOUT), in one statement (no unit-of-work bookkeeping on the busiest write
+# of a sale), in the session's transaction: place_checkout commits it. The stock is taken by the
+# last branch of the final UNION ALL (the campaign's parts by the ones around it), after the
+# branches that read the inserts, so the products are locked after the checkout, orders, lines
+# and events are written (the key's row and the foreign-key checks come at the statement's end),
+# and their row locks last from there to the commit only; take_stock refusing a cart fails the
+# statement, and place_checkout rolls back.
 # Orders and lines arrive as parallel arrays, so the statement's text is the same for every cart
 # and the server prepares it once.
 _CHECKOUT_SQL = """
@@ -307,25 +308,27 @@ UNION ALL SELECT 'line', id, product_id, trace_token FROM new_lines
 UNION ALL SELECT 'event', id, order_id, NULL FROM new_events
 UNION ALL SELECT 'address', id, NULL, NULL FROM saved_address
 UNION ALL SELECT 'uncarted', product_id, NULL, NULL FROM ordered_from_cart
-UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL, NULL
+{allowance_branch}UNION ALL SELECT 'stock', """ + stock.TAKE_STOCK_CALL + """, NULL, NULL
 {campaign_branch}
 """
 _INSERT_CHECKOUT = text(_CHECKOUT_SQL.format(line_campaign_column="", line_campaign_value="", line_campaign_array="",
-                                             line_campaign_alias="", campaign_branch=""))
-# A cart with campaign lines: the same statement, whose lines also record their campaign item and
-# whose last branch takes the campaign units and allowance (campaigns.sales). Kept apart so that
+                                             line_campaign_alias="", allowance_branch="", campaign_branch=""))
+# A cart with campaign lines: the same statement, whose lines also record their campaign item,
+# with a branch taking the buyer's allowance before the stock and one taking the campaign units
+# after it (campaigns.sales: the order every path takes them in). Kept apart so that
 # the statement of every other checkout stays as short as before (psycopg caches the parse of
 # texts up to 4 KB only, tests/unit/test_compact_sql.py); this one is parsed on each call.
 _INSERT_CAMPAIGN_CHECKOUT = text(_CHECKOUT_SQL.format(
     line_campaign_column=", campaign_item_id", line_campaign_value=", l.campaign_item_id",
     line_campaign_array=", CAST(:line_campaign_items AS integer[])", line_campaign_alias=", campaign_item_id",
+    allowance_branch="UNION ALL SELECT 'allowance', " + campaign_sales.TAKE_ALLOWANCE_CALL + ", NULL, NULL\n",
     campaign_branch="UNION ALL SELECT 'campaign', " + campaign_sales.TAKE_CAMPAIGN_CALL + ", NULL, NULL"))
 
 
 def _write_checkout(checkout: SimpleNamespace, key: dict, quantities: dict[int, int], now) -> dict[int, int]:
-    """Insert the checkout with its orders, lines, events and key, then take the cart's stock and
-    its campaign lines' units and allowance, last, so that their row locks are held for as short a
-    time as possible; give the records the ids written.
+    """Insert the checkout with its orders, lines, events and key, then take the buyer's allowance
+    of its campaign lines, the cart's stock and the campaign units, last, so that their row locks
+    are held for as short a time as possible; give the records the ids written.
 
     Returns {} or, if stock was short, {product_id: units available} (stock.write_taking_stock);
     the caller commits or rolls back. A campaign refusal rolls back and raises its error

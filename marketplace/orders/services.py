@@ -108,10 +108,12 @@ def _apply(order: Order, action: str, actor_user_id: int | None, note: str | Non
     db.session.add(OrderEvent(order_id=order.id, action=action, from_status=from_status, to_status=to_state,
                               actor_user_id=actor_user_id, note=note, created_at=now))
     if action in ("cancel", "expire") and from_status in HOLDS_STOCK:
+        # The buyer's allowance and the campaign units go back with the stock, in the order every
+        # sale takes them (campaigns.sales).
+        campaign_units = {item: units for item, (units, _) in _campaign_units([order]).items()}
+        campaign_sales.release_allowance(order.buyer_user_id, campaign_units)
         stock.release_stock(_quantities([order]))
-        # The campaign units and the buyer's allowance go back with the stock (campaigns.sales).
-        campaign_sales.release_units(order.buyer_user_id,
-                                     {item: units for item, (units, _) in _campaign_units([order]).items()})
+        campaign_sales.release_units(campaign_units)
     return True
 
 
@@ -275,14 +277,20 @@ def settle_checkout_payment(checkout: Checkout, *, covers_orders_since: datetime
         if order.status != OrderStatus.EXPIRED:
             continue
         # Each seller's order on its own: one sold-out product does not cost the other sellers their sale.
+        # The allowance, the stock, the campaign units: the order every sale takes them in.
         savepoint = db.session.begin_nested()
-        if stock.reserve_stock(_quantities([order])):
+        campaign_units = _campaign_units([order])
+        if not campaign_sales.retake_allowance(order.buyer_user_id, campaign_units):
+            savepoint.rollback()
+            settlement.refund.append((order, "The payment arrived after the deadline and the buyer had since "
+                                             "bought the campaign's limit."))
+        elif stock.reserve_stock(_quantities([order])):
             savepoint.rollback()
             settlement.refund.append((order, "The payment arrived after the deadline and the stock was gone."))
-        elif not campaign_sales.retake_units(order.buyer_user_id, _campaign_units([order])):
+        elif not campaign_sales.retake_units(campaign_units):
             savepoint.rollback()
-            settlement.refund.append((order, "The payment arrived after the deadline and the campaign's units, "
-                                             "or the buyer's allowance of them, were gone."))
+            settlement.refund.append((order, "The payment arrived after the deadline and the campaign's units "
+                                             "were gone."))
         else:
             savepoint.commit()
             if _apply(order, "pay_late", None, note, at=settlement.paid_at):

@@ -10,11 +10,15 @@
   now" is one index probe on the item alone. units_sold never exceeds the cap (CHECK).
 - campaign_allowances: what each buyer has bought of an item, in orders not cancelled or expired.
 - order_lines.campaign_item_id: the campaign a line was sold under (its price is the line's own).
-- take_campaign_units(): the campaign part of a sale, on the database server beside take_stock
-  (0010) and in the same spirit: per item in ascending id order, one conditional UPDATE of
-  units_sold (within the cap, and, at a given moment, the item approved, live and at the price the
-  buyer was shown) and one conditional upsert of the buyer's allowance (within the limit); any
-  refusal raises SQLSTATE MPCMP with JSON in DETAIL, undoing the statement that called it.
+- take_campaign_allowance() and take_campaign_units(): the campaign part of a sale, on the
+  database server beside take_stock (0010) and in the same spirit, per item in ascending id order.
+  The first raises the buyer's allowance by a conditional upsert (within the limit) and runs
+  before take_stock, so a buyer's second checkout waits on their own allowance row and is refused
+  there, without queueing on the listing's row; the second, after take_stock, raises units_sold
+  by a conditional UPDATE (within the cap, and, at a given moment, the item approved, live and at
+  the price the buyer was shown). Every sale takes the rows in that order (allowance, listing,
+  item), as the give-back and the late payment do. Any refusal raises SQLSTATE MPCMP with JSON in
+  DETAIL, undoing the statement that called it.
 
 Revision ID: 0017
 Revises: 0016
@@ -32,15 +36,43 @@ branch_labels = None
 depends_on = None
 
 
+TAKE_CAMPAIGN_ALLOWANCE = """
+CREATE FUNCTION take_campaign_allowance(item_ids integer[], wanted integer[], buyer integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    line record;
+    refused jsonb := '{}';
+BEGIN
+    FOR line IN SELECT * FROM unnest(item_ids, wanted) AS cart(item_id, units) ORDER BY item_id LOOP
+        INSERT INTO campaign_allowances AS a (campaign_item_id, buyer_user_id, units)
+        SELECT line.item_id, buyer, line.units FROM campaign_items
+         WHERE id = line.item_id AND line.units <= per_buyer_limit
+        ON CONFLICT (campaign_item_id, buyer_user_id) DO UPDATE SET units = a.units + EXCLUDED.units
+         WHERE a.units + EXCLUDED.units <= (SELECT per_buyer_limit FROM campaign_items WHERE id = a.campaign_item_id);
+        IF NOT FOUND THEN
+            refused := refused || jsonb_build_object(line.item_id::text, jsonb_build_object(
+                'reason', 'limit_reached',
+                'limit', (SELECT per_buyer_limit FROM campaign_items WHERE id = line.item_id),
+                'already_bought', coalesce((SELECT units FROM campaign_allowances
+                                            WHERE campaign_item_id = line.item_id AND buyer_user_id = buyer), 0)));
+        END IF;
+    END LOOP;
+    IF refused <> '{}' THEN
+        RAISE EXCEPTION 'campaign line refused' USING ERRCODE = 'MPCMP', DETAIL = refused::text;
+    END IF;
+    RETURN cardinality(item_ids);
+END
+$$
+"""
+
 TAKE_CAMPAIGN_UNITS = """
-CREATE FUNCTION take_campaign_units(item_ids integer[], wanted integer[], prices integer[], buyer integer,
-                                    at timestamptz) RETURNS integer
+CREATE FUNCTION take_campaign_units(item_ids integer[], wanted integer[], prices integer[], at timestamptz)
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     line record;
     item record;
     refused jsonb := '{}';
-    bought integer;
 BEGIN
     FOR line IN SELECT * FROM unnest(item_ids, wanted, prices) AS cart(item_id, units, price_fen) ORDER BY item_id LOOP
         UPDATE campaign_items SET units_sold = units_sold + line.units
@@ -57,20 +89,6 @@ BEGIN
                     THEN jsonb_build_object('reason', 'not_started', 'opens_at', item.starts_at)
                 ELSE jsonb_build_object('reason', 'sold_out', 'units_left', item.stock_cap - item.units_sold)
             END);
-            CONTINUE;
-        END IF;
-        INSERT INTO campaign_allowances AS a (campaign_item_id, buyer_user_id, units)
-        SELECT line.item_id, buyer, line.units FROM campaign_items
-         WHERE id = line.item_id AND line.units <= per_buyer_limit
-        ON CONFLICT (campaign_item_id, buyer_user_id) DO UPDATE SET units = a.units + EXCLUDED.units
-         WHERE a.units + EXCLUDED.units <= (SELECT per_buyer_limit FROM campaign_items WHERE id = a.campaign_item_id)
-        RETURNING units INTO bought;
-        IF NOT FOUND THEN
-            refused := refused || jsonb_build_object(line.item_id::text, jsonb_build_object(
-                'reason', 'limit_reached',
-                'limit', (SELECT per_buyer_limit FROM campaign_items WHERE id = line.item_id),
-                'already_bought', coalesce((SELECT units FROM campaign_allowances
-                                            WHERE campaign_item_id = line.item_id AND buyer_user_id = buyer), 0)));
         END IF;
     END LOOP;
     IF refused <> '{}' THEN
@@ -167,11 +185,13 @@ def upgrade():
                           ['campaign_item_id'], ['id'])
     op.create_index('ix_order_lines_campaign_item', 'order_lines', ['campaign_item_id'],
                     postgresql_where=sa.text('campaign_item_id IS NOT NULL'))
+    op.execute(TAKE_CAMPAIGN_ALLOWANCE)
     op.execute(TAKE_CAMPAIGN_UNITS)
 
 
 def downgrade():
-    op.execute('DROP FUNCTION take_campaign_units(integer[], integer[], integer[], integer, timestamptz)')
+    op.execute('DROP FUNCTION take_campaign_units(integer[], integer[], integer[], timestamptz)')
+    op.execute('DROP FUNCTION take_campaign_allowance(integer[], integer[], integer)')
     op.drop_index('ix_order_lines_campaign_item', table_name='order_lines')
     op.drop_constraint(op.f('fk_order_lines_campaign_item_id_campaign_items'), 'order_lines', type_='foreignkey')
     op.drop_column('order_lines', 'campaign_item_id')

@@ -4,6 +4,7 @@ Each checkout runs the service in its own thread, application context, session a
 connection, released together by a barrier (tests/together.py), as a buyer on several devices or
 a crowd at the second a campaign opens would send them.
 """
+import threading
 from datetime import timedelta
 
 import pytest
@@ -93,3 +94,30 @@ def test_expiry_gives_back_units_and_allowance_and_the_buyer_can_buy_again(app, 
     again = run_together(app, [_place(buyer.id, product.id, 1, f"again-{n}") for n in range(6)])
     assert sum(isinstance(r, int) for r in again) == 2
     assert _item(item.id).units_sold == 2
+
+
+def test_a_buyer_who_has_had_the_limit_is_refused_without_queueing_behind_the_listings_sales(app, build):
+    """The allowance is taken before the stock: while a sale holds the listing's row, a buyer's
+    checkout past the limit is refused at once, not after that sale (at a campaign's opening,
+    every sale of the listing queues on its row)."""
+    product = build.product(stock_units=10, price_fen=2000)
+    item = build.make_campaign_item(build.make_campaign(), product, stock_cap=5, per_buyer_limit=1)
+    buyer = build.user("buyer")
+    db.session.commit()
+    assert isinstance(run_together(app, [_place(buyer.id, product.id, 1, "first")])[0], int)
+
+    outcome = []
+    with db.engine.connect() as other_sale:
+        other_sale.execute(select(Product.id).where(Product.id == product.id).with_for_update())
+        second = threading.Thread(target=lambda: outcome.extend(
+            run_together(app, [_place(buyer.id, product.id, 1, "second")])))
+        second.start()
+        second.join(timeout=10)
+        answered_while_the_row_was_held = not second.is_alive()
+        other_sale.rollback()
+    second.join()
+
+    assert answered_while_the_row_was_held
+    assert [error.code for error in outcome] == ["campaign_limit_reached"]
+    assert (_item(item.id).units_sold, db.session.get(CampaignAllowance, (item.id, buyer.id)).units) == (1, 1)
+    assert db.session.get(Product, product.id).stock_units == 9

@@ -374,10 +374,14 @@ def test_0017_adds_campaigns_whose_units_and_limits_hold_and_takes_them_away_aga
         item_id = run(engine, item)[0][0]
         with pytest.raises(IntegrityError, match="ex_campaign_items_one_campaign_at_a_time"):
             run(engine, item)  # the same listing again in an overlapping window
-        take = "SELECT take_campaign_units(ARRAY[:item], ARRAY[:units], ARRAY[990], 3, '2027-11-11 12:00+00')"
+        allow = "SELECT take_campaign_allowance(ARRAY[:item], ARRAY[:units], 3)"
+        take = "SELECT take_campaign_units(ARRAY[:item], ARRAY[:units], ARRAY[990], '2027-11-11 12:00+00')"
+        assert run(engine, allow, item=item_id, units=2) == [(1,)]
         assert run(engine, take, item=item_id, units=2) == [(1,)]
         with pytest.raises(DBAPIError, match="campaign line refused"):
-            run(engine, take, item=item_id, units=1)  # the buyer's limit of 2
+            run(engine, allow, item=item_id, units=1)  # the buyer's limit of 2
+        with pytest.raises(DBAPIError, match="campaign line refused"):
+            run(engine, take, item=item_id, units=2)  # the cap of 3, 2 sold
         assert run(engine, "SELECT units_sold FROM campaign_items") == [(2,)]
         assert run(engine, "SELECT units FROM campaign_allowances") == [(2,)]
 
