@@ -12,6 +12,7 @@ class CatalogErrorCode(enum.StrEnum):
     NET_WEIGHT_REQUIRED = "net_weight_required"
     VILLAGE_NOT_IN_COUNTY = "village_not_in_county"
     STOCK_OUT_OF_RANGE = "stock_out_of_range"
+    PRICE_NOT_ABOVE_CAMPAIGN = "price_not_above_campaign"
     TOO_MANY_IMAGES = "too_many_images"
     IMAGE_NOT_FOUND = "image_not_found"
     IMAGE_REJECTED = "image_rejected"

@@ -5,6 +5,7 @@ from werkzeug.wsgi import wrap_file
 
 from marketplace.accounts.auth import current_caller, current_user, optional_user, requires
 from marketplace.catalog import browse, services
+from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.schemas import (
     BrowseArgs,
     CategoryOut,
@@ -86,6 +87,8 @@ class ProductDetail(MethodView):
     @bp.arguments(ProductUpdate())
     @bp.doc(parameters=[IF_MATCH])
     @bp.response(200, ProductOut)
+    @bp.alt_response(409, schema=ErrorOut, description=f"{CatalogErrorCode.PRICE_NOT_ABOVE_CAMPAIGN}: the listing is "
+                     "in a campaign (approved, not ended) whose price is at or above the new price")
     def patch(self, fields, product_id):
         """Edit a listing (owner or administrator); needs If-Match"""
         product = services.update_product(product_id, current_user(), expected_version(), **fields)

@@ -21,12 +21,13 @@ from marketplace.accounts import services as accounts
 from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.services import Role, User
 from marketplace.catalog import images as image_pipeline
+from marketplace.catalog import stock
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.catalog.models import Product, ProductImage, ProductReview
 from marketplace.catalog.taxonomy import MAX_IMAGES, SOLD_OUT, STOCK_UNITS_MAX, UNIT_GRAMS, ProductStatus, Unit
 from marketplace.common import storage
 from marketplace.common.pagination import Page, paginate
-from marketplace.common.time import utcnow
+from marketplace.common.time import BUSINESS_TZ, utcnow
 from marketplace.errors import AppError, Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.geo import services as geo
@@ -194,6 +195,8 @@ def update_product(product_id: int, actor: User, expected_version: int | None, *
     if "origin_county_adcode" in changed or "origin_village_id" in changed:
         _check_origin(changed.get("origin_county_adcode", product.origin_county_adcode),
                       changed.get("origin_village_id", product.origin_village_id))
+    if "price_fen" in changed:
+        _check_price_above_campaign(product.id, changed["price_fen"])
     for name, value in changed.items():
         setattr(product, name, value)
     for photo in processed:
@@ -204,6 +207,17 @@ def update_product(product_id: int, actor: User, expected_version: int | None, *
         _after_material_change(product, actor)
     _commit_versioned(product)
     return product
+
+
+def _check_price_above_campaign(product_id: int, price_fen: int) -> None:
+    """A listing in a campaign (approved, not ended) keeps its own price above the campaign price."""
+    item = stock.campaign_price_floor(product_id)
+    if item is not None and price_fen <= item.campaign_price_fen:
+        raise Conflict(f"This listing is in a campaign at {item.campaign_price_fen} fen until "
+                       f"{item.ends_at.astimezone(BUSINESS_TZ).isoformat()}; its own price must stay above that.",
+                       code=CatalogErrorCode.PRICE_NOT_ABOVE_CAMPAIGN,
+                       details={"campaign_item_id": item.id, "campaign_price_fen": item.campaign_price_fen,
+                                "ends_at": item.ends_at.astimezone(BUSINESS_TZ).isoformat()})
 
 
 def _after_material_change(product: Product, actor: User) -> None:

@@ -72,6 +72,20 @@ def next_price_change(now: datetime | None = None) -> datetime | None:
     cache of priced pages must not outlive."""
     return read_alone(_NEXT_PRICE_CHANGE, {"now": now or price_moment()})[0].at
 
+_CAMPAIGN_PRICE_FLOOR = text("""
+SELECT id, campaign_price_fen, ends_at FROM campaign_items
+WHERE product_id = :product_id AND state = 'approved' AND ends_at > :now
+ORDER BY campaign_price_fen DESC LIMIT 1
+""")
+
+
+def campaign_price_floor(product_id: int):
+    """The listing's approved campaign item, live or to come, with the highest campaign price (id,
+    campaign_price_fen, ends_at), or None: the listing's own price must stay above it, or the
+    campaign would sell dearer than the listing."""
+    return db.session.execute(_CAMPAIGN_PRICE_FLOOR, {"product_id": product_id, "now": price_moment()}).first()
+
+
 # The checkout's statements on listings, as plain SQL: they run on every sale, and building
 # and caching an expression each time costs more than the database does to answer them.
 # Priced by the campaign rule (CAMPAIGN_OFFER) at :now.

@@ -39,6 +39,7 @@ ERROR_FIELDS = {CatalogErrorCode.IMAGE_REJECTED: "photos", CatalogErrorCode.IMAG
                 CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: "net_weight_grams",
                 CatalogErrorCode.NET_WEIGHT_REQUIRED: "net_weight_grams",
                 CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: "origin_village_id",
+                CatalogErrorCode.PRICE_NOT_ABOVE_CAMPAIGN: "price",
                 ErrorCode.STORAGE_UNAVAILABLE: "photos"}
 
 
@@ -76,6 +77,8 @@ def _error_messages() -> dict[enum.StrEnum, str]:
         CatalogErrorCode.TOO_MANY_IMAGES: _("A listing has at most 6 photos."),
         ErrorCode.STORAGE_UNAVAILABLE: _("The photos could not be stored just now; nothing was saved. Send again in a minute."),
         CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: _("Jin and kg have a fixed weight; leave the weight empty."),
+        CatalogErrorCode.PRICE_NOT_ABOVE_CAMPAIGN: _("This listing is in a campaign: its price must stay above "
+                                                     "the campaign price until the campaign ends."),
         CatalogErrorCode.NET_WEIGHT_REQUIRED: _("Say how many grams one box or bag holds."),
         CatalogErrorCode.VILLAGE_NOT_IN_COUNTY: _("Pick a village of your county."),
         CatalogErrorCode.STALE_VERSION:

@@ -53,6 +53,8 @@ def _messages() -> dict:
         StationErrorCode.VILLAGER_NOT_FOUND: _("This villager is not registered at your station."),
         CatalogErrorCode.NET_WEIGHT_REQUIRED: _("Say how many grams one box or bag holds."),
         CatalogErrorCode.WEIGHT_CONTRADICTS_UNIT: _("Leave the weight empty for this unit."),
+        CatalogErrorCode.PRICE_NOT_ABOVE_CAMPAIGN: _("This listing is in a campaign: its price must stay above "
+                                                     "the campaign price until the campaign ends."),
         PaymentErrorCode.CHECKOUT_NOT_PAYABLE: _("This order is already paid, or it expired and can no longer be paid."),
         OrderErrorCode.IDEMPOTENCY_KEY_REUSED: _("This form was already used for another order; open a new one."),
         OrderErrorCode.STATION_UNAVAILABLE: _("The station is closed; orders cannot be delivered to it."),
@@ -222,7 +224,8 @@ def reprice_listing(user, station_id, product_id):
                                                   price_fen=form.price.data)
         except AppError as error:
             form.price.errors = [_("The listing changed since you opened this page; check the price and send it again.")
-                                 if error.status in (412, 428) else _("This listing cannot be changed now.")]
+                                 if error.status in (412, 428)
+                                 else _messages().get(error.code, _("This listing cannot be changed now."))]
             product = desk_service.villager_listing(station_id, user, product_id)
             form.version.data = product.version
         else:

@@ -231,6 +231,37 @@ def test_a_poverty_counties_campaign_refuses_other_listings(client, build, admin
     assert add(poor).status_code == 201
 
 
+def _reprice(client, headers, product, price_fen):
+    etag = client.get(f"/api/v1/products/{product.id}", headers=headers).headers["ETag"]
+    return client.patch(f"/api/v1/products/{product.id}", json={"price_fen": price_fen},
+                        headers={**headers, "If-Match": etag})
+
+
+@pytest.mark.parametrize("moment", [second_before(START), START])
+@pytest.mark.parametrize("price_fen", [990, 500])
+def test_a_listing_in_a_campaign_keeps_its_price_above_the_campaign_price(client, build, clock, double11, apples,
+                                                                         seller, moment, price_fen):
+    clock.at(moment)
+    headers = auth(build, seller)
+
+    response = _reprice(client, headers, apples, price_fen)
+
+    assert response.status_code == 409 and error_code(response) == "price_not_above_campaign"
+    assert response.json["error"]["details"]["campaign_price_fen"] == 990
+    db.session.expire_all()
+    assert db.session.get(Product, apples.id).price_fen == 2000
+    assert _reprice(client, headers, apples, 991).status_code == 200
+
+
+def test_after_the_campaign_the_listing_may_go_below_its_campaign_price(client, build, clock, double11, apples,
+                                                                       seller):
+    clock.at(END)
+
+    assert _reprice(client, auth(build, seller), apples, 500).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Product, apples.id).price_fen == 500
+
+
 def test_a_started_campaigns_start_cannot_move(client, admin_headers, clock, double11):
     clock.at(START)
     before = footprint()

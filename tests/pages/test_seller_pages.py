@@ -318,6 +318,23 @@ def test_editing_the_price_keeps_the_listing_on_sale(seller_browser, seller, bui
     assert (product.price_fen, product.status) == (1390, "active")
 
 
+def test_a_price_at_or_below_the_listings_campaign_price_is_refused_beside_the_field(seller_browser, seller, build,
+                                                                                     session):
+    product = build.product(seller, price_fen=1250)
+    starts_at = utcnow().replace(microsecond=0) + timedelta(hours=1)
+    build.campaign_item(build.campaign(starts_at, starts_at + timedelta(hours=2)), product, campaign_price_fen=990)
+    session.commit()
+    path = f"/sell/products/{product.id}/price"
+
+    refused = seller_browser.send(path, {"price": "9.9"})
+
+    assert refused.status_code == 422
+    assert field_error(refused.get_data(as_text=True), "price") == "这件商品正在参加活动：活动结束前，它的价格必须高于活动价。"
+    assert products_of(session, seller)[0].price_fen == 1250
+    assert seller_browser.send(path, {"price": "9.91"}).status_code == 302
+    assert products_of(session, seller)[0].price_fen == 991
+
+
 def test_a_price_edit_on_a_stale_page_is_refused_and_shows_the_current_listing(seller_browser, seller, build, session):
     product = build.product(seller, price_fen=1250)
     session.commit()
