@@ -17,6 +17,7 @@ from marketplace.claims.schemas import (
 )
 from marketplace.errors import ErrorOut
 from marketplace.extensions import Blueprint, image_upload_limit
+from marketplace.orders.errors import OrderErrorCode
 
 bp = Blueprint("claims", __name__, url_prefix="/api/v1",
                description="After-sales claims on order lines: open, answer, escalate, decide")
@@ -49,6 +50,18 @@ class EscalatedClaims(MethodView):
     def get(self, args):
         """Escalated claims awaiting a decision, oldest first (administrators)"""
         return services.escalated_claims(**args)
+
+
+@bp.route("/orders/<id:order_id>/claims")
+class OrderClaims(MethodView):
+    @requires()
+    @bp.response(200, ClaimOut(many=True))
+    @bp.alt_response(404, schema=ErrorOut, description=f"{OrderErrorCode.ORDER_NOT_FOUND}: no such order, or not one "
+                     "the caller may see")
+    def get(self, order_id):
+        """Every claim on an order's lines, oldest first, with photos and timelines (whoever may see the
+        order: its buyer or partner, its seller, administrators)"""
+        return services.claims_of_order(order_id, current_user())
 
 
 @bp.route("/claims/<id:claim_id>")

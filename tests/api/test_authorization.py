@@ -182,6 +182,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/claims", BUYER_OR_PARTNER),
     Endpoint("GET", "/api/v1/claims/escalated", ADMIN),
     Endpoint("GET", "/api/v1/claims/{claim_id}", SIGNED_IN, claim_status="open", stranger_status=404),
+    Endpoint("GET", "/api/v1/orders/{order_id}/claims", SIGNED_IN, claim_status="open", stranger_status=404),
     Endpoint("POST", "/api/v1/claims/{claim_id}/photos", ("buyer", "partner", "seller"),
              lambda w: {"data": {"file": (io.BytesIO(PHOTO), "apple.png")}, "content_type": "multipart/form-data"},
              claim_status="open"),

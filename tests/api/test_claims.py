@@ -102,6 +102,21 @@ def test_buyer_opens_a_claim_and_the_seller_has_until_the_deadline_to_answer(cli
     assert client.get(f"{CLAIMS}/{claim['id']}", headers=auth(build, buyer)).json["status"] == "open"
 
 
+def test_an_orders_claims_are_listed_for_its_parties_and_hidden_from_others(client, build, order, buyer, seller):
+    opened = open_claim(client, build, order, amount_fen=1250).json
+    path = f"/api/v1/orders/{order.id}/claims"
+
+    for party in (buyer, seller, build.user("admin")):
+        response = client.get(path, headers=auth(build, party))
+        assert response.status_code == 200
+        assert [(c["id"], c["status"], kinds(c)) for c in response.json] == [(opened["id"], "open", ["opened"])]
+    stranger = client.get(path, headers=auth(build, build.user("buyer")))
+    assert stranger.status_code == 404 and stranger.json["error"]["code"] == "order_not_found"
+    other_order = build.delivered_order(products=[build.product(price_fen=800)], quantity=1)
+    assert client.get(f"/api/v1/orders/{other_order.id}/claims", headers=auth(build, user(other_order.buyer_user_id))
+                      ).json == []
+
+
 def test_seller_accepting_refunds_the_amount_asked_from_that_one_line(client, build, order, seller):
     claim = build.claim(order, amount_fen=1000)
 
