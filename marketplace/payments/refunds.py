@@ -114,19 +114,24 @@ def new_refund(order: Order, amount_fen: int, reason: str, *, requested_by: int 
 
 def _refund_lines(order: Order, amount_fen: int, units: dict[int, int] | None) -> list[RefundLine]:
     """Which lines a refund's money and units come from, so reports can take them off the right
-    county and category. Units go back at their price; a refund by amount spreads its money over
-    the lines in order, without units. A line never gives back more money than it brought in."""
+    county and category. Units go back at their price; money they do not carry (a refund by
+    amount, or units of a line that already gave back part of its money by amount) spreads over the
+    lines in order, without units. A line never gives back more money than it brought in; only
+    shipping is left off the lines."""
     done = _refunded_by_line(order.id)
     money_left = {line.id: line.line_total_fen - done.get(line.id, (0, 0))[1] for line in order.lines}
     prices = {line.id: line.unit_price_fen for line in order.lines}
-    left, result = amount_fen, []
-    for line_id in sorted(units) if units else sorted(money_left):
-        count = units[line_id] if units else 0
-        share = min(prices[line_id] * count if units else money_left[line_id], money_left[line_id], left)
-        left -= share
-        if count or share:
-            result.append(RefundLine(order_line_id=line_id, quantity=count, amount_fen=share))
-    return result
+    counts, shares, left = units or {}, {}, amount_fen
+    for line_id in sorted(counts):
+        shares[line_id] = min(prices[line_id] * counts[line_id], money_left[line_id], left)
+        money_left[line_id] -= shares[line_id]
+        left -= shares[line_id]
+    for line_id in sorted(money_left):
+        spread = min(money_left[line_id], left)
+        shares[line_id] = shares.get(line_id, 0) + spread
+        left -= spread
+    return [RefundLine(order_line_id=line_id, quantity=counts.get(line_id, 0), amount_fen=shares[line_id])
+            for line_id in sorted(shares) if counts.get(line_id, 0) or shares[line_id]]
 
 
 def _remaining_units(order: Order) -> dict[int, int]:

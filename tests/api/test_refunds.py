@@ -68,6 +68,22 @@ def test_paid_order_total_includes_its_shipping(sale):
     assert sale.order.total_fen == 2 * 1250 + 2 * 800 + 800
 
 
+def test_units_refunded_after_an_amount_keep_every_fen_on_the_lines(client, build, sale, admin):
+    """An amount refund takes its money from the first line; units of that line refunded later
+    still put all their money on the lines (the part the line no longer has on the next one)."""
+    apples, walnuts = sale.line_of(sale.apples), sale.line_of(sale.walnuts)
+    assert refund(client, build, admin, sale.order.id, amount_fen=1000).status_code == 201
+    by_units = refund(client, build, admin, sale.order.id, lines=[{"order_line_id": apples, "quantity": 2}])
+    assert by_units.status_code == 201 and by_units.json["amount_fen"] == 2500
+
+    on_lines = dict(db.session.execute(select(RefundLine.order_line_id, func.sum(RefundLine.amount_fen))
+                                       .group_by(RefundLine.order_line_id)).all())
+    assert on_lines == {apples: 2500, walnuts: 1000}
+    assert sum(on_lines.values()) == db.session.scalar(select(func.sum(Refund.amount_fen)))
+    assert db.session.scalars(select(RefundLine.quantity).where(RefundLine.order_line_id == apples)).all() in (
+        [0, 2], [2, 0])
+
+
 # ---------------------------------------------------------------- refused refunds
 
 
