@@ -219,6 +219,7 @@ def _new_item(campaign_id: int, actor: User, state: ItemState, *, product_id: in
     if state == ItemState.PENDING and not catalog.is_sellers_own(product, actor):
         raise Forbidden("You may propose only your own listings.", code=CampaignErrorCode.NOT_LISTING_OWNER,
                         details={"product_id": product_id})
+    catalog.lock_listing(product.id)  # its price and stock hold until the item is written
     _check_item(campaign, product, campaign_price_fen=campaign_price_fen, stock_cap=stock_cap)
     now = utcnow()
     item = CampaignItem(campaign_id=campaign.id, product_id=product.id, campaign_price_fen=campaign_price_fen,
@@ -263,6 +264,7 @@ def approve_item(item_id: int, admin: User) -> CampaignItem:
     """Approve a pending proposal, its price and cap checked again against the listing as it is now."""
     item = _item(item_id)
     _require_pending(item)
+    catalog.lock_listing(item.product_id)  # its price and stock hold until the approval is written
     _check_item(item.campaign, item.product, campaign_price_fen=item.campaign_price_fen, stock_cap=item.stock_cap)
     _decide(item, ItemState.APPROVED, admin)
     _commit_items(item)

@@ -100,6 +100,16 @@ def is_sellers_own(product: Product, actor: User) -> bool:
     return product.seller_user_id == actor.id or _is_agent(product, actor)
 
 
+def lock_listing(product_id: int, *, refresh: bool = True) -> None:
+    """Lock a listing's row until the transaction ends, and (``refresh``) read it afresh: a
+    campaign item checked against its price and stock, and a change of its price checked against
+    its campaign items, then run one after the other, so neither decides on a price the other is
+    changing. An edit locks without reading afresh: its version check must still see the version
+    the editor saw."""
+    query = select(Product).where(Product.id == product_id).with_for_update()
+    db.session.scalars(query.execution_options(populate_existing=True) if refresh else query).one_or_none()
+
+
 def _owned(product_id: int, actor: User) -> Product:
     product = _load(product_id)
     if product.seller_user_id != actor.id and not _is_agent(product, actor) and not _is_admin(actor):
@@ -196,6 +206,7 @@ def update_product(product_id: int, actor: User, expected_version: int | None, *
         _check_origin(changed.get("origin_county_adcode", product.origin_county_adcode),
                       changed.get("origin_village_id", product.origin_village_id))
     if "price_fen" in changed:
+        lock_listing(product.id, refresh=False)  # against a campaign item being added at this moment
         _check_price_above_campaign(product.id, changed["price_fen"])
     for name, value in changed.items():
         setattr(product, name, value)

@@ -8,9 +8,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
+from marketplace.accounts.models import User
+from marketplace.campaigns import services as campaigns
 from marketplace.campaigns.models import CampaignAllowance, CampaignItem
+from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
 from marketplace.common.time import utcnow
 from marketplace.errors import AppError
@@ -121,3 +124,62 @@ def test_a_buyer_who_has_had_the_limit_is_refused_without_queueing_behind_the_li
     assert [error.code for error in outcome] == ["campaign_limit_reached"]
     assert (_item(item.id).units_sold, db.session.get(CampaignAllowance, (item.id, buyer.id)).units) == (1, 1)
     assert db.session.get(Product, product.id).stock_units == 9
+
+
+def test_an_item_added_while_its_listings_price_changes_is_checked_against_the_new_price(app, build):
+    """Adding a listing to a campaign locks the listing's row: a price change in flight finishes
+    first, and the campaign price is checked against the price it leaves."""
+    product = build.product(stock_units=10, price_fen=2000)
+    campaign = build.make_campaign()
+    admin = build.user("admin")
+    db.session.commit()
+
+    def add_item():
+        return campaigns.add_item(campaign.id, db.session.get(User, admin.id), product_id=product.id,
+                                  campaign_price_fen=1500, stock_cap=5, per_buyer_limit=1)
+
+    outcome = []
+    with db.engine.connect() as price_change:
+        price_change.execute(select(Product.id).where(Product.id == product.id).with_for_update())
+        adding = threading.Thread(target=lambda: outcome.extend(run_together(app, [add_item])))
+        adding.start()
+        adding.join(timeout=2)
+        waited_for_the_price_change = adding.is_alive()
+        price_change.execute(update(Product).where(Product.id == product.id).values(price_fen=1400))
+        price_change.commit()
+    adding.join()
+
+    assert waited_for_the_price_change
+    assert [error.code for error in outcome] == ["campaign_price_not_below_listing"]
+    assert db.session.scalar(select(func.count()).select_from(CampaignItem)) == 0
+
+
+def test_a_price_change_while_its_listing_joins_a_campaign_is_checked_against_that_campaign(app, build):
+    """A seller's price change waits for a campaign item being added to its listing, then sees it."""
+    seller = build.user("seller")
+    product = build.product(seller, stock_units=10, price_fen=2000)
+    campaign = build.make_campaign()
+    db.session.commit()
+    version = product.version
+
+    def change_price():
+        return catalog.update_product(product.id, db.session.get(User, seller.id), version, price_fen=1400)
+
+    outcome = []
+    with db.engine.connect() as adding:
+        adding.execute(select(Product.id).where(Product.id == product.id).with_for_update())
+        changing = threading.Thread(target=lambda: outcome.extend(run_together(app, [change_price])))
+        changing.start()
+        changing.join(timeout=2)
+        waited_for_the_item = changing.is_alive()
+        adding.execute(insert(CampaignItem).values(
+            campaign_id=campaign.id, product_id=product.id, campaign_price_fen=1500, stock_cap=5, per_buyer_limit=1,
+            units_sold=0, state="approved", starts_at=campaign.starts_at, ends_at=campaign.ends_at,
+            proposed_by_user_id=campaign.created_by_user_id))
+        adding.commit()
+    changing.join()
+
+    assert waited_for_the_item
+    assert [error.code for error in outcome] == ["price_not_above_campaign"]
+    db.session.expire_all()
+    assert db.session.get(Product, product.id).price_fen == 2000
