@@ -10,6 +10,7 @@ class CampaignErrorCode(enum.StrEnum):
     CAMPAIGN_CLOSED = "campaign_closed"
     CAMPAIGN_PRICE_NOT_BELOW_LISTING = "campaign_price_not_below_listing"
     STOCK_CAP_ABOVE_STOCK = "stock_cap_above_stock"
+    STOCK_CAP_BELOW_SOLD = "stock_cap_below_sold"
     LISTING_IN_OTHER_CAMPAIGN = "listing_in_other_campaign"
     LISTING_NOT_FOR_SALE = "listing_not_for_sale"
     NOT_LISTING_OWNER = "not_listing_owner"

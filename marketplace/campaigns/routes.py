@@ -10,6 +10,7 @@ from marketplace.campaigns.schemas import (
     CampaignItemIn,
     CampaignItemOut,
     CampaignItemPageOut,
+    CampaignItemUpdateIn,
     CampaignListArgs,
     CampaignOut,
     CampaignPageOut,
@@ -129,6 +130,21 @@ class CampaignProposals(MethodView):
     def post(self, fields, campaign_id):
         """Propose one's own listing for a campaign; an administrator decides (sellers, partners for villagers)"""
         return services.propose_item(campaign_id, current_user(), **fields)
+
+
+@bp.route("/campaign-items/<id:item_id>")
+class ItemDetail(MethodView):
+    @requires("admin")
+    @bp.arguments(CampaignItemUpdateIn())
+    @bp.response(200, CampaignItemOut)
+    @bp.alt_response(404, schema=ErrorOut, description=NO_ITEM)
+    @bp.alt_response(409, schema=ErrorOut, description="item_not_pending (not pending or approved), campaign_closed, "
+                     "campaign_already_started (its price cannot change)")
+    @bp.alt_response(422, schema=ErrorOut, description="campaign_price_not_below_listing, stock_cap_below_sold, "
+                     "stock_cap_above_stock (more than sold and the listing's stock left)")
+    def patch(self, fields, item_id):
+        """Change an item's campaign price (before its campaign starts), stock cap or per-buyer limit (administrators)"""
+        return services.update_item(item_id, current_user(), **fields)
 
 
 @bp.route("/campaign-items/<id:item_id>/approve")

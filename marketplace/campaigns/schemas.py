@@ -88,6 +88,14 @@ class CampaignItemIn(Schema):
     per_buyer_limit = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_PER_BUYER))
 
 
+class CampaignItemUpdateIn(Schema):
+    campaign_price_fen = ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_FEN), metadata={
+        "description": "A whole number of fen, below the listing's price; only before the campaign starts"})
+    stock_cap = ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=STOCK_UNITS_MAX), metadata={
+        "description": "At least the units sold in the campaign, at most those and the listing's stock left"})
+    per_buyer_limit = ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_PER_BUYER))
+
+
 class CampaignItemOut(Schema):
     id = ma.fields.Integer(required=True)
     campaign_id = ma.fields.Integer(required=True)

@@ -83,7 +83,8 @@ def _campaign(campaign_id: int, *, lock: bool = False) -> Campaign:
 
 
 def _item(item_id: int) -> CampaignItem:
-    item = db.session.scalars(select(CampaignItem).where(CampaignItem.id == item_id).with_for_update(of=CampaignItem)).one_or_none()
+    item = db.session.scalars(select(CampaignItem).where(CampaignItem.id == item_id).with_for_update(of=CampaignItem)
+                              .execution_options(populate_existing=True)).one_or_none()
     if item is None:
         raise CampaignItemNotFound(item_id)
     return item
@@ -159,6 +160,13 @@ def list_campaigns(*, status: str | None = None, page: int = 1, per_page: int = 
     if status:
         query = query.where(Campaign.status == status)
     return paginate(query, page, per_page)
+
+
+def get_item(item_id: int) -> CampaignItem:
+    item = db.session.get(CampaignItem, item_id)
+    if item is None:
+        raise CampaignItemNotFound(item_id)
+    return item
 
 
 def list_items(campaign_id: int, *, state: str | None = None) -> list[CampaignItem]:
@@ -268,6 +276,49 @@ def approve_item(item_id: int, admin: User) -> CampaignItem:
     _check_item(item.campaign, item.product, campaign_price_fen=item.campaign_price_fen, stock_cap=item.stock_cap)
     _decide(item, ItemState.APPROVED, admin)
     _commit_items(item)
+    return item
+
+
+def update_item(item_id: int, admin: User, *, campaign_price_fen: int | None = None, stock_cap: int | None = None,
+                per_buyer_limit: int | None = None) -> CampaignItem:
+    """Change a pending or approved item (administrators): its campaign price before its campaign
+    starts (still below the listing's), its stock cap (at least the units it has sold, at most
+    those and the listing's stock left), its per-buyer limit (what buyers already have stays
+    theirs; past a lowered limit they may buy no more)."""
+    catalog.lock_listing(get_item(item_id).product_id)  # the listing's row before the item's, as every sale takes them
+    item = _item(item_id)
+    product, campaign = item.product, item.campaign
+    if item.state not in HOLDS_PLACE:
+        raise Conflict(f"The item is {item.state}; only pending and approved items can change.",
+                       code=CampaignErrorCode.ITEM_NOT_PENDING, details={"item_id": item.id, "state": item.state})
+    if campaign.status == CampaignStatus.CANCELLED or campaign.ends_at <= _now():
+        raise Conflict("The campaign is cancelled or over.", code=CampaignErrorCode.CAMPAIGN_CLOSED,
+                       details={"campaign_id": campaign.id})
+    if campaign_price_fen is not None and campaign_price_fen != item.campaign_price_fen:
+        if campaign.starts_at <= _now():
+            raise Conflict("The campaign has started; its prices cannot change.",
+                           code=CampaignErrorCode.CAMPAIGN_ALREADY_STARTED, details={"campaign_id": campaign.id})
+        if campaign_price_fen >= product.price_fen:
+            raise InvalidInput(f"The campaign price must be below the listing's price of {product.price_fen} fen.",
+                               code=CampaignErrorCode.CAMPAIGN_PRICE_NOT_BELOW_LISTING,
+                               details={"campaign_price_fen": campaign_price_fen,
+                                        "listing_price_fen": product.price_fen})
+        item.campaign_price_fen = campaign_price_fen
+    if stock_cap is not None and stock_cap != item.stock_cap:
+        if stock_cap < item.units_sold:
+            raise InvalidInput(f"The item has sold {item.units_sold} units; its cap cannot be lower.",
+                               code=CampaignErrorCode.STOCK_CAP_BELOW_SOLD,
+                               details={"stock_cap": stock_cap, "units_sold": item.units_sold})
+        if stock_cap > item.units_sold + product.stock_units:
+            raise InvalidInput(f"The stock cap is taken from the listing's stock; it has {product.stock_units} "
+                               f"left beside the {item.units_sold} sold in the campaign.",
+                               code=CampaignErrorCode.STOCK_CAP_ABOVE_STOCK,
+                               details={"stock_cap": stock_cap, "stock_units": product.stock_units,
+                                        "units_sold": item.units_sold})
+        item.stock_cap = stock_cap
+    if per_buyer_limit is not None:
+        item.per_buyer_limit = per_buyer_limit
+    db.session.commit()
     return item
 
 

@@ -319,11 +319,13 @@ def public_product(product_id: int) -> tuple[dict, str] | None:
         "updated_at": row.updated_at.isoformat(),
         "trace_token": str(row.trace_token),
     })
-    # The campaign's item and whether it is live are in the ETag: at its start and end second the
-    # price changes while the listing's version and stock do not.
+    # The campaign's item, whether it is live and its terms are in the ETag: at its start and end
+    # second the price changes, and an administrator may change an item's terms, while the
+    # listing's version and stock do not.
     campaign = body["campaign"]
-    return body, listing_etag(row.version, row.stock_units,
-                              campaign and f"{campaign['item_id']}{'l' if campaign['live'] else 'u'}")
+    return body, listing_etag(row.version, row.stock_units, campaign and (
+        f"{campaign['item_id']}{'l' if campaign['live'] else 'u'}{campaign['campaign_price_fen']}"
+        f"-{campaign['units_left']}-{campaign['per_buyer_limit']}"))
 
 
 # Any status: a cart shows a paused listing with the reason it cannot be bought.

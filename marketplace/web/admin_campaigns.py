@@ -14,6 +14,7 @@ from marketplace.web.campaign_forms import (
     ButtonOnlyForm,
     CampaignForm,
     ItemRejectForm,
+    ItemTermsForm,
     campaign_messages,
     show_refusal,
 )
@@ -62,14 +63,19 @@ def create(user):
 
 
 def _campaign_page(campaign_id: int, *, edit: CampaignForm | None = None, add: AddItemForm | None = None,
-                   status: int = 200):
+                   terms: tuple[int, ItemTermsForm] | None = None, status: int = 200):
     campaign = campaigns.get_campaign(campaign_id)
     items = campaigns.list_items(campaign_id)
     reject_forms = {item.id: ItemRejectForm(formdata=None) for item in items if item.state == "pending"}
+    terms_forms = {item.id: ItemTermsForm(formdata=None, campaign_price=item.campaign_price_fen,
+                                          stock_cap=item.stock_cap, per_buyer_limit=item.per_buyer_limit)
+                   for item in items if item.state in ("pending", "approved")}
+    if terms is not None:
+        terms_forms[terms[0]] = terms[1]
     return render_template("pages/admin/campaign.html", campaign=campaign, items=items,
                            edit_form=edit or CampaignForm(formdata=None, obj=campaign),
                            add_form=add or AddItemForm(formdata=None), reject_forms=reject_forms,
-                           button=ButtonOnlyForm(), states=_state_labels()), status
+                           terms_forms=terms_forms, button=ButtonOnlyForm(), states=_state_labels()), status
 
 
 @bp.route("/<id:campaign_id>", methods=["GET", "POST"])
@@ -115,6 +121,25 @@ def add_item(user, campaign_id):
         return _campaign_page(campaign_id, add=form, status=error.status)
     flash(_("“%(title)s” is in the campaign.", title=item.product.title), "notice")
     return redirect(url_for(".campaign", campaign_id=campaign_id))
+
+
+@bp.post("/items/<id:item_id>/terms")
+@admin.admin_page
+def change_terms(user, item_id):
+    """A listing's campaign price (before the campaign opens), units for the campaign and limit per buyer."""
+    form = ItemTermsForm()
+    try:
+        campaign_id = campaigns.get_item(item_id).campaign_id
+        if not form.validate():
+            return _campaign_page(campaign_id, terms=(item_id, form), status=422)
+        item = campaigns.update_item(item_id, user, **form.terms())
+    except AppError as error:
+        if error.code == CampaignErrorCode.CAMPAIGN_ITEM_NOT_FOUND:
+            return _refused(error)
+        show_refusal(form, error)
+        return _campaign_page(campaign_id, terms=(item_id, form), status=error.status)
+    flash(_("New terms saved for “%(title)s”.", title=item.product.title), "notice")
+    return redirect(url_for(".campaign", campaign_id=item.campaign_id))
 
 
 @bp.post("/items/<id:item_id>/approve")

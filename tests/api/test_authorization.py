@@ -210,6 +210,7 @@ ENDPOINTS = [
         "product_id": w.proposable.id, "campaign_price_fen": 100, "stock_cap": 1, "per_buyer_limit": 1}}),
     Endpoint("POST", "/api/v1/campaigns/{campaign_id}/proposals", SELLER_OR_PARTNER, lambda w: {"json": {
         "product_id": w.proposable.id, "campaign_price_fen": 100, "stock_cap": 1, "per_buyer_limit": 1}}),
+    Endpoint("PATCH", "/api/v1/campaign-items/{item_id}", ADMIN, lambda w: {"json": {"per_buyer_limit": 3}}),
     Endpoint("POST", "/api/v1/campaign-items/{item_id}/approve", ADMIN),
     Endpoint("POST", "/api/v1/campaign-items/{item_id}/reject", ADMIN, lambda w: {"json": {"reason": "价格偏高"}}),
     Endpoint("POST", "/api/v1/campaign-items/{item_id}/remove", ADMIN),

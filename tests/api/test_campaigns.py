@@ -262,6 +262,77 @@ def test_after_the_campaign_the_listing_may_go_below_its_campaign_price(client, 
     assert db.session.get(Product, apples.id).price_fen == 500
 
 
+def test_an_administrator_raises_the_cap_and_lowers_the_limit_of_a_live_item(client, clock, double11, apples,
+                                                                            admin_headers, buyer_headers):
+    clock.at(START)
+    assert place(client, buyer_headers, cart_body((apples, 1))).status_code == 201
+
+    response = client.patch(f"/api/v1/campaign-items/{double11.id}", json={"stock_cap": 30, "per_buyer_limit": 1},
+                            headers=admin_headers)
+
+    assert response.status_code == 200, response.json
+    assert (response.json["stock_cap"], response.json["per_buyer_limit"]) == (30, 1)
+    assert listed(client, apples)["campaign"]["units_left"] == 29
+    refused = place(client, buyer_headers, cart_body((apples, 1)))
+    assert refused.status_code == 409 and error_code(refused) == "campaign_limit_reached"
+
+
+@pytest.mark.parametrize("moment, body, status, code", [
+    (START, {"stock_cap": 0}, 422, "validation_error"),
+    (START, {"per_buyer_limit": 0}, 422, "validation_error"),
+    (START, {"stock_cap": 1}, 422, "stock_cap_below_sold"),  # 2 sold
+    (START, {"stock_cap": 51}, 422, "stock_cap_above_stock"),  # 2 sold + 48 in stock
+    (START, {"campaign_price_fen": 890}, 409, "campaign_already_started"),
+    (second_before(START), {"campaign_price_fen": 2000}, 422, "campaign_price_not_below_listing"),
+    (second_before(START), {"campaign_price_fen": 9.5}, 422, "validation_error"),
+    (END, {"stock_cap": 20}, 409, "campaign_closed"),
+])
+def test_bad_item_changes_are_refused_and_change_nothing(client, clock, double11, apples, admin_headers,
+                                                         buyer_headers, moment, body, status, code):
+    clock.at(START)
+    assert place(client, buyer_headers, cart_body((apples, 2))).status_code == 201
+    clock.at(moment)
+    db.session.expire_all()
+    before = {column: getattr(db.session.get(CampaignItem, double11.id), column)
+              for column in ("campaign_price_fen", "stock_cap", "per_buyer_limit", "units_sold")}
+
+    response = client.patch(f"/api/v1/campaign-items/{double11.id}", json=body, headers=admin_headers)
+
+    assert (response.status_code, error_code(response)) == (status, code)
+    db.session.expire_all()
+    assert {column: getattr(db.session.get(CampaignItem, double11.id), column) for column in before} == before
+
+
+def test_a_removed_item_cannot_change(client, double11, admin_headers):
+    assert client.post(f"/api/v1/campaign-items/{double11.id}/remove", headers=admin_headers).status_code == 200
+
+    response = client.patch(f"/api/v1/campaign-items/{double11.id}", json={"stock_cap": 5}, headers=admin_headers)
+
+    assert (response.status_code, error_code(response)) == (409, "item_not_pending")
+    assert db.session.get(CampaignItem, double11.id).stock_cap == 10
+
+
+def test_before_the_start_the_campaign_price_may_change(client, clock, double11, apples, admin_headers):
+    clock.at(second_before(START))
+
+    response = client.patch(f"/api/v1/campaign-items/{double11.id}", json={"campaign_price_fen": 890},
+                            headers=admin_headers)
+
+    assert response.status_code == 200 and response.json["campaign_price_fen"] == 890
+    clock.at(START)
+    assert listed(client, apples)["price_fen"] == 890
+
+
+def test_a_changed_item_changes_the_listings_etag(client, clock, double11, apples, admin_headers):
+    clock.at(START)
+    before = client.get(f"/api/v1/products/{apples.id}")
+
+    client.patch(f"/api/v1/campaign-items/{double11.id}", json={"per_buyer_limit": 1}, headers=admin_headers)
+
+    again = client.get(f"/api/v1/products/{apples.id}", headers={"If-None-Match": before.headers["ETag"]})
+    assert again.status_code == 200 and again.json["campaign"]["per_buyer_limit"] == 1
+
+
 def test_a_started_campaigns_start_cannot_move(client, admin_headers, clock, double11):
     clock.at(START)
     before = footprint()

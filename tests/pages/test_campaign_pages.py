@@ -204,6 +204,26 @@ def test_bad_terms_for_a_listing_are_refused_beside_the_field_and_change_nothing
     assert db.session.scalars(select(CampaignItem).where(CampaignItem.campaign_id == campaign.id)).all() == []
 
 
+def test_an_administrator_changes_a_live_listings_units_and_limit(admin_browser, build, session, walnut):
+    item = in_campaign(build, session, walnut, units_sold=4)
+    page_path = f"/admin/campaigns/{item.campaign_id}"
+    page = text_of(admin_browser.get(page_path))
+    assert f"id=\"stock-cap-{item.id}\"" in page
+
+    saved = admin_browser.send(page_path, {"campaign_price": "49.9", "stock_cap": "50", "per_buyer_limit": "1"},
+                               to=f"/admin/campaigns/items/{item.id}/terms")
+    assert saved.status_code == 302 and saved.headers["Location"] == page_path
+    session.expire_all()
+    assert (item.campaign_price_fen, item.stock_cap, item.per_buyer_limit) == (4990, 50, 1)
+
+    refused = admin_browser.send(page_path, {"campaign_price": "49.9", "stock_cap": "3", "per_buyer_limit": "1"},
+                                 to=f"/admin/campaigns/items/{item.id}/terms")
+    assert refused.status_code == 422
+    assert "少于活动已经卖出的件数。" in text_of(refused) and " open>" in text_of(refused)
+    session.expire_all()
+    assert item.stock_cap == 50
+
+
 def test_a_campaign_that_ends_before_it_starts_is_refused_beside_its_end(admin_browser):
     response = admin_browser.send("/admin/campaigns", {"name_zh": "错场", "name_en": "Wrong",
                                                        "starts_at": "2026-11-11T20:00", "ends_at": "2026-11-11T19:00"})
