@@ -55,6 +55,7 @@ from marketplace.orders.services import Order, OrderStatus
 from marketplace.payments import refunds
 from marketplace.reports import review
 from marketplace.reports.review import ClaimRate
+from marketplace.stations import cash as station_cash
 from marketplace.stations import services as stations
 
 log = logging.getLogger(__name__)
@@ -486,6 +487,23 @@ def my_claims(viewer: User, *, status: str | None = None, page: int = 1, per_pag
     """Claims the viewer made: as the buyer, or opened as the partner for a villager; newest first."""
     query = select(Claim).where(or_(Claim.buyer_user_id == viewer.id, Claim.opened_by_user_id == viewer.id))
     return paginate(_status_filter(query, status).order_by(Claim.id.desc()), page, per_page)
+
+
+def station_claims(station_id: int, partner: User, *, status: str | None = None, page: int = 1,
+                   per_page: int = 20) -> Page:
+    """Claims on the orders delivered to one station, newest first, for its partner."""
+    station_cash.require_partner(station_id, partner)
+    query = select(Claim).join(Order, Order.id == Claim.order_id).where(Order.station_id == station_id)
+    return paginate(_status_filter(query, status).order_by(Claim.id.desc()), page, per_page)
+
+
+def station_claim(claim_id: int, station_id: int, partner: User) -> Claim:
+    """One claim on an order delivered to the station, for its partner (another station's is not found)."""
+    station_cash.require_partner(station_id, partner)
+    claim = get_claim(claim_id, partner)
+    if _order(claim).station_id != station_id:
+        raise ClaimNotFound(claim_id)
+    return claim
 
 
 def seller_claims(seller: User, *, status: str | None = None, page: int = 1, per_page: int = 20) -> Page:

@@ -427,12 +427,12 @@ def _station_where(station_id: int, user) -> dict:
 @bp.get("/station/<id:station_id>/claims")
 @people_page("partner")
 def station_claims(user, station_id):
-    """The claims the partner opened for villagers (and the cash they owe back)."""
+    """The claims on the station's parcels (and the cash the partner owes back)."""
     try:
         where = _station_where(station_id, user)
+        found = claims.station_claims(station_id, user, page=page_number(), per_page=CLAIMS_PER_PAGE)
     except AppError as error:
         return refused(error)
-    found = claims.my_claims(user, page=page_number(), per_page=CLAIMS_PER_PAGE)
     cash_due = {claim.id for claim in found.items
                 if "cash-paid" in available_actions(claim, "station", _refund_of(claim, user))}
     return render_template("pages/claims/list.html", found=found, status_words=STATUS_LABELS, reasons=REASON_LABELS,
@@ -444,7 +444,8 @@ def station_claims(user, station_id):
 @people_page("partner")
 def station_claim(user, station_id, claim_id):
     try:
-        return claim_page(user, claims.get_claim(claim_id, user), "station", _station_where(station_id, user))
+        return claim_page(user, claims.station_claim(claim_id, station_id, user), "station",
+                          _station_where(station_id, user))
     except AppError as error:
         return refused(error)
 
@@ -454,6 +455,7 @@ def station_claim(user, station_id, claim_id):
 @people_page("partner")
 def station_act(user, station_id, claim_id, action):
     try:
+        claims.station_claim(claim_id, station_id, user)
         return act(user, claim_id, action, "station", _station_where(station_id, user),
                    url_for(".station_claim", station_id=station_id, claim_id=claim_id))
     except AppError as error:

@@ -392,6 +392,25 @@ def test_the_seller_follows_answered_claims_from_the_orders_page(buyer_browser, 
     assert re.search(rf'id="claims-answered">.*id="claim-{claim.id}".*data-status="offered"', page, flags=re.DOTALL)
 
 
+def test_a_partner_of_two_stations_sees_each_stations_claims_under_it_alone(app, build, session):
+    partner = build.user("partner")
+    here, there = build.station(partner=partner), build.station(partner=partner)
+    order = build.delivered_order(build.user("buyer"), station=here, payment_method="cash_at_station",
+                                  placed_by=partner)
+    claim = build.claim(order, opened_by=partner)
+    session.commit()
+    desk = signed_in(app, partner)
+
+    assert f'id="claim-{claim.id}"' in text_of(desk.get(f"/station/{here.id}/claims"))
+    assert f'id="claim-{claim.id}"' not in text_of(desk.get(f"/station/{there.id}/claims"))
+    assert desk.get(f"/station/{here.id}/claims/{claim.id}").status_code == 200
+    assert desk.get(f"/station/{there.id}/claims/{claim.id}").status_code == 404
+    before = rows()
+    assert desk.send(f"/station/{here.id}/claims/{claim.id}", {},
+                     to=f"/station/{there.id}/claims/{claim.id}/escalate").status_code == 404
+    assert rows() == before
+
+
 def test_no_cash_is_paid_back_on_a_claim_without_a_refund(app, build, session):
     partner = build.user("partner")
     station = build.station(partner=partner)
