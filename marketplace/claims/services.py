@@ -281,22 +281,39 @@ def open_claim(order_line_id: int, actor: User, *, reason: str, description: str
 
 def add_photo(claim_id: int, actor: User, content: bytes) -> Claim:
     """A photo for a pending claim, from the claimant's side or the seller's (each at most 4)."""
+    return add_photos(claim_id, actor, [content])
+
+
+def add_photos(claim_id: int, actor: User, contents: Sequence[bytes]) -> Claim:
+    """Photos for a pending claim, from the claimant's side or the seller's (each at most 4 in
+    all): every one through the image pipeline before any is kept, so all are added or none."""
     claim = get_claim(claim_id, actor)
-    if claim.seller_user_id == actor.id:
-        side = ClaimSide.SELLER
-    elif _is_claimant(_order(claim), actor):
-        side = ClaimSide.BUYER
-    else:
+    side = photo_side(claim, actor)
+    if side is None:
         raise Forbidden("Only the claimant and the seller add photos to a claim.", code=ClaimErrorCode.NOT_YOUR_CLAIM,
                         details={"claim_id": claim_id})
     claim = _locked(claim)
     if claim.status not in PENDING_STATUSES:
         raise IllegalClaimMove(claim, "given photos")
-    processed = _processed([content], sum(1 for photo in claim.photos if photo.side == side))
+    processed = _processed(contents, sum(1 for photo in claim.photos if photo.side == side))
     _attach(claim, side, actor, processed)
-    _event(claim, ClaimEventKind.PHOTO_ADDED, actor, note=side)
+    for _photo in processed:
+        _event(claim, ClaimEventKind.PHOTO_ADDED, actor, note=side)
     db.session.commit()
     return db.session.get(Claim, claim.id, populate_existing=True)
+
+
+def photo_side(claim: Claim, user: User) -> ClaimSide | None:
+    """The side of the claim whose photos ``user`` adds: the seller's, the claimant's, or None."""
+    if claim.seller_user_id == user.id:
+        return ClaimSide.SELLER
+    if _is_claimant(_order(claim), user):
+        return ClaimSide.BUYER
+    return None
+
+
+def photos_left(claim: Claim, side: ClaimSide) -> int:
+    return MAX_PHOTOS_PER_SIDE - sum(1 for photo in claim.photos if photo.side == side)
 
 
 # ---------------------------------------------------------------- granting money

@@ -99,6 +99,21 @@ class ContestForm(_PhotoForm):
                                render_kw={"accept": "image/*", "capture": "environment"})
 
 
+class PhotosForm(_PhotoForm):
+    """More photos for a claim still under way (the claimant's or the seller's)."""
+
+    form_token = OneTimeTokenField()
+    photos = MultipleFileField(_l("More photos"), validators=[photos_at_most(MAX_CLAIM_PHOTOS)],
+                               render_kw={"accept": "image/*", "capture": "environment"})
+
+    def validate_photos(self, field):
+        if not self.photo_contents_chosen():
+            raise ValidationError(_l("Choose at least one photo."))
+
+    def photo_contents_chosen(self) -> bool:
+        return any(photo and photo.filename for photo in self.photos.data or [])
+
+
 class EscalateForm(PageForm):
     form_token = OneTimeTokenField()
     note = TextAreaField(_l("Why the offer is not enough"), validators=[

@@ -32,6 +32,7 @@ from marketplace.web.claim_forms import (
     EscalateForm,
     OfferForm,
     OpenClaimForm,
+    PhotosForm,
 )
 from marketplace.web.sell import photo_uploads
 from marketplace.web.session import error_page, people_page, take_kept_form
@@ -302,6 +303,8 @@ ACTIONS = {
         lambda claim: _("Sent to the platform's staff, who will decide.")),
     "cash-paid": Action(ClaimButtonForm, lambda claim_id, user, form: _pay_back_cash(claim_id, user),
         lambda refund: _("Recorded: ¥%(yuan)s paid back in cash.", yuan=_yuan(refund.amount_fen))),
+    "photos": Action(PhotosForm, lambda claim_id, user, form: claims.add_photos(claim_id, user, form.photo_contents()),
+                     lambda claim: _("Photos added to the claim.")),
     "decide": Action(DecisionForm, lambda claim_id, user, form: claims.decide_claim(
         claim_id, user, amount_fen=form.amount.data, reason=form.reason.data.strip()),
         lambda claim: _("Decided: ¥%(yuan)s back.", yuan=_yuan(claim.granted_fen or 0))),
@@ -309,7 +312,16 @@ ACTIONS = {
 
 
 def available_actions(claim, side: str, refund) -> tuple[str, ...]:
-    """What the reader may do on this claim now, by the side they read it from."""
+    """What the reader may do on this claim now, by the side they read it from: its answers, and
+    more photos while it is under way and their side has room for them."""
+    answers = _answers(claim, side, refund)
+    if side in ("buyer", "station", "seller") and claim.status in claims.PENDING_STATUSES and claims.photos_left(
+            claim, claims.ClaimSide.SELLER if side == "seller" else claims.ClaimSide.BUYER) > 0:
+        return (*answers, "photos")
+    return answers
+
+
+def _answers(claim, side: str, refund) -> tuple[str, ...]:
     status = claim.status
     if side == "seller" and status == claims.ClaimStatus.OPEN:
         return ("accept", "offer", "contest")
@@ -381,8 +393,9 @@ def show(user, claim_id):
 
 # The buttons' URLs also answer GET (with the claim): a form sent after the sign-in ran out comes
 # back here by GET once the buyer has logged in again.
-@bp.route("/claims/<id:claim_id>/<any('accept-offer', escalate):action>", methods=["GET", "POST"])
+@bp.route("/claims/<id:claim_id>/<any('accept-offer', escalate, photos):action>", methods=["GET", "POST"])
 @people_page("buyer")
+@photo_uploads
 def buyer_act(user, claim_id, action):
     try:
         return act(user, claim_id, action, "buyer", _buyer_where(), url_for(".show", claim_id=claim_id))
@@ -406,7 +419,7 @@ def seller_claim(user, claim_id):
         return refused(error)
 
 
-@bp.route("/sell/claims/<id:claim_id>/<any(accept, offer, contest):action>", methods=["GET", "POST"])
+@bp.route("/sell/claims/<id:claim_id>/<any(accept, offer, contest, photos):action>", methods=["GET", "POST"])
 @people_page("seller")
 @photo_uploads
 def seller_act(user, claim_id, action):
@@ -450,9 +463,10 @@ def station_claim(user, station_id, claim_id):
         return refused(error)
 
 
-@bp.route("/station/<id:station_id>/claims/<id:claim_id>/<any('accept-offer', escalate, 'cash-paid'):action>",
+@bp.route("/station/<id:station_id>/claims/<id:claim_id>/<any('accept-offer', escalate, 'cash-paid', photos):action>",
           methods=["GET", "POST"])
 @people_page("partner")
+@photo_uploads
 def station_act(user, station_id, claim_id, action):
     try:
         claims.station_claim(claim_id, station_id, user)

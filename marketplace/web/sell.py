@@ -26,7 +26,7 @@ bp = Blueprint("sell", __name__, url_prefix="/sell")
 FINISHABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
 # The pages' forms that carry photos: the listing forms and the claim forms (web.claims.PHOTO_ENDPOINTS).
 PHOTO_FORMS = ("sell.new_product", "sell.edit_product", "claim_pages.open_claim", "claim_pages.station_open_claim",
-               "claim_pages.seller_act")
+               "claim_pages.seller_act", "claim_pages.buyer_act", "claim_pages.station_act")
 # A card is about 150 px high on a phone: 20 make a page of about 3,000 px, not 4,500.
 PRODUCTS_PER_PAGE = 20
 MAX_PAGE = 10_000

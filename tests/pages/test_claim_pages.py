@@ -77,6 +77,39 @@ def open_claim(browser, order, *, files=None, **fields):
 # ---------------------------------------------------------------- the buyer
 
 
+def test_both_sides_add_photos_later_until_each_has_four(buyer_browser, seller_of, order):
+    open_claim(buyer_browser, order, files={"photos": [photo(), photo()]})
+    claim = the_claim()
+    page = f"/claims/{claim.id}"
+    assert 'id="photos-form"' in text_of(buyer_browser.get(page))
+
+    added = buyer_browser.send(page, {}, to=f"{page}/photos", files={"photos": [photo(), photo()]})
+    assert added.status_code == 302
+    assert 'id="photos-form"' not in text_of(buyer_browser.get(page))  # four from the buyer's side now
+    before = rows()
+    full = buyer_browser.send(page, {}, to=f"{page}/photos", files={"photos": photo()})
+    assert full.status_code in (409, 422) and rows() == before
+
+    seller_page = f"/sell/claims/{claim.id}"
+    assert seller_of.send(seller_page, {}, to=f"{seller_page}/photos", files={"photos": photo()}).status_code == 302
+    claim = the_claim()
+    assert sorted(p.side for p in claim.photos) == ["buyer"] * 4 + ["seller"]
+    assert [e.kind for e in claim.events].count("photo_added") == 3
+
+
+def test_photos_that_are_not_images_are_refused_and_none_is_kept(buyer_browser, order):
+    open_claim(buyer_browser, order)
+    page = f"/claims/{the_claim().id}"
+    before = rows()
+
+    refused = buyer_browser.send(page, {}, to=f"{page}/photos",
+                                 files={"photos": [photo(), photo(b"not a picture", "notes.png")]})
+
+    assert refused.status_code in (415, 422) and rows() == before
+    assert buyer_browser.send(page, {}, to=f"{page}/photos").status_code == 422  # no photo chosen
+    assert rows() == before
+
+
 def test_the_order_page_offers_a_claim_on_each_received_line(buyer_browser, order):
     page = text_of(buyer_browser.get(f"/orders/{order.id}"))
 
