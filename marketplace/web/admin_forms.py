@@ -2,12 +2,12 @@
 a station's remittance, changing a user's roles; labels and messages in the reader's language."""
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.services import Role
 from marketplace.common.schemas import ID_MAX
-from marketplace.web.forms import OneTimeTokenField, PageForm, WholeNumberField, YuanField
+from marketplace.web.forms import OneTimeTokenField, PageForm, WholeNumberField, YuanField, not_blank, required_text
 
 ROLE_LABELS = {Role.BUYER: _l("Buyer"), Role.SELLER: _l("Seller"), Role.PARTNER: _l("Station partner"),
                Role.ADMIN: _l("Administrator"), Role.OFFICIAL: _l("Commerce bureau official")}
@@ -16,18 +16,7 @@ ADCODE = Regexp(r"^[0-9]{6}$", message=_l("A 6-digit code, for example 652927.")
 
 def _reason(low: int, high: int) -> list:
     """A reason someone will read later: as long as the API's (RejectionIn, ExclusionIn, InclusionIn)."""
-    return [InputRequired(_l("Give a reason.")), _not_blank(_l("Give a reason.")),
-            Length(low, high, _l("Between %(min)d and %(max)d characters.", min=low, max=high))]
-
-
-def _not_blank(message):
-    """Spaces alone are no answer (the API's NOT_BLANK)."""
-
-    def check(form, field):
-        if field.data is not None and not field.data.strip():
-            raise StopValidation(message)
-
-    return check
+    return required_text(low, high, _l("Give a reason."))
 
 
 class ApproveForm(PageForm):
@@ -57,7 +46,7 @@ class RemittanceForm(PageForm):
     form_token = OneTimeTokenField()  # a second send of the same form records nothing more
     amount = AmountField(_l("Cash handed over (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
     reference = StringField(_l("Receipt or transfer reference"), validators=[
-        InputRequired(_l("Type the reference.")), _not_blank(_l("Type the reference.")),
+        InputRequired(_l("Type the reference.")), not_blank(_l("Type the reference.")),
         Length(1, 100, _l("At most %(max)d characters.", max=100))])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=300, message=_l("At most %(max)d characters.",
                                                                                        max=300))])

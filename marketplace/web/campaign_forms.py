@@ -12,20 +12,15 @@ from marketplace.campaigns.errors import CampaignErrorCode
 from marketplace.catalog.errors import CatalogErrorCode
 from marketplace.common.schemas import ID_MAX
 from marketplace.common.time import BUSINESS_TZ
-from marketplace.web.forms import PageForm, WholeNumberField, YuanField
+from marketplace.web.forms import PageForm, WholeNumberField, YuanField, not_blank
 
 MINUTE = "%Y-%m-%dT%H:%M"
 MAX_PER_BUYER = 10_000  # as the API's (campaigns.schemas.MAX_PER_BUYER)
 STOCK_MAX = 1_000_000
 
 
-def _not_blank(form, field):
-    if field.data is not None and not field.data.strip():
-        raise StopValidation(_l("Type a name."))
-
-
 def _name(label) -> StringField:
-    return StringField(label, validators=[InputRequired(_l("Type a name.")), _not_blank,
+    return StringField(label, validators=[InputRequired(_l("Type a name.")), not_blank(_l("Type a name.")),
                                           Length(1, 60, _l("At most %(max)d characters.", max=60))])
 
 

@@ -7,10 +7,10 @@ import unicodedata
 
 from flask_babel import lazy_gettext as _l
 from wtforms import MultipleFileField, RadioField, SelectChoice, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from marketplace.claims import services as claims
-from marketplace.web.forms import OneTimeTokenField, PageForm, YuanField, photos_at_most
+from marketplace.web.forms import OneTimeTokenField, PageForm, YuanField, photos_at_most, required_text
 
 MAX_CLAIM_PHOTOS = 4  # claims.services.MAX_PHOTOS_PER_SIDE
 NOTE_MAX = 1000  # the API's ClaimIn / ContestIn / DecisionIn
@@ -25,19 +25,6 @@ STATUS_LABELS = {claims.ClaimStatus.OPEN: _l("Waiting for the seller's answer"),
                  claims.ClaimStatus.REFUNDED: _l("Refunded"),
                  claims.ClaimStatus.CLOSED: _l("Closed without refund")}
 ZERO_YUAN = re.compile(r"¥?\s*0+(\.0{0,2})?\s*元?")
-
-
-def _text(low: int, high: int, missing) -> list:
-    return [InputRequired(missing), _not_blank(missing),
-            Length(low, high, _l("Between %(min)d and %(max)d characters.", min=low, max=high))]
-
-
-def _not_blank(message):
-    def check(form, field):
-        if field.data is not None and not field.data.strip():
-            raise StopValidation(message)
-
-    return check
 
 
 class AmountField(YuanField):
@@ -68,7 +55,7 @@ class OpenClaimForm(_PhotoForm):
                         choices=[SelectChoice(reason.value, label) for reason, label in REASON_LABELS.items()],
                         validators=[InputRequired(_l("Pick what went wrong."))])
     description = TextAreaField(_l("Tell the seller what happened"),
-                                validators=_text(2, NOTE_MAX, _l("Say in a few words what happened.")))
+                                validators=required_text(2, NOTE_MAX, _l("Say in a few words what happened.")))
     amount = AmountField(_l("Money back you ask for (yuan)"), validators=[InputRequired(_l("Type the amount in yuan."))])
     photos = MultipleFileField(_l("Photos (up to 4)"), validators=[photos_at_most(MAX_CLAIM_PHOTOS)],
                                render_kw={"accept": "image/*", "capture": "environment"})
@@ -94,7 +81,7 @@ class OfferForm(PageForm):
 
 class ContestForm(_PhotoForm):
     form_token = OneTimeTokenField()
-    note = TextAreaField(_l("Why you disagree"), validators=_text(2, NOTE_MAX, _l("Say why you disagree.")))
+    note = TextAreaField(_l("Why you disagree"), validators=required_text(2, NOTE_MAX, _l("Say why you disagree.")))
     photos = MultipleFileField(_l("Your photos (up to 4)"), validators=[photos_at_most(MAX_CLAIM_PHOTOS)],
                                render_kw={"accept": "image/*", "capture": "environment"})
 
@@ -125,4 +112,4 @@ class DecisionForm(PageForm):
     amount = GrantField(_l("Money back granted (yuan, 0 for none)"),
                         validators=[InputRequired(_l("Type the amount in yuan."))])
     reason = TextAreaField(_l("Reason, for the buyer and the seller"),
-                           validators=_text(2, NOTE_MAX, _l("Give a reason.")))
+                           validators=required_text(2, NOTE_MAX, _l("Give a reason.")))

@@ -17,7 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 
 from marketplace.catalog.images import MAX_UPLOAD_BYTES
 from marketplace.catalog.taxonomy import (
@@ -141,6 +141,22 @@ def _known_choice(form, field):
 def _not_future_beyond_a_year(form, field):
     if field.data and not EARLIEST_HARVEST_DATE <= field.data <= latest_harvest_date():
         raise ValidationError(_l("Pick a date between 2000 and a year from today."))
+
+
+def not_blank(message):
+    """Spaces alone are no answer (the API's NOT_BLANK)."""
+
+    def check(form, field):
+        if field.data is not None and not field.data.strip():
+            raise StopValidation(message)
+
+    return check
+
+
+def required_text(low: int, high: int, missing) -> list:
+    """A text someone must write, of ``low`` to ``high`` characters, as long as the API's."""
+    return [InputRequired(missing), not_blank(missing),
+            Length(low, high, _l("Between %(min)d and %(max)d characters.", min=low, max=high))]
 
 
 def photos_at_most(count: int):
